@@ -1,0 +1,212 @@
+"""Every error keywell raises, under one root.
+
+Each class carries a stable, machine-readable ``code`` (in the manner of
+panva/jose's ``ERR_JWT_EXPIRED``) that callers and HTTP layers may switch on.
+Messages say *why* a token or key was refused, never what secret it held.
+
+The tree::
+
+    KeywellError                         KW_ERROR
+    ├── InvalidKeyError                  KW_INVALID_KEY
+    │   └── KeyNotSupportedError         KW_KEY_NOT_SUPPORTED
+    ├── TokenError                       KW_TOKEN
+    │   ├── MalformedTokenError          KW_TOKEN_MALFORMED
+    │   │   └── TokenTooLargeError       KW_TOKEN_TOO_LARGE
+    │   ├── AlgorithmError               KW_ALG_DISALLOWED
+    │   │   └── UnsupportedAlgorithmError KW_ALG_UNSUPPORTED
+    │   ├── NoMatchingKeyError           KW_NO_MATCHING_KEY
+    │   ├── InvalidSignatureError        KW_INVALID_SIGNATURE
+    │   └── ClaimError                   KW_CLAIM_INVALID
+    │       ├── ExpiredTokenError        KW_TOKEN_EXPIRED
+    │       ├── NotYetValidError         KW_TOKEN_NOT_YET_VALID
+    │       └── MissingClaimError        KW_CLAIM_MISSING
+    ├── JWKSError                        KW_JWKS
+    │   └── JWKSFetchError               KW_JWKS_FETCH
+    ├── PolicyError                      KW_POLICY_INVALID
+    ├── KeySetError                      KW_KEYSET
+    │   ├── KeySetNotFoundError          KW_KEYSET_NOT_FOUND
+    │   └── KeySetExistsError            KW_KEYSET_EXISTS
+    └── KEKError                         KW_KEK
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlgorithmError",
+    "ClaimError",
+    "ExpiredTokenError",
+    "InvalidKeyError",
+    "InvalidSignatureError",
+    "JWKSError",
+    "JWKSFetchError",
+    "KEKError",
+    "KeyNotSupportedError",
+    "KeySetError",
+    "KeySetExistsError",
+    "KeySetNotFoundError",
+    "KeywellError",
+    "MalformedTokenError",
+    "MissingClaimError",
+    "NoMatchingKeyError",
+    "NotYetValidError",
+    "PolicyError",
+    "TokenError",
+    "TokenTooLargeError",
+    "UnsupportedAlgorithmError",
+]
+
+
+class KeywellError(Exception):
+    """Root of every error keywell raises."""
+
+    code: str = "KW_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidKeyError(KeywellError):
+    """A key is malformed, inconsistent, too weak, or unusable for the operation."""
+
+    code = "KW_INVALID_KEY"
+
+
+class KeyNotSupportedError(InvalidKeyError):
+    """A key's type or curve is not one keywell supports (RFC 7517 section 5 skips these)."""
+
+    code = "KW_KEY_NOT_SUPPORTED"
+
+
+class TokenError(KeywellError):
+    """A token was refused."""
+
+    code = "KW_TOKEN"
+
+
+class MalformedTokenError(TokenError):
+    """The token is not a well-formed JWS compact serialization or JWT."""
+
+    code = "KW_TOKEN_MALFORMED"
+
+
+class TokenTooLargeError(MalformedTokenError):
+    """The token is longer than the configured limit; it was not parsed."""
+
+    code = "KW_TOKEN_TOO_LARGE"
+
+
+class AlgorithmError(TokenError):
+    """The token's algorithm is not allowed for this key or by the caller."""
+
+    code = "KW_ALG_DISALLOWED"
+
+
+class UnsupportedAlgorithmError(AlgorithmError):
+    """The token names an algorithm keywell does not implement (``none`` among them)."""
+
+    code = "KW_ALG_UNSUPPORTED"
+
+
+class NoMatchingKeyError(TokenError):
+    """No key in the set matches the token's ``kid``/``alg``."""
+
+    code = "KW_NO_MATCHING_KEY"
+
+
+class InvalidSignatureError(TokenError):
+    """The signature does not verify."""
+
+    code = "KW_INVALID_SIGNATURE"
+
+
+class ClaimError(TokenError):
+    """A claim has the wrong value or type.
+
+    ``claim`` names the claim; ``reason`` is a short machine-friendly word
+    (``"mismatch"``, ``"type"``, ``"missing"``, ``"expired"``...).
+    """
+
+    code = "KW_CLAIM_INVALID"
+
+    def __init__(self, message: str, *, claim: str, reason: str = "mismatch") -> None:
+        super().__init__(message)
+        self.claim = claim
+        self.reason = reason
+
+
+class ExpiredTokenError(ClaimError):
+    """The ``exp`` time has passed (beyond the leeway)."""
+
+    code = "KW_TOKEN_EXPIRED"
+
+    def __init__(self, message: str, *, claim: str = "exp", reason: str = "expired") -> None:
+        super().__init__(message, claim=claim, reason=reason)
+
+
+class NotYetValidError(ClaimError):
+    """The ``nbf`` (or ``iat``) time lies in the future (beyond the leeway)."""
+
+    code = "KW_TOKEN_NOT_YET_VALID"
+
+    def __init__(self, message: str, *, claim: str = "nbf", reason: str = "not_yet_valid") -> None:
+        super().__init__(message, claim=claim, reason=reason)
+
+
+class MissingClaimError(ClaimError):
+    """A required claim is absent."""
+
+    code = "KW_CLAIM_MISSING"
+
+    def __init__(self, message: str, *, claim: str, reason: str = "missing") -> None:
+        super().__init__(message, claim=claim, reason=reason)
+
+
+class JWKSError(KeywellError):
+    """A JWK Set could not be used."""
+
+    code = "KW_JWKS"
+
+
+class JWKSFetchError(JWKSError):
+    """A remote JWK Set could not be fetched and no usable cached copy remains."""
+
+    code = "KW_JWKS_FETCH"
+
+
+class PolicyError(KeywellError):
+    """A rotation policy is inconsistent; ``setting`` names the offending setting."""
+
+    code = "KW_POLICY_INVALID"
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class KeySetError(KeywellError):
+    """A key-set operation could not be performed."""
+
+    code = "KW_KEYSET"
+
+
+class KeySetNotFoundError(KeySetError):
+    """No key set has that name."""
+
+    code = "KW_KEYSET_NOT_FOUND"
+
+
+class KeySetExistsError(KeySetError):
+    """A key set with that name already exists."""
+
+    code = "KW_KEYSET_EXISTS"
+
+
+class KEKError(KeywellError):
+    """A key-encryption key is missing or wrong; ``kek_id`` names the one needed."""
+
+    code = "KW_KEK"
+
+    def __init__(self, message: str, *, kek_id: str | None = None) -> None:
+        super().__init__(message)
+        self.kek_id = kek_id

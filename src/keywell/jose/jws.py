@@ -1,0 +1,252 @@
+"""JWS compact serialization: sign and verify (RFC 7515 sections 3.1, 5.1, 5.2; RFC 8725).
+
+Verification is deny-by-default:
+
+- the token's size is checked before any parsing (``max_size``);
+- exactly three segments, ASCII only, strict base64url in each;
+- the protected header must be a JSON object with no duplicate members
+  (RFC 7515 section 5.2 step 3 allows refusing them; we do);
+- ``alg`` must be implemented (``none`` is not), allowed by the caller, and
+  allowed by the key: a key with ``alg`` accepts only that one, a key without
+  accepts only algorithms of its own type and curve (RFC 8725 section 3.1);
+- ``crit`` members not understood are refused (RFC 7515 section 4.1.11), and
+  ``b64: false`` (RFC 7797) is refused;
+- ``jku``, ``x5u``, ``jwk`` and ``x5c`` never choose the key: keys come only
+  from the caller;
+- the signature length is checked against the algorithm before verifying.
+
+Parsed headers are cached by their encoded form: tokens from one issuer share
+a handful of headers, so the JSON parse is paid once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from keywell.errors import (
+    AlgorithmError,
+    InvalidSignatureError,
+    MalformedTokenError,
+    TokenTooLargeError,
+    UnsupportedAlgorithmError,
+)
+from keywell.jose.algorithms import ALGORITHMS
+from keywell.jose.base64url import b64url_decode, b64url_encode
+from keywell.jose.jwk import JWK
+
+__all__ = [
+    "DEFAULT_MAX_TOKEN_SIZE",
+    "KeySource",
+    "VerifiedJWS",
+    "loads_object",
+    "parse_header",
+    "encode_header",
+    "split",
+    "sign",
+    "verify",
+]
+
+#: Tokens longer than this many characters are refused before parsing.
+DEFAULT_MAX_TOKEN_SIZE = 16 * 1024
+_HEADER_CACHE_SIZE = 512
+_RESERVED_SIGN_HEADERS = frozenset({"alg", "crit", "b64"})
+
+
+class KeySource(Protocol):
+    """Anything that can offer the keys that may verify a token: a JWK, a JWKSet, a remote set."""
+
+    def candidates(self, kid: str | None, alg: str) -> tuple[JWK, ...]:
+        """Keys that may verify a token with this ``kid`` and ``alg``."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedJWS:
+    """A verified JWS: its protected header, payload octets, and the key that verified it."""
+
+    header: Mapping[str, Any]
+    payload: bytes
+    key: JWK
+
+
+class _DuplicateMemberError(ValueError):
+    pass
+
+
+def _object_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateMemberError
+    return obj
+
+
+def loads_object(data: bytes, what: str) -> dict[str, Any]:
+    """Parse UTF-8 JSON that must be an object without duplicate members."""
+    try:
+        obj = json.loads(data, object_pairs_hook=_object_hook)
+    except _DuplicateMemberError:
+        raise MalformedTokenError(f"{what} has duplicate members") from None
+    except UnicodeDecodeError:
+        raise MalformedTokenError(f"{what} is not UTF-8") from None
+    except ValueError:
+        raise MalformedTokenError(f"{what} is not valid JSON") from None
+    if type(obj) is not dict:
+        raise MalformedTokenError(f"{what} is not a JSON object")
+    return obj
+
+
+_header_cache: dict[str, tuple[Mapping[str, Any], str, str | None]] = {}
+
+
+def parse_header(segment: str) -> tuple[Mapping[str, Any], str, str | None]:
+    """Decode and check a protected header; return it read-only with its ``alg`` and ``kid``."""
+    cached = _header_cache.get(segment)
+    if cached is not None:
+        return cached
+    try:
+        raw = b64url_decode(segment)
+    except ValueError as exc:
+        raise MalformedTokenError(f"header is not valid base64url: {exc}") from None
+    header = loads_object(raw, "header")
+    alg = header.get("alg")
+    if type(alg) is not str:
+        raise MalformedTokenError('header "alg" is missing or not a string')
+    if alg not in ALGORITHMS:
+        if alg.lower() == "none":
+            raise UnsupportedAlgorithmError('alg "none" is never accepted')
+        raise UnsupportedAlgorithmError(f"unsupported algorithm {alg[:32]!r}")
+    kid = header.get("kid")
+    if kid is not None and type(kid) is not str:
+        raise MalformedTokenError('header "kid" is not a string')
+    if "b64" in header and header["b64"] is not True:
+        raise MalformedTokenError('unencoded payloads ("b64": false, RFC 7797) are not accepted')
+    crit = header.get("crit")
+    if crit is not None and (
+        type(crit) is not list
+        or not crit
+        or not all(type(c) is str and c in header for c in crit)
+        or len(set(crit)) != len(crit)
+    ):
+        raise MalformedTokenError('header "crit" must list header members present in the header')
+    result = (MappingProxyType(header), alg, kid)
+    if len(_header_cache) >= _HEADER_CACHE_SIZE:
+        _header_cache.clear()
+    _header_cache[segment] = result
+    return result
+
+
+def split(token: str | bytes, max_size: int) -> tuple[str, str, str, str]:
+    """Size-check and split a compact JWS into header, payload, signature and the token text."""
+    if type(token) is not str:
+        if not isinstance(token, bytes | bytearray):
+            raise TypeError("a token must be str or bytes")
+        if len(token) > max_size:
+            raise TokenTooLargeError(f"token is longer than {max_size} characters")
+        try:
+            token = token.decode("ascii")
+        except UnicodeDecodeError:
+            raise MalformedTokenError("token contains non-ASCII bytes") from None
+    if len(token) > max_size:
+        raise TokenTooLargeError(f"token is longer than {max_size} characters")
+    if not token.isascii():
+        raise MalformedTokenError("token contains non-ASCII characters")
+    parts = token.split(".")
+    if len(parts) != 3:
+        if len(parts) == 5:
+            raise MalformedTokenError("JWE tokens are not accepted here")
+        raise MalformedTokenError("a JWS compact token has exactly three segments")
+    return parts[0], parts[1], parts[2], token
+
+
+def verify(
+    token: str | bytes,
+    keys: KeySource,
+    *,
+    algorithms: Iterable[str] | None = None,
+    crit: Iterable[str] = (),
+    max_size: int = DEFAULT_MAX_TOKEN_SIZE,
+) -> VerifiedJWS:
+    """Verify a compact JWS against ``keys`` and return its header and payload.
+
+    ``algorithms`` narrows what the keys allow; ``crit`` lists the critical
+    header parameters the caller understands and checks itself.
+
+    Raises:
+        MalformedTokenError, AlgorithmError, NoMatchingKeyError, InvalidSignatureError.
+    """
+    h, p, s, text = split(token, max_size)
+    header, alg, kid = parse_header(h)
+    if algorithms is not None and alg not in algorithms:
+        raise AlgorithmError(f"alg {alg} is not in the allowed algorithms")
+    if "crit" in header:
+        unknown = set(header["crit"]) - set(crit)
+        if unknown:
+            raise MalformedTokenError(f"unsupported critical header {sorted(unknown)[0][:32]!r}")
+    candidates = keys.candidates(kid, alg)
+    try:
+        sig = b64url_decode(s)
+    except ValueError as exc:
+        raise MalformedTokenError(f"signature is not valid base64url: {exc}") from None
+    signing_input = text[: len(h) + len(p) + 1].encode("ascii")
+    error: InvalidSignatureError | None = None
+    for key in candidates:
+        try:
+            key.verifier(alg)(signing_input, sig)
+        except InvalidSignatureError as exc:
+            error = exc
+            continue
+        try:
+            payload = b64url_decode(p)
+        except ValueError as exc:
+            raise MalformedTokenError(f"payload is not valid base64url: {exc}") from None
+        return VerifiedJWS(header, payload, key)
+    raise error or InvalidSignatureError("signature verification failed")
+
+
+_sign_header_cache: dict[tuple[str, str | None, str | None], str] = {}
+
+
+def encode_header(
+    alg: str, kid: str | None, headers: Mapping[str, Any] | None, typ: str | None
+) -> str:
+    """The encoded protected header for signing (cached when no extra headers are given)."""
+    cache_key = None if headers else (alg, kid, typ)
+    if cache_key is not None:
+        seg = _sign_header_cache.get(cache_key)
+        if seg is not None:
+            return seg
+    full: dict[str, Any] = {"alg": alg}
+    if typ is not None:
+        full["typ"] = typ
+    if kid is not None:
+        full["kid"] = kid
+    if headers:
+        reserved = _RESERVED_SIGN_HEADERS & headers.keys()
+        if reserved:
+            raise ValueError(f"header {sorted(reserved)[0]!r} is set by keywell, not the caller")
+        full.update(headers)
+    seg = b64url_encode(json.dumps(full, separators=(",", ":")).encode())
+    if cache_key is not None and len(_sign_header_cache) < _HEADER_CACHE_SIZE:
+        _sign_header_cache[cache_key] = seg
+    return seg
+
+
+def sign(
+    payload: bytes,
+    key: JWK,
+    *,
+    alg: str | None = None,
+    headers: Mapping[str, Any] | None = None,
+    typ: str | None = None,
+) -> str:
+    """Sign ``payload`` with ``key`` into a compact JWS; ``alg`` defaults to the key's own."""
+    alg, signer = key.signer(alg)
+    kid = headers.get("kid", key.kid) if headers else key.kid
+    extra = {k: v for k, v in headers.items() if k != "kid"} if headers else None
+    h = encode_header(alg, kid, extra, typ)
+    signing_input = f"{h}.{b64url_encode(payload)}"
+    sig = signer(signing_input.encode("ascii"))
+    return f"{signing_input}.{b64url_encode(sig)}"

@@ -1,0 +1,136 @@
+"""The one-call verifier: signature, algorithm binding and claims, configured once.
+
+:class:`Verifier` takes anything that offers keys (a :class:`~keywell.JWK`, a
+:class:`~keywell.JWKSet`, or a remote set from ``keywell.client``), checks
+every argument at construction, and then verifies tokens on a path that does
+no more work than the checks demand.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
+
+from keywell.jose.algorithms import ALGORITHMS
+from keywell.jose.claims import ClaimRules, check_claims
+from keywell.jose.jwk import JWK
+from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource, loads_object, verify
+from keywell.jose.jwt import check_typ
+
+__all__ = ["AsyncKeySource", "Verifier"]
+
+
+@runtime_checkable
+class AsyncKeySource(Protocol):
+    """A key source that may need I/O to find keys (a remote JWK Set)."""
+
+    def candidates(self, kid: str | None, alg: str) -> tuple[JWK, ...]:
+        """Keys for this kid and alg, fetching synchronously if needed."""
+
+    async def acandidates(self, kid: str | None, alg: str) -> tuple[JWK, ...]:
+        """Keys for this kid and alg, fetching asynchronously if needed."""
+
+
+class _Prefetched:
+    """A key source holding keys an async lookup already found."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: tuple[JWK, ...]) -> None:
+        self._keys = keys
+
+    def candidates(self, kid: str | None, alg: str) -> tuple[JWK, ...]:
+        return self._keys
+
+
+class Verifier:
+    """Verify JWTs against a key source with fixed rules; returns claims or raises.
+
+    Args:
+        keys: a JWK, a JWKSet, or any key source (``keywell.client.RemoteJWKSet``).
+        issuer: the accepted issuer(s); ``None`` disables the check explicitly.
+        audience: the accepted audience(s); ``None`` disables the check explicitly.
+        algorithms: an allow-list narrowing what the keys allow.
+        leeway: allowed clock skew in seconds.
+        required: claims that must be present (``exp`` by default).
+        typ: a required header ``typ`` such as ``at+jwt`` (RFC 9068).
+        max_age: the longest accepted age from ``iat``, in seconds.
+        max_size: tokens longer than this are refused before parsing.
+        clock: returns the current time in seconds (for tests and simulations).
+    """
+
+    __slots__ = ("_algorithms", "_clock", "_keys", "_max_size", "_rules", "_typ")
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str | Collection[str] | None,
+        audience: str | Collection[str] | None,
+        algorithms: Iterable[str] | None = None,
+        leeway: float = 0,
+        required: Collection[str] = ("exp",),
+        typ: str | None = None,
+        max_age: float | None = None,
+        max_size: int = DEFAULT_MAX_TOKEN_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Check the configuration; see the class docstring."""
+        if not callable(getattr(keys, "candidates", None)):
+            raise TypeError("keys must be a JWK, a JWKSet or a key source with candidates()")
+        if algorithms is not None:
+            algs = frozenset(algorithms)
+            unknown = algs - ALGORITHMS.keys()
+            if unknown or not algs:
+                raise ValueError(f"unsupported or empty algorithms: {sorted(unknown)}")
+            self._algorithms: frozenset[str] | None = algs
+        else:
+            self._algorithms = None
+        if not isinstance(max_size, int) or max_size <= 0:
+            raise ValueError("max_size must be a positive integer")
+        self._keys = keys
+        self._rules = ClaimRules(
+            issuer=issuer, audience=audience, leeway=leeway, required=required, max_age=max_age
+        )
+        self._typ = typ
+        self._max_size = max_size
+        self._clock = clock
+
+    def verify(self, token: str | bytes) -> Mapping[str, Any]:
+        """Verify ``token`` and return its claims, read-only.
+
+        Raises:
+            keywell.errors.TokenError subclasses, each saying why.
+        """
+        return self._finish(
+            verify(token, self._keys, algorithms=self._algorithms, max_size=self._max_size)
+        )
+
+    async def averify(self, token: str | bytes) -> Mapping[str, Any]:
+        """Like :meth:`verify`, fetching remote keys without blocking the event loop."""
+        keys = self._keys
+        if isinstance(keys, AsyncKeySource):
+            from keywell.jose.jws import parse_header, split
+
+            h, _, _, _ = split(token, self._max_size)
+            _, alg, kid = parse_header(h)
+            if self._algorithms is None or alg in self._algorithms:
+                keys = _Prefetched(await keys.acandidates(kid, alg))
+        return self._finish(
+            verify(token, keys, algorithms=self._algorithms, max_size=self._max_size)
+        )
+
+    def _finish(self, jws: Any) -> Mapping[str, Any]:
+        if self._typ is not None:
+            check_typ(jws.header, self._typ)
+        claims = loads_object(jws.payload, "payload")
+        check_claims(claims, self._rules, self._clock())
+        return MappingProxyType(claims)
+
+    def __repr__(self) -> str:
+        """Show the rules, not the keys."""
+        issuer = sorted(self._rules.issuer or [])
+        audience = sorted(self._rules.audience or [])
+        return f"<Verifier issuer={issuer} audience={audience}>"
