@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
@@ -103,9 +102,8 @@ def get_algorithm(name: object) -> Algorithm | None:
     return ALGORITHMS.get(name)
 
 
-def _need(key: object, kind: Any) -> None:
-    if not isinstance(key, kind):
-        raise TypeError(f"this algorithm needs a {kind}, not {type(key).__name__}")
+def _wrong_key(key: object) -> TypeError:
+    return TypeError(f"this algorithm cannot use a {type(key).__name__}")
 
 
 def _bad() -> InvalidSignatureError:
@@ -116,7 +114,8 @@ def make_verifier(alg: Algorithm, key: object) -> VerifyFn:
     """Bind ``alg`` to a ``cryptography`` public key (or HMAC secret bytes)."""
     family = alg.family
     if family in ("RSA", "RSA-PSS"):
-        _need(key, rsa.RSAPublicKey)
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise _wrong_key(key)
         h = _HASHES[alg.bits]
         pad: padding.AsymmetricPadding = (
             padding.PKCS1v15()
@@ -136,7 +135,8 @@ def make_verifier(alg: Algorithm, key: object) -> VerifyFn:
 
         return verify_rsa
     if family == "ECDSA":
-        _need(key, ec.EllipticCurvePublicKey)
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise _wrong_key(key)
         sig_alg = ec.ECDSA(_HASHES[alg.bits])
         n = (key.curve.key_size + 7) // 8
         ec_verify = key.verify
@@ -154,7 +154,8 @@ def make_verifier(alg: Algorithm, key: object) -> VerifyFn:
 
         return verify_ec
     if family == "EdDSA":
-        _need(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey)
+        if not isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+            raise _wrong_key(key)
         size = 64 if isinstance(key, ed25519.Ed25519PublicKey) else 114
         ed_verify = key.verify
 
@@ -167,7 +168,8 @@ def make_verifier(alg: Algorithm, key: object) -> VerifyFn:
                 raise _bad() from None
 
         return verify_ed
-    _need(key, bytes)
+    if not isinstance(key, bytes):
+        raise _wrong_key(key)
     # One keyed HMAC context built here; each call works on a copy of it.
     h = _HASHES[alg.bits]
     base = hmac.HMAC(key, h)
@@ -190,7 +192,8 @@ def make_signer(alg: Algorithm, key: object) -> SignFn:
     """Bind ``alg`` to a ``cryptography`` private key (or HMAC secret bytes)."""
     family = alg.family
     if family in ("RSA", "RSA-PSS"):
-        _need(key, rsa.RSAPrivateKey)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise _wrong_key(key)
         h = _HASHES[alg.bits]
         pad: padding.AsymmetricPadding = (
             padding.PKCS1v15()
@@ -200,7 +203,8 @@ def make_signer(alg: Algorithm, key: object) -> SignFn:
         rsa_sign = key.sign
         return lambda data: rsa_sign(data, pad, h)
     if family == "ECDSA":
-        _need(key, ec.EllipticCurvePrivateKey)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise _wrong_key(key)
         sig_alg = ec.ECDSA(_HASHES[alg.bits])
         n = (key.curve.key_size + 7) // 8
         ec_sign = key.sign
@@ -211,9 +215,12 @@ def make_signer(alg: Algorithm, key: object) -> SignFn:
 
         return sign_ec
     if family == "EdDSA":
-        _need(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
-        return key.sign
-    _need(key, bytes)
+        if not isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+            raise _wrong_key(key)
+        ed_sign: SignFn = key.sign
+        return ed_sign
+    if not isinstance(key, bytes):
+        raise _wrong_key(key)
     base = hmac.HMAC(key, _HASHES[alg.bits])
 
     def sign_hmac(data: bytes) -> bytes:
