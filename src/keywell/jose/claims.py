@@ -13,13 +13,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from keywell.errors import ClaimError, ExpiredTokenError, MissingClaimError, NotYetValidError
 
 __all__ = ["ClaimRules", "check_claims"]
+
+_INFINITIES = (float("inf"), float("-inf"))
 
 
 class ClaimRules:
@@ -68,13 +69,11 @@ def _names(value: str | Collection[str] | None, what: str) -> frozenset[str] | N
     return names
 
 
-def _numeric(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if type(value) not in (int, float) or (type(value) is float and not math.isfinite(value)):
-        raise ClaimError(f'claim "{name}" must be a NumericDate', claim=name, reason="type")
-    return float(value)
+def _bad_numeric(name: str) -> ClaimError:
+    return ClaimError(f'claim "{name}" must be a NumericDate', claim=name, reason="type")
+
+
+_NUMBER_TYPES = (int, float)
 
 
 def check_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> None:
@@ -83,14 +82,23 @@ def check_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> No
         if name not in claims:
             raise MissingClaimError(f'required claim "{name}" is missing', claim=name)
     leeway = rules.leeway
-    exp = _numeric(claims, "exp")
-    if exp is not None and now >= exp + leeway:
-        raise ExpiredTokenError("token has expired")
-    nbf = _numeric(claims, "nbf")
-    if nbf is not None and now + leeway < nbf:
-        raise NotYetValidError("token is not valid yet")
-    iat = _numeric(claims, "iat")
+    get = claims.get
+    exp = get("exp")
+    if exp is not None:
+        if type(exp) not in _NUMBER_TYPES or exp != exp or exp in _INFINITIES:
+            raise _bad_numeric("exp")
+        if now >= exp + leeway:
+            raise ExpiredTokenError("token has expired")
+    nbf = get("nbf")
+    if nbf is not None:
+        if type(nbf) not in _NUMBER_TYPES or nbf != nbf or nbf in _INFINITIES:
+            raise _bad_numeric("nbf")
+        if now + leeway < nbf:
+            raise NotYetValidError("token is not valid yet")
+    iat = get("iat")
     if iat is not None:
+        if type(iat) not in _NUMBER_TYPES or iat != iat or iat in _INFINITIES:
+            raise _bad_numeric("iat")
         if now + leeway < iat:
             raise NotYetValidError("token was issued in the future", claim="iat")
         if rules.max_age is not None and now - iat > rules.max_age + leeway:
@@ -113,7 +121,9 @@ def check_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> No
             )
         if not ok:
             raise ClaimError("token audience does not include this audience", claim="aud")
-    for name in ("sub", "jti"):
-        value = claims.get(name)
-        if value is not None and type(value) is not str:
-            raise ClaimError(f'claim "{name}" must be a string', claim=name, reason="type")
+    sub = get("sub")
+    if sub is not None and type(sub) is not str:
+        raise ClaimError('claim "sub" must be a string', claim="sub", reason="type")
+    jti = get("jti")
+    if jti is not None and type(jti) is not str:
+        raise ClaimError('claim "jti" must be a string', claim="jti", reason="type")

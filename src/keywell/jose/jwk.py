@@ -26,6 +26,7 @@ from keywell.errors import (
 )
 from keywell.jose.algorithms import (
     ALGORITHMS,
+    Algorithm,
     SignFn,
     VerifyFn,
     get_algorithm,
@@ -89,6 +90,7 @@ class JWK:
 
     __slots__ = (
         "_alg",
+        "_alone",
         "_extra",
         "_key_ops",
         "_kid",
@@ -142,6 +144,7 @@ class JWK:
         self._sign_algs = self._usable_algs("sign") if self._private is not None else frozenset()
         self._verifiers: dict[str, VerifyFn] = {}
         self._signers: dict[str, SignFn] = {}
+        self._alone = (self,)
 
     # -- validation ---------------------------------------------------------
 
@@ -159,6 +162,9 @@ class JWK:
                 )
             if alg is not None and self._use == "enc":
                 raise InvalidKeyError(f'a signature alg {self._alg} on a "use": "enc" key')
+            if alg is not None and not self._long_enough(alg):
+                # RFC 7518 section 3.2: an HMAC key at least as long as the hash.
+                raise InvalidKeyError(f"{self._alg} needs a key of at least {alg.bits // 8} bytes")
         if (
             self.kty == "OKP"
             and not OKP_CURVES[self.crv or ""][1]
@@ -173,7 +179,13 @@ class JWK:
             return frozenset()
         if self._alg is not None:
             return frozenset({self._alg}) if self._alg in ALGORITHMS else frozenset()
-        return frozenset(n for n, a in ALGORITHMS.items() if a.fits(self.kty, self.crv))
+        return frozenset(
+            n for n, a in ALGORITHMS.items() if a.fits(self.kty, self.crv) and self._long_enough(a)
+        )
+
+    def _long_enough(self, alg: Algorithm) -> bool:
+        """Whether an oct key is at least as long as ``alg``'s hash (RFC 7518 section 3.2)."""
+        return self.kty != "oct" or len(self._private) * 8 >= alg.bits
 
     # -- constructors -------------------------------------------------------
 
@@ -364,6 +376,8 @@ class JWK:
         A token kid that differs from a kid given with the key is refused; a
         kid keywell derived (the thumbprint) is not held against the token.
         """
+        if alg in self._verify_algs and (kid is None or not self._kid_given or kid == self._kid):
+            return self._alone
         if kid is not None and self._kid_given and kid != self._kid:
             return select_keys((), kid, alg)
         return select_keys((self,), kid, alg)

@@ -14,7 +14,8 @@ Where we are strict, and why (each guards safety):
   parsing-differential attacks start.
 - The point must lie on the curve; the private half must match the public one.
 - RSA moduli under 2048 bits are refused unless ``allow_weak_rsa`` is set;
-  the exponent must be odd, at least 3 and at most 256 bits.
+  the exponent must be odd, at least 3 and at most 256 bits; a modulus with
+  the ROCA fingerprint (CVE-2017-15361) is refused, as it can be factored.
 - Multi-prime RSA (``oth``) is not supported.
 """
 
@@ -48,6 +49,30 @@ OKP_CURVES: dict[str, tuple[int, bool]] = {
 MIN_RSA_BITS = 2048
 
 _RSA_PRIVATE = ("d", "p", "q", "dp", "dq", "qi")
+
+
+def _roca_subgroups() -> tuple[tuple[int, frozenset[int]], ...]:
+    """For each small prime p, the residues mod p that 65537 generates."""
+    primes: tuple[int, ...] = (3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59)
+    primes += (61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137)
+    out = []
+    for p in (*primes, 139, 149, 151, 157, 163, 167):
+        seen: set[int] = set()
+        x = 1
+        while (x := x * 65537 % p) not in seen:
+            seen.add(x)
+        out.append((p, frozenset(seen)))
+    return tuple(out)
+
+
+# ROCA (CVE-2017-15361, Nemec et al., CCS 2017): moduli from the flawed
+# Infineon generator are 65537-power residues modulo every small prime; a
+# random modulus passes all of these tests with probability about 4e-9.
+_ROCA = _roca_subgroups()
+
+
+def _is_roca(n: int) -> bool:
+    return all(n % p in residues for p, residues in _ROCA)
 
 
 @dataclass(slots=True)
@@ -103,6 +128,8 @@ def _parse_rsa(d: Mapping[str, Any], allow_weak_rsa: bool) -> ParsedKey:
         if n.bit_length() < 512:
             raise InvalidKeyError("RSA modulus is far too small")
         quirks.append(f"weak RSA modulus of {n.bit_length()} bits")
+    if _is_roca(n):
+        raise InvalidKeyError("RSA modulus has the ROCA fingerprint (CVE-2017-15361)")
     try:
         public_numbers = rsa.RSAPublicNumbers(e, n)
         public = public_numbers.public_key()

@@ -13,12 +13,33 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from keywell.errors import InvalidKeyError, JWKSError, KeyNotSupportedError
+from keywell.errors import InvalidKeyError, JWKSError, KeyNotSupportedError, NoMatchingKeyError
+from keywell.jose.algorithms import ALGORITHMS
 from keywell.jose.jwk import JWK, select_keys
 
 __all__ = ["JWKSet", "SkippedKey"]
 
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+
+
+def _ambiguous_kids(items: Iterable[Any]) -> frozenset[tuple[str, str]]:
+    """The (kid, kty) pairs that more than one signature key claims.
+
+    RFC 7517 section 4.5 lets keys of *different* ``kty`` share a kid; two keys
+    of one kty under one kid leave the verifier guessing (Wycheproof
+    "DuplicateKid"), so tokens naming that kid are refused for that kty. Keys
+    marked ``"use": "enc"`` do not count; skipped keys do, since the document
+    was ambiguous whatever keywell could load from it.
+    """
+    seen: set[tuple[str, str]] = set()
+    twice: set[tuple[str, str]] = set()
+    for item in items:
+        if not isinstance(item, Mapping) or item.get("use") == "enc":
+            continue
+        kid, kty = item.get("kid"), item.get("kty")
+        if isinstance(kid, str) and isinstance(kty, str):
+            (twice if (kid, kty) in seen else seen).add((kid, kty))
+    return frozenset(twice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +55,7 @@ class SkippedKey:
 class JWKSet:
     """An immutable set of :class:`JWK`, indexed by ``kid``."""
 
-    __slots__ = ("_by_kid", "_duplicates", "_keys", "_skipped", "_verify_keys")
+    __slots__ = ("_ambiguous", "_by_kid", "_duplicates", "_keys", "_skipped", "_verify_keys")
 
     def __init__(self, keys: Iterable[JWK], *, skipped: Iterable[SkippedKey] = ()) -> None:
         """Build a set from keys already parsed."""
@@ -51,6 +72,9 @@ class JWKSet:
             kid for kid, v in by_kid.items() if kid is not None and len(v) > 1
         )
         self._verify_keys = tuple(k for k in self._keys if k.verify_algorithms)
+        self._ambiguous = _ambiguous_kids(
+            {"kid": k.kid, "kty": k.kty} for k in self._keys if k.verify_algorithms and k.kid_given
+        )
 
     @classmethod
     def from_dict(
@@ -84,7 +108,13 @@ class JWKSet:
                 keys.append(JWK.from_dict(item, allow_weak_rsa=allow_weak_rsa))
             except (InvalidKeyError, KeyNotSupportedError) as exc:
                 skipped.append(SkippedKey(index, kid, exc.message, exc.code))
-        return cls(keys, skipped=skipped)
+        if not public and any(k.is_private for k in keys) and not all(k.is_private for k in keys):
+            # Secret keys next to public-only ones: which role the set plays is
+            # ambiguous (Wycheproof "MixedKeySet"); a caller must split it.
+            raise JWKSError("JWK Set mixes secret keys with public-only keys")
+        result = cls(keys, skipped=skipped)
+        result._ambiguous = result._ambiguous | _ambiguous_kids(items)
+        return result
 
     @classmethod
     def from_json(
@@ -135,9 +165,18 @@ class JWKSet:
         verify ``alg`` (no network, no guessing beyond this set).
 
         Raises:
-            NoMatchingKeyError, AlgorithmError: see :func:`select_keys`.
+            NoMatchingKeyError, AlgorithmError: see :func:`select_keys`; also
+                NoMatchingKeyError when several keys of the alg's kty share the kid.
         """
+        if self._ambiguous and kid is not None:
+            algorithm = ALGORITHMS.get(alg)
+            if algorithm is not None and (kid, algorithm.kty) in self._ambiguous:
+                raise NoMatchingKeyError(
+                    f"kid {kid[:64]!r} names several {algorithm.kty} keys; it is ambiguous"
+                )
         pool = self._by_kid.get(kid, ()) if kid is not None else self._verify_keys
+        if len(pool) == 1 and alg in pool[0].verify_algorithms:
+            return pool
         return select_keys(pool, kid, alg)
 
     def to_dict(self, *, private: bool = False) -> dict[str, Any]:

@@ -22,10 +22,10 @@ a handful of headers, so the JSON parse is paid once.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from keywell.errors import (
     AlgorithmError,
@@ -63,8 +63,7 @@ class KeySource(Protocol):
         """Keys that may verify a token with this ``kid`` and ``alg``."""
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedJWS:
+class VerifiedJWS(NamedTuple):
     """A verified JWS: its protected header, payload octets, and the key that verified it."""
 
     header: Mapping[str, Any]
@@ -83,14 +82,42 @@ def _object_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+_strict_decoder = json.JSONDecoder(object_pairs_hook=_object_hook)
+_fast_decoder = json.JSONDecoder()
+_QUOTE_SPACE = re.compile(r'"[ \t\n\r]')
+
+
 def loads_object(data: bytes, what: str) -> dict[str, Any]:
-    """Parse UTF-8 JSON that must be an object without duplicate members."""
+    """Parse UTF-8 JSON that must be an object without duplicate members.
+
+    The fast path parses with the C decoder and then proves there were no
+    duplicates without a Python hook: if the text holds one ``{`` and no
+    quote followed by whitespace, every member name is immediately followed
+    by ``":``, so the names in the text number at most ``count(b'":')``;
+    when that equals the parsed object's size, no name was repeated. Any
+    other text (nested objects, spaced JSON, escapes) takes the strict path,
+    which checks every object with a hook.
+    """
     try:
-        obj = json.loads(data, object_pairs_hook=_object_hook)
-    except _DuplicateMemberError:
-        raise MalformedTokenError(f"{what} has duplicate members") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedTokenError(f"{what} is not UTF-8") from None
+    try:
+        obj, end = _fast_decoder.raw_decode(text)
+    except ValueError:
+        obj, end = None, -1
+    if (
+        end == len(text)
+        and type(obj) is dict
+        and text.count("{") == 1
+        and text.count('":') == len(obj)
+        and not _QUOTE_SPACE.search(text)
+    ):
+        return obj
+    try:
+        obj = _strict_decoder.decode(text)
+    except _DuplicateMemberError:
+        raise MalformedTokenError(f"{what} has duplicate members") from None
     except ValueError:
         raise MalformedTokenError(f"{what} is not valid JSON") from None
     if type(obj) is not dict:
