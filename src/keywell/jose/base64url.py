@@ -42,7 +42,7 @@ def b64url_decode(data: str | bytes) -> bytes:
     Raises:
         ValueError: the input is not canonical unpadded base64url.
     """
-    if type(data) is str:
+    if isinstance(data, str):
         try:
             raw = data.encode("ascii")
         except UnicodeEncodeError:
