@@ -1,0 +1,59 @@
+"""jws.sign: the header keywell writes, and the members a caller may not set."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from keywell import JWK, errors, jws
+from keywell.jose.base64url import b64url_decode
+
+KEY = JWK.generate("ES256", kid="k1")
+
+
+def header_of(token: str) -> dict[str, object]:
+    result: dict[str, object] = json.loads(b64url_decode(token.split(".")[0]))
+    return result
+
+
+def test_default_header_has_alg_and_kid() -> None:
+    assert header_of(jws.sign(b"x", KEY)) == {"alg": "ES256", "kid": "k1"}
+
+
+def test_typ_and_extra_headers() -> None:
+    token = jws.sign(b"x", KEY, typ="at+jwt", headers={"cty": "text"})
+    assert header_of(token) == {"alg": "ES256", "typ": "at+jwt", "kid": "k1", "cty": "text"}
+    assert jws.verify(token, KEY.public()).payload == b"x"
+
+
+def test_kid_may_be_overridden() -> None:
+    token = jws.sign(b"x", KEY, headers={"kid": "rotated"})
+    assert header_of(token)["kid"] == "rotated"
+
+
+@pytest.mark.parametrize("member", ["alg", "crit", "b64"])
+def test_reserved_headers_are_refused(member: str) -> None:
+    with pytest.raises(ValueError, match=member):
+        jws.sign(b"x", KEY, headers={member: "x"})
+
+
+def test_a_public_key_cannot_sign() -> None:
+    with pytest.raises(errors.InvalidKeyError):
+        jws.sign(b"x", KEY.public())
+
+
+def test_a_key_signs_only_with_its_own_alg() -> None:
+    with pytest.raises(errors.InvalidKeyError):
+        jws.sign(b"x", KEY, alg="ES384")
+
+
+def test_key_without_alg_signs_with_its_type_default() -> None:
+    bare = JWK.from_dict({k: v for k, v in KEY.to_dict(private=True).items() if k != "alg"})
+    token = jws.sign(b"x", bare)
+    assert header_of(token)["alg"] == "ES256"
+
+
+def test_empty_payload_round_trips() -> None:
+    token = jws.sign(b"", KEY)
+    assert jws.verify(token, KEY.public()).payload == b""

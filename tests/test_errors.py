@@ -1,0 +1,96 @@
+"""One test per error class: each is raised by a real operation and carries its stable code."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+import keywell
+from keywell import JWK, JWKSet, Verifier, errors, jwt
+
+KEY = JWK.generate("ES256", kid="k1")
+NOW = int(time.time())
+
+
+def _token(**claims: object) -> str:
+    base: dict[str, object] = {"iss": "i", "aud": "a", "exp": NOW + 60}
+    base.update(claims)
+    return jwt.encode({k: v for k, v in base.items() if v is not None}, KEY)
+
+
+def _verify(token: str, keys: object = None, **kw: object) -> None:
+    Verifier(keys or KEY.public(), issuer="i", audience="a", **kw).verify(token)  # type: ignore[arg-type]
+
+
+CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
+    errors.MalformedTokenError: ("KW_TOKEN_MALFORMED", lambda: _verify("a.b")),
+    errors.TokenTooLargeError: (
+        "KW_TOKEN_TOO_LARGE",
+        lambda: _verify("x" * 20000),
+    ),
+    errors.AlgorithmError: (
+        "KW_ALG_DISALLOWED",
+        lambda: _verify(_token(), algorithms=["ES384"]),
+    ),
+    errors.UnsupportedAlgorithmError: (
+        "KW_ALG_UNSUPPORTED",
+        lambda: _verify("eyJhbGciOiJub25lIn0.e30."),
+    ),
+    errors.NoMatchingKeyError: (
+        "KW_NO_MATCHING_KEY",
+        lambda: _verify(_token(), JWKSet([JWK.generate("ES256", kid="other").public()])),
+    ),
+    errors.InvalidSignatureError: (
+        "KW_INVALID_SIGNATURE",
+        lambda: _verify(_token(), JWK.generate("ES256", kid="k1").public()),
+    ),
+    errors.ClaimError: ("KW_CLAIM_INVALID", lambda: _verify(_token(aud="b"))),
+    errors.ExpiredTokenError: ("KW_TOKEN_EXPIRED", lambda: _verify(_token(exp=NOW - 10))),
+    errors.NotYetValidError: ("KW_TOKEN_NOT_YET_VALID", lambda: _verify(_token(nbf=NOW + 99))),
+    errors.MissingClaimError: ("KW_CLAIM_MISSING", lambda: _verify(_token(exp=None))),
+    errors.InvalidKeyError: (
+        "KW_INVALID_KEY",
+        lambda: JWK.from_dict({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}),
+    ),
+    errors.KeyNotSupportedError: (
+        "KW_KEY_NOT_SUPPORTED",
+        lambda: JWK.from_dict({"kty": "EC", "crv": "P-192", "x": "AA", "y": "AA"}),
+    ),
+    errors.JWKSError: ("KW_JWKS", lambda: JWKSet.from_dict({"keys": "nope"})),
+}
+
+
+@pytest.mark.parametrize("cls", list(CASES), ids=lambda c: c.__name__)
+def test_error_is_raised_with_its_code(cls: type[errors.KeywellError]) -> None:
+    code, action = CASES[cls]
+    with pytest.raises(cls) as info:
+        action()
+    assert type(info.value) is cls
+    assert info.value.code == code
+    assert isinstance(info.value, keywell.KeywellError)
+
+
+def test_claim_errors_name_the_claim() -> None:
+    with pytest.raises(errors.ClaimError) as info:
+        _verify(_token(aud="b"))
+    assert (info.value.claim, info.value.reason) == ("aud", "mismatch")
+    with pytest.raises(errors.MissingClaimError) as missing:
+        _verify(_token(exp=None))
+    assert missing.value.claim == "exp"
+
+
+def test_codes_are_unique() -> None:
+    classes = [getattr(errors, n) for n in errors.__all__]
+    codes = [c.code for c in classes]
+    assert len(codes) == len(set(codes))
+    assert all(code.startswith("KW_") for code in codes)
+
+
+def test_every_error_class_is_documented_in_the_tree() -> None:
+    doc = errors.__doc__ or ""
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        assert name in doc, name
+        assert cls.code in doc, name
