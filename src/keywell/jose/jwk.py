@@ -262,8 +262,7 @@ class JWK:
             raise InvalidKeyError(f"{alg} is not an HMAC algorithm")
         if not isinstance(secret, bytes):
             raise TypeError("secret must be bytes")
-        head = secret.lstrip()[:64]
-        if head.startswith((b"-----BEGIN", b"ssh-", b"{", b"\x30\x82")):
+        if _looks_like_key(secret):
             raise InvalidKeyError("that secret is an asymmetric key, a certificate or a JWK")
         if len(secret) * 8 < algorithm.bits:
             raise InvalidKeyError(f"{alg} needs a secret of at least {algorithm.bits // 8} bytes")
@@ -293,7 +292,14 @@ class JWK:
             )
         else:
             secret = secrets.token_bytes(algorithm.bits // 8)
-            return cls.from_secret(secret, alg=alg, kid=kid or secrets.token_urlsafe(12))
+            return cls(
+                {
+                    "kty": "oct",
+                    "k": b64url_encode(secret),
+                    "alg": alg,
+                    "kid": kid or secrets.token_urlsafe(12),
+                }
+            )
         return cls.from_key(key, alg=alg, kid=kid, use="sig")
 
     # -- properties ---------------------------------------------------------
@@ -484,6 +490,28 @@ class JWK:
     def __hash__(self) -> int:
         """Hash on the thumbprint and kid."""
         return hash((self.thumbprint(), self._kid))
+
+
+_KEY_TEXT_PREFIXES = (b"-----BEGIN", b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-")
+
+
+def _looks_like_key(secret: bytes) -> bool:
+    """Whether ``secret`` is (not merely starts like) a PEM/OpenSSH/DER key, certificate or JWK."""
+    head = secret.lstrip()
+    if head.startswith(_KEY_TEXT_PREFIXES):
+        return True
+    if head.startswith(b"{"):
+        try:
+            return isinstance(json.loads(secret), dict)
+        except ValueError:
+            return False
+    if secret[:1] == b"\x30":
+        try:
+            load_der(secret)
+        except InvalidKeyError:
+            return False
+        return True
+    return False
 
 
 def _default_alg(key: JWK) -> str:

@@ -42,11 +42,11 @@ __all__ = [
     "DEFAULT_MAX_TOKEN_SIZE",
     "KeySource",
     "VerifiedJWS",
+    "encode_header",
     "loads_object",
     "parse_header",
-    "encode_header",
-    "split",
     "sign",
+    "split",
     "verify",
 ]
 
@@ -82,8 +82,12 @@ def _object_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-_strict_decoder = json.JSONDecoder(object_pairs_hook=_object_hook)
-_fast_decoder = json.JSONDecoder()
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 section 6)")
+
+
+_strict_decoder = json.JSONDecoder(object_pairs_hook=_object_hook, parse_constant=_no_constant)
+_fast_decoder = json.JSONDecoder(parse_constant=_no_constant)
 _QUOTE_SPACE = re.compile(r'"[ \t\n\r]')
 
 

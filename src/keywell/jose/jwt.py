@@ -40,7 +40,7 @@ def encode(
         value = body.get(name)
         if isinstance(value, datetime):
             body[name] = int(value.timestamp())
-    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     return sign(payload, key, alg=alg, headers=headers, typ=typ)
 
 
