@@ -5,6 +5,7 @@ JWT verification. The core needs ``cryptography`` alone; ``keywell.client``,
 ``keywell.server`` and ``keywell.cli`` come with their extras.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from keywell.errors import (
@@ -30,25 +31,46 @@ from keywell.errors import (
     TokenTooLargeError,
     UnsupportedAlgorithmError,
 )
-from keywell.jose import jws, jwt
-from keywell.jose.jwk import JWK, WeakKeyWarning
-from keywell.jose.jwkset import JWKSet
-from keywell.lifecycle import KeyState, RotationPolicy
-from keywell.verifier import Verifier
 
 if TYPE_CHECKING:
     from keywell.issuer import Issuer
+    from keywell.jose import jws, jwt
+    from keywell.jose.jwk import JWK, WeakKeyWarning
+    from keywell.jose.jwkset import JWKSet
+    from keywell.lifecycle import KeyState, RotationPolicy
+    from keywell.verifier import Verifier
 
 __version__ = "0.1.0"
 
+# Imported on first use (PEP 562), so `import keywell` stays cheap for the CLI,
+# and Issuer (which needs SQLAlchemy) only loads when asked for.
+_LAZY = {
+    "Issuer": "keywell.issuer",
+    "JWK": "keywell.jose.jwk",
+    "JWKSet": "keywell.jose.jwkset",
+    "KeyState": "keywell.lifecycle",
+    "RotationPolicy": "keywell.lifecycle",
+    "Verifier": "keywell.verifier",
+    "WeakKeyWarning": "keywell.jose.jwk",
+    "jws": "keywell.jose",
+    "jwt": "keywell.jose",
+}
+
 
 def __getattr__(name: str) -> Any:
-    """Import :class:`Issuer` on first use: it needs the ``store`` extra (SQLAlchemy)."""
-    if name == "Issuer":
-        from keywell.issuer import Issuer
+    """Import public names on first use; see ``_LAZY``."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keywell' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return Issuer
-    raise AttributeError(f"module 'keywell' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    """List the lazy names too."""
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "JWK",

@@ -70,11 +70,16 @@ def _load(data: bytes, password: bytes | None, pem: bool) -> Any:
     load_public = serialization.load_pem_public_key if pem else serialization.load_der_public_key
     load_cert = x509.load_pem_x509_certificate if pem else x509.load_der_x509_certificate
     if pem and b"-----BEGIN CERTIFICATE-----" in data:
-        return load_cert(data).public_key()
+        try:
+            return load_cert(data).public_key()
+        except (ValueError, UnsupportedAlgorithm):
+            raise InvalidKeyError("not a valid PEM certificate") from None
     try:
         return load_private(data, password)
     except TypeError:
-        raise InvalidKeyError("the private key is encrypted: a password is needed") from None
+        if password is None:
+            raise InvalidKeyError("the private key is encrypted: a password is needed") from None
+        raise InvalidKeyError("a password was given but the private key is not encrypted") from None
     except (ValueError, UnsupportedAlgorithm):
         pass
     try:
