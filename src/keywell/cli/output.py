@@ -1,0 +1,118 @@
+"""Rendering for the ``keywell`` command: rich in a terminal, plain in a pipe, JSON on request.
+
+``rich`` is imported on first use, not with the app, so ``keywell --help``
+starts fast. Rich already drops colour when output is not a terminal and
+honours ``NO_COLOR``; lines are never wrapped (``soft_wrap``) so piped output
+stays one record per line. Errors go to stderr as ``error: ...``, or with
+``--json`` to stdout as ``{"error": {"code": ..., "message": ...}}``; they are
+built from keywell's messages, which never carry key material.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from keywell.lint import Report
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "console",
+    "die",
+    "emit_json",
+    "escape",
+    "examples",
+    "render_report",
+]
+
+EXIT_OK = 0
+#: A verification or lint failure.
+EXIT_FAILED = 1
+#: A usage error: bad options, or an input that is not what the command needs.
+EXIT_USAGE = 2
+
+_STYLES = {
+    "critical": "bold white on red",
+    "high": "bold red",
+    "medium": "yellow",
+    "info": "cyan",
+}
+
+
+def examples(*lines: str) -> str:
+    """A help epilog of worked examples, kept verbatim (Click's no-rewrap marker)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console on stdout (or stderr) that never wraps lines."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+
+
+def escape(text: str) -> str:
+    """Escape rich markup in text that came from input."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def emit_json(data: Any) -> None:
+    """Write ``data`` as indented JSON and a newline to stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def die(
+    message: str,
+    *,
+    json_mode: bool,
+    code: str = "usage",
+    exit_code: int = EXIT_USAGE,
+) -> NoReturn:
+    """Report an error and exit with ``exit_code`` (2, a usage error, unless told)."""
+    if json_mode:
+        emit_json({"error": {"code": code, "message": message}})
+    else:
+        console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(exit_code)
+
+
+def render_report(report: Report) -> None:
+    """Print a lint report for people: a summary line, then each finding with its advice."""
+    out = console()
+    counts = report.counts()
+    n = len(report.findings)
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    keys = f"{report.key_count} key" + ("" if report.key_count == 1 else "s")
+    head = f"{escape(report.source)}: {keys}, "
+    if n:
+        head += f"{n} finding{'' if n == 1 else 's'} ({summary})"
+    else:
+        head += "no findings"
+    out.print(f"[bold]{head}[/]")
+    for f in report.findings:
+        sev = f.severity.value
+        where = ""
+        if f.index is not None:
+            where = f"  key {f.index}"
+            if f.kid is not None:
+                where += f' kid "{escape(f.kid)}"'
+        out.print()
+        out.print(f"[{_STYLES[sev]}]{sev.upper():<8}[/] [bold]{f.code}[/]{where}")
+        out.print(f"  {escape(f.message)}")
+        out.print(f"  [dim]advice:[/] {escape(f.advice)}")
+    out.print()
+    if report.failed:
+        out.print("[bold red]FAIL[/]: findings of severity high or critical")
+    else:
+        out.print("[bold green]OK[/]: nothing of severity high or critical")

@@ -1,0 +1,86 @@
+"""The root of ``keywell``: version, help with examples, completion, colour, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from keywell import __version__
+from tests.cli.conftest import run
+
+LINT_FIXTURES = Path(__file__).resolve().parent.parent / "lint" / "fixtures"
+COMMANDS = [
+    [],
+    ["jwk"],
+    ["jwk", "generate"],
+    ["jwk", "convert"],
+    ["jwk", "thumbprint"],
+    ["jwk", "public"],
+    ["token"],
+    ["token", "decode"],
+    ["token", "sign"],
+    ["jwks"],
+    ["jwks", "lint"],
+]
+LEAF_COMMANDS = [c for c in COMMANDS if len(c) == 2]
+
+
+def test_version() -> None:
+    result = run(["--version"])
+    assert (result.exit_code, result.stdout) == (0, f"keywell {__version__}\n")
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "root")
+def test_help_everywhere(command: list[str]) -> None:
+    result = run([*command, "--help"])
+    assert result.exit_code == 0
+    assert f"Usage: keywell {' '.join(command)}".rstrip() in result.stdout
+    if len(command) != 1:  # the root and every command carry worked examples
+        assert re.search(r"Examples:\n\s+(keywell|echo \$TOKEN \| keywell) ", result.stdout)
+
+
+@pytest.mark.parametrize("command", LEAF_COMMANDS, ids=" ".join)
+def test_every_command_takes_json(command: list[str]) -> None:
+    assert "--json" in run([*command, "--help"]).stdout
+
+
+def test_no_arguments_shows_help() -> None:
+    result = run([])
+    assert "Commands:" in result.output
+    assert re.search(r"jwk\s+Generate", result.output)
+
+
+@pytest.mark.parametrize("args", [["nope"], ["jwk", "generate", "--bogus"], ["jwks", "lint"]])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    assert run(args).exit_code == 2
+
+
+def test_shell_completion_script() -> None:
+    result = run(["--show-completion", "bash"])
+    assert result.exit_code == 0
+    assert "_KEYWELL_COMPLETE=complete_bash" in result.stdout
+
+
+def test_colour_in_a_terminal_plain_in_a_pipe() -> None:
+    path = str(LINT_FIXTURES / "weak-rsa.json")
+    plain = run(["jwks", "lint", path])
+    assert "\x1b[" not in plain.stdout
+    coloured = run(["jwks", "lint", path], env={"FORCE_COLOR": "1"})
+    assert "\x1b[1;31mHIGH" in coloured.stdout
+    no_colour = run(["jwks", "lint", path], env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert "\x1b[1;31m" not in no_colour.stdout
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured.stdout) == plain.stdout
+
+
+def test_jwks_lint_stdin_and_missing_file() -> None:
+    text = (LINT_FIXTURES / "missing-kid.json").read_text()
+    result = run(["jwks", "lint", "-", "--json"], stdin=text)
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert (report["source"], [f["code"] for f in report["findings"]]) == ("stdin", ["missing-kid"])
+    missing = run(["jwks", "lint", "/nonexistent/jwks.json", "--json"])
+    assert missing.exit_code == 2
+    assert json.loads(missing.stdout)["error"]["code"] == "file"
