@@ -1,0 +1,364 @@
+"""The remote JWK Set cache as a state machine, free of I/O.
+
+Everything a remote set decides lives here and takes ``now`` and fetch results
+as inputs, so the sync and async shells (and the tests) drive the same logic:
+
+- freshness from ``Cache-Control: max-age`` (less ``Age``), else ``Expires``
+  against ``Date`` (RFC 9111 sections 4.2.1, 5.1, 5.2.2.1, 5.3), bounded by
+  ``min_ttl``/``max_ttl``; ``default_ttl`` when the server is silent;
+  ``no-store``/``no-cache`` cache for ``min_ttl`` and revalidate;
+- conditional revalidation with ``If-None-Match``/``If-Modified-Since``
+  (RFC 9110 sections 13.1.1, 13.1.3); a 304 extends the freshness without
+  re-parsing (RFC 9111 section 4.3.4);
+- one refetch for an unknown ``kid`` once ``cooldown`` has passed since the
+  last attempt, else a fast typed refusal; kids a fetch confirmed absent are
+  remembered in a bounded negative cache;
+- stale-if-error: a failed fetch keeps the last good set for ``max_stale``
+  past its expiry (RFC 5861 section 4 in spirit); a bad answer never replaces it;
+- sequence numbers, so an older response never overwrites a newer set;
+- an optional refresh-ahead point before expiry.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from keywell.jose.jwkset import JWKSet
+
+__all__ = [
+    "Action",
+    "CachePolicy",
+    "CachingHeaders",
+    "Decision",
+    "FetchFailed",
+    "FetchResult",
+    "Fetched",
+    "Health",
+    "JWKSCache",
+    "NotModified",
+    "Ticket",
+    "compute_ttl",
+]
+
+_EMPTY = JWKSet(())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CachePolicy:
+    """How long a remote set is trusted and how often it may be refetched (seconds)."""
+
+    cooldown: float = 30.0
+    min_ttl: float = 60.0
+    max_ttl: float = 86400.0
+    default_ttl: float = 600.0
+    max_stale: float = 6 * 3600.0
+    refresh_ahead: float | None = None
+    negative_ttl: float = 300.0
+    negative_cache_size: int = 1024
+
+    def __post_init__(self) -> None:
+        for name in ("cooldown", "min_ttl", "max_ttl", "default_ttl", "max_stale", "negative_ttl"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number of seconds")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0")
+        if not self.min_ttl <= self.default_ttl <= self.max_ttl:
+            raise ValueError("need min_ttl <= default_ttl <= max_ttl")
+        if self.max_ttl <= 0:
+            raise ValueError("max_ttl must be positive")
+        ahead = self.refresh_ahead
+        if ahead is not None and (not isinstance(ahead, int | float) or not ahead > 0):
+            raise ValueError("refresh_ahead must be None or a positive number of seconds")
+        if not isinstance(self.negative_cache_size, int) or self.negative_cache_size < 0:
+            raise ValueError("negative_cache_size must be an integer >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class CachingHeaders:
+    """The response headers that drive caching, as received (or None)."""
+
+    cache_control: str | None = None
+    expires: str | None = None
+    date: str | None = None
+    age: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @classmethod
+    def from_mapping(cls, headers: Mapping[str, str]) -> CachingHeaders:
+        """Pick the caching headers out of a case-insensitive header mapping."""
+        return cls(
+            headers.get("cache-control"),
+            headers.get("expires"),
+            headers.get("date"),
+            headers.get("age"),
+            headers.get("etag"),
+            headers.get("last-modified"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A 200 answer holding a valid set with at least one usable key."""
+
+    keys: JWKSet
+    headers: CachingHeaders
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """A 304 answer to a conditional request."""
+
+    headers: CachingHeaders
+
+
+@dataclass(frozen=True, slots=True)
+class FetchFailed:
+    """Any other outcome; ``reason`` says why, without secrets."""
+
+    reason: str
+
+
+FetchResult = Fetched | NotModified | FetchFailed
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One fetch attempt: its sequence number and the validators to send."""
+
+    seq: int
+    etag: str | None
+    last_modified: str | None
+
+
+class Action(enum.Enum):
+    """What a lookup must do next."""
+
+    SERVE = "serve"
+    SERVE_AND_REFRESH = "serve_and_refresh"
+    FETCH = "fetch"
+    FAIL_UNKNOWN_KID = "fail_unknown_kid"
+    FAIL_UNAVAILABLE = "fail_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An :class:`Action` and, for refusals, the reason."""
+
+    action: Action
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A snapshot of the cache for dashboards and readiness probes."""
+
+    state: str  # "empty", "fresh", "stale" (serving past expiry) or "expired" (unusable)
+    kids: tuple[str | None, ...]
+    age: float | None
+    expires_in: float | None
+    last_success: float | None
+    last_error: str | None
+    last_error_at: float | None
+    consecutive_failures: int
+    fetches: int
+    not_modified: int
+    failures: int
+    etag: str | None
+
+
+def _directives(value: str | None) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for part in (value or "").split(","):
+        name, sep, arg = part.strip().partition("=")
+        if name:
+            out.setdefault(name.lower(), arg.strip().strip('"') if sep else None)
+    return out
+
+
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def compute_ttl(headers: CachingHeaders, policy: CachePolicy, now: float) -> float:
+    """The freshness lifetime a response earns, bounded by the policy (RFC 9111 section 4.2.1)."""
+    cc = _directives(headers.cache_control)
+    if "no-store" in cc or "no-cache" in cc:
+        return policy.min_ttl
+    ttl: float | None = None
+    max_age = cc.get("max-age")
+    if max_age is not None and max_age.isdigit():
+        age = headers.age.strip() if headers.age else ""
+        ttl = int(max_age) - (int(age) if age.isdigit() else 0)
+    elif headers.expires is not None:
+        expires = _http_date(headers.expires)
+        date = _http_date(headers.date)
+        # RFC 9111 section 5.3: an invalid Expires means "already expired".
+        ttl = 0.0 if expires is None else expires - (date if date is not None else now)
+    if ttl is None:
+        return policy.default_ttl
+    return float(min(max(ttl, policy.min_ttl), policy.max_ttl))
+
+
+def _usable(keys: JWKSet) -> tuple[str | None, ...]:
+    return tuple(k.kid for k in keys if k.verify_algorithms)
+
+
+class JWKSCache:
+    """The cache state; every method takes ``now``. Not thread-safe: shells hold a lock.
+
+    Readers on the fast path may read :attr:`keys` and :attr:`fresh_until`
+    without the lock: both are replaced, never mutated.
+    """
+
+    def __init__(self, policy: CachePolicy) -> None:
+        """Start empty."""
+        self.policy = policy
+        self.keys: JWKSet = _EMPTY
+        self.fresh_until = -math.inf
+        self.loaded = False
+        self.expires_at = -math.inf
+        self.validated_at: float | None = None
+        self.etag: str | None = None
+        self.last_modified: str | None = None
+        self.last_attempt = -math.inf
+        self.last_success: float | None = None
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.consecutive_failures = 0
+        self.fetches = self.not_modified = self.failures = 0
+        self._seq = 0
+        self._applied = 0
+        self._previous_attempt = -math.inf
+        self._negative: OrderedDict[str, float] = OrderedDict()
+
+    def _may_fetch(self, now: float) -> bool:
+        return now - self.last_attempt >= self.policy.cooldown
+
+    def plan(self, kid: str | None, now: float, *, allow_fetch: bool = True) -> Decision:
+        """Decide how to answer a lookup for ``kid`` at ``now``."""
+        may_fetch = allow_fetch and self._may_fetch(now)
+        if not self.loaded:
+            if may_fetch:
+                return Decision(Action.FETCH)
+            return Decision(Action.FAIL_UNAVAILABLE, self._unavailable("no set fetched yet", now))
+        refresh = False
+        if now >= self.expires_at:
+            if may_fetch:
+                return Decision(Action.FETCH)
+            if now >= self.expires_at + self.policy.max_stale:
+                return Decision(
+                    Action.FAIL_UNAVAILABLE, self._unavailable("cached set is past max_stale", now)
+                )
+        elif now >= self.fresh_until and may_fetch:
+            refresh = True
+        if kid is not None and kid not in self.keys:
+            until = self._negative.get(kid)
+            if until is not None and now < until:
+                return Decision(
+                    Action.FAIL_UNKNOWN_KID, "the kid was absent from a recent fetch of the set"
+                )
+            if may_fetch:
+                return Decision(Action.FETCH)
+            if not allow_fetch and self.consecutive_failures == 0:
+                # the fetch this lookup waited for succeeded without the kid
+                self._remember_unknown(kid, now)
+            since = now - self.last_attempt
+            return Decision(
+                Action.FAIL_UNKNOWN_KID,
+                f"not refetching: last fetch {since:.0f}s ago, cooldown {self.policy.cooldown:g}s",
+            )
+        return Decision(Action.SERVE_AND_REFRESH if refresh else Action.SERVE)
+
+    def _unavailable(self, what: str, now: float) -> str:
+        error = f"; last error: {self.last_error}" if self.last_error else ""
+        return f"{what}{error}"
+
+    def _remember_unknown(self, kid: str, now: float) -> None:
+        size = self.policy.negative_cache_size
+        if not size:
+            return
+        self._negative[kid] = now + self.policy.negative_ttl
+        self._negative.move_to_end(kid)
+        while len(self._negative) > size:
+            self._negative.popitem(last=False)
+
+    def begin(self, now: float) -> Ticket:
+        """Record the start of a fetch; return its ticket with the validators to send."""
+        self._seq += 1
+        self._previous_attempt = self.last_attempt
+        self.last_attempt = now
+        if not self.loaded:
+            return Ticket(self._seq, None, None)
+        return Ticket(self._seq, self.etag, self.last_modified)
+
+    def abandon(self, ticket: Ticket) -> None:
+        """Forget a fetch that was cancelled before any answer (its cooldown is not charged)."""
+        if ticket.seq == self._seq:
+            self.last_attempt = self._previous_attempt
+
+    def complete(self, ticket: Ticket, result: FetchResult, now: float) -> bool:
+        """Apply a fetch result; False if it was older than one already applied."""
+        if ticket.seq <= self._applied:
+            return False
+        self._applied = ticket.seq
+        if isinstance(result, NotModified) and not self.loaded:
+            result = FetchFailed("HTTP 304 without a cached set")
+        if isinstance(result, FetchFailed):
+            self.failures += 1
+            self.consecutive_failures += 1
+            self.last_error = result.reason
+            self.last_error_at = now
+            return True
+        ttl = compute_ttl(result.headers, self.policy, now)
+        if isinstance(result, Fetched):
+            self.fetches += 1
+            self.keys = result.keys
+            self.loaded = True
+            self.etag = result.headers.etag
+            self.last_modified = result.headers.last_modified
+            self._negative.clear()
+        else:
+            self.not_modified += 1
+        self.validated_at = self.last_success = now
+        self.consecutive_failures = 0
+        self.expires_at = now + ttl
+        ahead = self.policy.refresh_ahead
+        self.fresh_until = self.expires_at - (min(ahead, ttl / 2) if ahead else 0.0)
+        return True
+
+    def health(self, now: float) -> Health:
+        """A snapshot of the cache at ``now``."""
+        if not self.loaded:
+            state = "empty"
+        elif now < self.expires_at:
+            state = "fresh"
+        elif now < self.expires_at + self.policy.max_stale:
+            state = "stale"
+        else:
+            state = "expired"
+        return Health(
+            state=state,
+            kids=_usable(self.keys),
+            age=None if self.validated_at is None else now - self.validated_at,
+            expires_in=self.expires_at - now if self.loaded else None,
+            last_success=self.last_success,
+            last_error=self.last_error,
+            last_error_at=self.last_error_at,
+            consecutive_failures=self.consecutive_failures,
+            fetches=self.fetches,
+            not_modified=self.not_modified,
+            failures=self.failures,
+            etag=self.etag,
+        )

@@ -1,0 +1,162 @@
+"""Checking a JWKS URL and the response to a JWKS request, shared by the sync and async shells.
+
+- https only; plain http for loopback hosts, or with an explicit opt-in;
+  no credentials in the URL (they would reach logs); a ``jku``/``x5u`` header
+  never reaches this module: the URL is configuration, not token input
+  (RFC 8725 section 3.10).
+- A 200 or, for a conditional request, a 304 (RFC 9110 section 15.4.5); any
+  3xx is a failure unless redirects were enabled; every other status too.
+- The body is counted while it streams and refused past ``max_bytes``.
+- The content type is tolerated when it is JSON-like, ``text/plain``,
+  ``application/octet-stream`` or absent; an HTML page (a login or error
+  page) is refused.
+- The set is parsed as a public set (private and symmetric keys refuse the
+  whole document) and must hold at least one key usable for verification
+  (RFC 7517 sections 4.2, 4.3).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from keywell.client.cache import (
+    CachingHeaders,
+    Fetched,
+    FetchFailed,
+    FetchResult,
+    NotModified,
+    Ticket,
+)
+from keywell.errors import JWKSError
+from keywell.jose.jwkset import JWKSet
+
+__all__ = [
+    "FetchConfig",
+    "check_url",
+    "is_loopback",
+    "parse_response",
+    "redact",
+    "request_headers",
+    "status_result",
+]
+
+_ACCEPT = "application/jwk-set+json, application/json;q=0.9, */*;q=0.1"
+_TOLERATED_TYPES = ("text/plain", "application/octet-stream")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchConfig:
+    """How one JWKS URL is fetched: checked once, shared by the sync and async shells."""
+
+    url: httpx.URL
+    headers: Mapping[str, str] | None = None
+    timeout: float = 5.0
+    max_bytes: int = 1 << 20
+    allow_http: bool = False
+    follow_redirects: bool = False
+    allow_weak_rsa: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.timeout, int | float) or not self.timeout > 0:
+            raise ValueError("timeout must be a positive number of seconds")
+        if isinstance(self.max_bytes, bool) or not isinstance(self.max_bytes, int):
+            raise TypeError("max_bytes must be an integer")
+        if self.max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+
+    def __repr__(self) -> str:
+        """Show the URL without its query; never the request headers."""
+        return f"<FetchConfig {redact(self.url)}>"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback IP literal."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str | httpx.URL, *, allow_http: bool = False) -> httpx.URL:
+    """Parse and vet a JWKS (or discovery) URL.
+
+    Raises:
+        ValueError: not https (and not loopback http, nor ``allow_http``),
+            no host, or credentials in the URL.
+    """
+    if not isinstance(url, str | httpx.URL):
+        raise TypeError("url must be a string")
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"invalid URL: {exc}") from None
+    if parsed.scheme not in ("https", "http") or not parsed.host:
+        raise ValueError("the URL must be an absolute https URL")
+    if parsed.scheme == "http" and not allow_http and not is_loopback(parsed.host):
+        raise ValueError(
+            "plain http is refused for a non-loopback host; use https or allow_http=True"
+        )
+    if parsed.userinfo:
+        raise ValueError("credentials in the URL are refused; pass them in headers=")
+    return parsed
+
+
+def redact(url: httpx.URL) -> str:
+    """The URL without query or fragment, safe for logs and messages."""
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}{url.path}"
+
+
+def request_headers(ticket: Ticket | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+    """Request headers: Accept, the caller's extras, then the validators of ``ticket``."""
+    headers = {"Accept": _ACCEPT}
+    if extra:
+        headers.update(extra)
+    if ticket is not None:
+        if ticket.etag is not None:
+            headers["If-None-Match"] = ticket.etag
+        if ticket.last_modified is not None:
+            headers["If-Modified-Since"] = ticket.last_modified
+    return headers
+
+
+def status_result(
+    response: httpx.Response, *, allow_http: bool, max_bytes: int
+) -> FetchResult | None:
+    """Judge the status line and headers; None means "read the body"."""
+    status = response.status_code
+    if response.url.scheme != "https" and not allow_http and not is_loopback(response.url.host):
+        return FetchFailed("a redirect led to plain http")
+    if status == 304:
+        return NotModified(CachingHeaders.from_mapping(response.headers))
+    if 300 <= status < 400:
+        return FetchFailed(f"HTTP {status} redirect refused")
+    if status != 200:
+        return FetchFailed(f"HTTP {status}")
+    length = response.headers.get("content-length")
+    if length is not None and length.strip().isdigit() and int(length) > max_bytes:
+        return FetchFailed(f"body of {int(length)} bytes exceeds max_bytes={max_bytes}")
+    ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype and not (ctype.endswith("json") or ctype in _TOLERATED_TYPES):
+        return FetchFailed(f"unexpected content type {ctype[:64]!r}")
+    return None
+
+
+def parse_response(
+    body: bytes, headers: Mapping[str, str], *, allow_weak_rsa: bool = False
+) -> FetchResult:
+    """Parse a 200 body as a public JWK Set that has at least one usable key."""
+    try:
+        keys = JWKSet.from_json(body, public=True, allow_weak_rsa=allow_weak_rsa)
+    except JWKSError as exc:
+        return FetchFailed(exc.message)
+    if not any(k.verify_algorithms and not k.is_private for k in keys):
+        skipped = f" ({len(keys.skipped)} skipped)" if keys.skipped else ""
+        return FetchFailed(f"the set holds no key usable for verification{skipped}")
+    return Fetched(keys, CachingHeaders.from_mapping(headers))

@@ -1,0 +1,149 @@
+"""ASGI middleware and a FastAPI/Starlette dependency for bearer tokens (RFC 6750).
+
+:class:`BearerAuthMiddleware` guards a whole ASGI app: verified claims go to
+``scope["state"]["claims"]`` (``request.state.claims`` in Starlette and
+FastAPI) and ``scope["keywell.claims"]``. :class:`RequireToken` is a
+dependency for single routes, reusing the middleware's claims when present.
+Both verify with ``averify``, so a key fetch never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request  # resolved at runtime by FastAPI's dependency injection
+
+from keywell.integrations._common import (
+    AuthFailure,
+    TokenVerifier,
+    aauthenticate,
+    check_scopes,
+    normalize_scopes,
+)
+
+__all__ = ["BearerAuthMiddleware", "RequireToken"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+CLAIMS_KEY = "keywell.claims"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    values = [v for k, v in scope.get("headers", ()) if k.lower() == name]
+    if len(values) != 1:
+        return None if not values else "invalid multiple"
+    try:
+        return bytes(values[0]).decode("latin-1")
+    except (TypeError, ValueError):
+        return None
+
+
+class BearerAuthMiddleware:
+    """Refuse HTTP and WebSocket requests without a valid bearer token.
+
+    Args:
+        app: the ASGI app to guard.
+        verifier: a :class:`keywell.Verifier` or ``MultiIssuerVerifier``.
+        scopes: scopes every request needs.
+        exempt_paths: path prefixes served without a token (health checks).
+        realm: an optional ``realm`` for the challenge.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: TokenVerifier,
+        *,
+        scopes: str | Iterable[str] = (),
+        exempt_paths: Iterable[str] = (),
+        realm: str | None = None,
+    ) -> None:
+        """Check the configuration."""
+        if not callable(getattr(verifier, "averify", None)):
+            raise TypeError("verifier must have averify() (keywell.Verifier)")
+        self.app = app
+        self._verifier = verifier
+        self._scopes = normalize_scopes(scopes)
+        self._exempt = tuple(exempt_paths)
+        self._realm = realm
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Verify, then hand over to the app; or answer 400/401/403/503."""
+        kind = scope["type"]
+        if kind not in ("http", "websocket") or str(scope.get("path", "")).startswith(
+            self._exempt or ("\0",)
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            claims = await aauthenticate(
+                self._verifier, _header(scope, b"authorization"), self._scopes
+            )
+        except AuthFailure as failure:
+            if kind == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await _respond(send, failure, self._realm)
+            return
+        scope.setdefault("state", {})["claims"] = claims
+        scope[CLAIMS_KEY] = claims
+        await self.app(scope, receive, send)
+
+
+async def _respond(send: Send, failure: AuthFailure, realm: str | None) -> None:
+    body = json.dumps(failure.body()).encode()
+    headers = [(k.lower().encode(), v.encode()) for k, v in failure.headers(realm).items()]
+    headers += [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": failure.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequireToken:
+    """A FastAPI/Starlette dependency returning verified claims or raising ``HTTPException``.
+
+    ``Depends(RequireToken(verifier, scopes="read"))``; behind
+    :class:`BearerAuthMiddleware` it reuses the claims and checks only scopes.
+    """
+
+    def __init__(
+        self,
+        verifier: TokenVerifier | None = None,
+        *,
+        scopes: str | Iterable[str] = (),
+        realm: str | None = None,
+    ) -> None:
+        """Check the configuration (``verifier`` may be None behind the middleware)."""
+        if verifier is not None and not callable(getattr(verifier, "averify", None)):
+            raise TypeError("verifier must have averify() (keywell.Verifier)")
+        self._verifier = verifier
+        self._scopes = normalize_scopes(scopes)
+        self._realm = realm
+
+    async def __call__(self, request: Request) -> Mapping[str, Any]:
+        """Verify the request's bearer token (FastAPI injects ``request``)."""
+        try:
+            claims: Mapping[str, Any] | None = request.scope.get(CLAIMS_KEY)
+            if claims is not None:
+                check_scopes(claims, self._scopes)
+            elif self._verifier is None:
+                raise AuthFailure(401, None, "Authentication required")
+            else:
+                claims = await aauthenticate(
+                    self._verifier, request.headers.get("authorization"), self._scopes
+                )
+                request.state.claims = claims
+        except AuthFailure as failure:
+            raise HTTPException(
+                failure.status, detail=failure.description, headers=failure.headers(self._realm)
+            ) from None
+        return claims
