@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 
@@ -59,6 +60,10 @@ CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
         lambda: JWK.from_dict({"kty": "EC", "crv": "P-192", "x": "AA", "y": "AA"}),
     ),
     errors.JWKSError: ("KW_JWKS", lambda: JWKSet.from_dict({"keys": "nope"})),
+    errors.PolicyError: (
+        "KW_POLICY_INVALID",
+        lambda: keywell.RotationPolicy(rotation_period=timedelta(seconds=-1)),
+    ),
 }
 
 

@@ -22,6 +22,7 @@ The tree::
     │       └── MissingClaimError        KW_CLAIM_MISSING
     ├── JWKSError                        KW_JWKS
     │   └── JWKSFetchError               KW_JWKS_FETCH
+    │       └── DiscoveryError           KW_DISCOVERY
     ├── PolicyError                      KW_POLICY_INVALID
     ├── KeySetError                      KW_KEYSET
     │   ├── KeySetNotFoundError          KW_KEYSET_NOT_FOUND
@@ -34,6 +35,7 @@ from __future__ import annotations
 __all__ = [
     "AlgorithmError",
     "ClaimError",
+    "DiscoveryError",
     "ExpiredTokenError",
     "InvalidKeyError",
     "InvalidSignatureError",
@@ -172,6 +174,12 @@ class JWKSFetchError(JWKSError):
     """A remote JWK Set could not be fetched and no usable cached copy remains."""
 
     code = "KW_JWKS_FETCH"
+
+
+class DiscoveryError(JWKSFetchError):
+    """An issuer's discovery document is missing, malformed, or names another issuer."""
+
+    code = "KW_DISCOVERY"
 
 
 class PolicyError(KeywellError):

@@ -98,6 +98,16 @@ class Verifier:
         self._max_size = max_size
         self._clock = clock
 
+    @property
+    def issuer(self) -> frozenset[str] | None:
+        """The accepted issuers, or None when the issuer check is disabled."""
+        return self._rules.issuer
+
+    @property
+    def audience(self) -> frozenset[str] | None:
+        """The accepted audiences, or None when the audience check is disabled."""
+        return self._rules.audience
+
     def verify(self, token: str | bytes) -> Mapping[str, Any]:
         """Verify ``token`` and return its claims, read-only.
 

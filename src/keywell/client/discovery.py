@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from keywell.client.http import check_url, redact
-from keywell.errors import JWKSFetchError
+from keywell.errors import DiscoveryError
 
 __all__ = ["adiscover", "check_metadata", "discover", "metadata_urls"]
 
@@ -40,27 +40,27 @@ def check_metadata(body: bytes, issuer: str, *, allow_http: bool = False) -> str
     """The ``jwks_uri`` of a metadata document whose ``issuer`` is exactly ``issuer``.
 
     Raises:
-        JWKSFetchError: not a JSON object, issuer differs, or no valid ``jwks_uri``.
+        DiscoveryError: not a JSON object, issuer differs, or no valid ``jwks_uri``.
     """
     try:
         doc: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise JWKSFetchError("discovery document is not valid JSON") from None
+        raise DiscoveryError("discovery document is not valid JSON") from None
     if not isinstance(doc, Mapping):
-        raise JWKSFetchError("discovery document is not a JSON object")
+        raise DiscoveryError("discovery document is not a JSON object")
     found = doc.get("issuer")
     if found != issuer:
         shown = found[:128] if isinstance(found, str) else type(found).__name__
-        raise JWKSFetchError(
+        raise DiscoveryError(
             f"discovery document issuer {shown!r} differs from the configured {issuer!r}"
         )
     jwks_uri = doc.get("jwks_uri")
     if not isinstance(jwks_uri, str):
-        raise JWKSFetchError("discovery document has no jwks_uri")
+        raise DiscoveryError("discovery document has no jwks_uri")
     try:
         check_url(jwks_uri, allow_http=allow_http)
     except ValueError as exc:
-        raise JWKSFetchError(f"discovery jwks_uri refused: {exc}") from None
+        raise DiscoveryError(f"discovery jwks_uri refused: {exc}") from None
     return jwks_uri
 
 
@@ -68,7 +68,7 @@ def _judge(url: httpx.URL, status: int, body: bytes | None) -> bytes | None:
     if status == 404:
         return None
     if status != 200 or body is None:
-        raise JWKSFetchError(f"discovery at {redact(url)} answered HTTP {status}")
+        raise DiscoveryError(f"discovery at {redact(url)} answered HTTP {status}")
     return body
 
 
@@ -97,15 +97,15 @@ def discover(
                     for chunk in response.iter_bytes():
                         body += chunk
                         if len(body) > _MAX_METADATA_BYTES:
-                            raise JWKSFetchError("discovery document is too large")
+                            raise DiscoveryError("discovery document is too large")
                 found = _judge(url, response.status_code, body)
         except httpx.HTTPError as exc:
-            raise JWKSFetchError(
+            raise DiscoveryError(
                 f"discovery at {redact(url)} failed: {type(exc).__name__}"
             ) from exc
         if found is not None:
             return check_metadata(found, issuer, allow_http=allow_http)
-    raise JWKSFetchError(f"no discovery document for issuer {issuer!r}")
+    raise DiscoveryError(f"no discovery document for issuer {issuer!r}")
 
 
 async def adiscover(
@@ -133,12 +133,12 @@ async def adiscover(
                     async for chunk in response.aiter_bytes():
                         body += chunk
                         if len(body) > _MAX_METADATA_BYTES:
-                            raise JWKSFetchError("discovery document is too large")
+                            raise DiscoveryError("discovery document is too large")
                 found = _judge(url, response.status_code, body)
         except httpx.HTTPError as exc:
-            raise JWKSFetchError(
+            raise DiscoveryError(
                 f"discovery at {redact(url)} failed: {type(exc).__name__}"
             ) from exc
         if found is not None:
             return check_metadata(found, issuer, allow_http=allow_http)
-    raise JWKSFetchError(f"no discovery document for issuer {issuer!r}")
+    raise DiscoveryError(f"no discovery document for issuer {issuer!r}")

@@ -56,7 +56,7 @@ class MultiIssuerVerifier:
             if not isinstance(issuer, str) or not issuer:
                 raise ValueError("each issuer must be a non-empty string")
             if isinstance(source, Verifier):
-                if source._rules.issuer != frozenset({issuer}):
+                if source.issuer != frozenset({issuer}):
                     raise ValueError(f"the Verifier for {issuer!r} must accept exactly that issuer")
                 verifiers[issuer] = source
                 continue
