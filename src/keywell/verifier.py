@@ -16,7 +16,14 @@ from typing import Any, Protocol, runtime_checkable
 from keywell.jose.algorithms import ALGORITHMS
 from keywell.jose.claims import ClaimRules, check_claims
 from keywell.jose.jwk import JWK
-from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource, loads_object, verify
+from keywell.jose.jws import (
+    DEFAULT_MAX_TOKEN_SIZE,
+    KeySource,
+    loads_object,
+    parse_header,
+    split,
+    verify_compact,
+)
 from keywell.jose.jwt import check_typ
 
 __all__ = ["AsyncKeySource", "Verifier"]
@@ -114,28 +121,25 @@ class Verifier:
         Raises:
             keywell.errors.TokenError subclasses, each saying why.
         """
-        return self._finish(
-            verify(token, self._keys, algorithms=self._algorithms, max_size=self._max_size)
-        )
+        header, payload, _ = verify_compact(token, self._keys, self._algorithms, (), self._max_size)
+        if self._typ is not None:
+            check_typ(header, self._typ)
+        claims = loads_object(payload, "payload")
+        check_claims(claims, self._rules, self._clock())
+        return MappingProxyType(claims)
 
     async def averify(self, token: str | bytes) -> Mapping[str, Any]:
         """Like :meth:`verify`, fetching remote keys without blocking the event loop."""
         keys = self._keys
         if isinstance(keys, AsyncKeySource):
-            from keywell.jose.jws import parse_header, split
-
             h, _, _, _ = split(token, self._max_size)
             _, alg, kid = parse_header(h)
             if self._algorithms is None or alg in self._algorithms:
                 keys = _Prefetched(await keys.acandidates(kid, alg))
-        return self._finish(
-            verify(token, keys, algorithms=self._algorithms, max_size=self._max_size)
-        )
-
-    def _finish(self, jws: Any) -> Mapping[str, Any]:
+        header, payload, _ = verify_compact(token, keys, self._algorithms, (), self._max_size)
         if self._typ is not None:
-            check_typ(jws.header, self._typ)
-        claims = loads_object(jws.payload, "payload")
+            check_typ(header, self._typ)
+        claims = loads_object(payload, "payload")
         check_claims(claims, self._rules, self._clock())
         return MappingProxyType(claims)
 

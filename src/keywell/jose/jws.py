@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
@@ -48,6 +48,7 @@ __all__ = [
     "sign",
     "split",
     "verify",
+    "verify_compact",
 ]
 
 #: Tokens longer than this many characters are refused before parsing.
@@ -208,6 +209,18 @@ def verify(
     Raises:
         MalformedTokenError, AlgorithmError, NoMatchingKeyError, InvalidSignatureError.
     """
+    allowed = None if algorithms is None else frozenset(algorithms)
+    return verify_compact(token, keys, allowed, crit, max_size)
+
+
+def verify_compact(
+    token: str | bytes,
+    keys: KeySource,
+    algorithms: Container[str] | None,
+    crit: Iterable[str],
+    max_size: int,
+) -> VerifiedJWS:
+    """:func:`verify` with positional arguments, for callers on the hot path."""
     h, p, s, text = split(token, max_size)
     header, alg, kid = parse_header(h)
     if algorithms is not None and alg not in algorithms:
