@@ -1,0 +1,120 @@
+"""The signing hot path: the active key cached in memory, the database left alone.
+
+An entry holds the active key's decrypted private JWK, the set's issuer and
+TTL limits, and two deadlines: a monotonic one (``sign_cache_ttl``, bounded by
+the set's ``clock_skew``) and the set's next planned rotation in issuer-clock
+time. Until either passes, :meth:`SignerCache.sign` costs one dict lookup, a
+clock read, a ``jti`` and the signature itself.
+
+Consistency: in this process, rotate/revoke/update_policy drop the entry at
+once. Another process's revoke or emergency rotation is seen here within
+``sign_cache_ttl`` at most (documented bound). A key retired in the meantime
+by another replica may still sign for that long; its publication lasts
+``max_token_ttl + clock_skew`` after retirement and the cache TTL never
+exceeds ``clock_skew``, so such tokens stay verifiable until they expire.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from keywell.errors import PolicyError
+from keywell.jose.base64url import b64url_encode
+from keywell.jose.jwk import JWK
+from keywell.jose.jws import encode_header
+
+__all__ = ["SignerCache", "SignerEntry"]
+
+_RESERVED = frozenset({"iat", "exp", "jti"})
+_monotonic = time.monotonic
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+@dataclass(frozen=True, slots=True)
+class SignerEntry:
+    """A cached signer: the key, the claim defaults and when to look again."""
+
+    key: JWK
+    issuer: str
+    max_ttl: float
+    mono_expiry: float
+    valid_until: float  # epoch seconds of the next planned rotation (inf if none)
+
+
+class SignerCache:
+    """Per-set cached signers, refreshed through ``loader(name, now)``.
+
+    Args:
+        loader: reads the store (and performs a due rotation) for one set.
+        timestamp: the issuer clock as epoch seconds (``time.time`` by default).
+    """
+
+    def __init__(
+        self,
+        loader: Callable[[str, datetime], SignerEntry],
+        timestamp: Callable[[], float],
+    ) -> None:
+        self._loader = loader
+        self._timestamp = timestamp
+        self._entries: dict[str, tuple[SignerEntry, str, Callable[[bytes], bytes]]] = {}
+        self._lock = threading.Lock()
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Forget one set's signer (or all): the next sign re-reads the store."""
+        with self._lock:
+            if name is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(name, None)
+
+    def _load(self, name: str, ts: float) -> tuple[SignerEntry, str, Callable[[bytes], bytes]]:
+        entry = self._loader(name, datetime.fromtimestamp(ts, UTC))
+        alg, sign_fn = entry.key.signer()
+        cached = (entry, encode_header(alg, entry.key.kid, None, "JWT") + ".", sign_fn)
+        with self._lock:
+            self._entries[name] = cached
+        return cached
+
+    def sign(self, name: str, claims: Mapping[str, Any], ttl: timedelta | float | None) -> str:
+        """Sign ``claims`` with the set's active key; sets iss, iat, exp, jti and kid.
+
+        The token is what :func:`keywell.jose.jwt.encode` produces (header
+        ``{"alg", "typ": "JWT", "kid"}``, compact JSON payload), built from the
+        JWK's own signer with the header segment computed once per entry.
+        """
+        ts = self._timestamp()
+        cached = self._entries.get(name)
+        if cached is None or ts >= cached[0].valid_until or _monotonic() >= cached[0].mono_expiry:
+            cached = self._load(name, ts)
+        entry, header, sign_fn = cached
+        if ttl is None:
+            seconds = entry.max_ttl
+        else:
+            seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+            if not seconds > 0 or math.isinf(seconds):
+                raise ValueError("ttl must be a positive, finite duration")
+            if seconds > entry.max_ttl:
+                raise PolicyError(
+                    f"ttl {seconds:g}s exceeds the key set's max_token_ttl {entry.max_ttl:g}s",
+                    setting="max_token_ttl",
+                )
+        if type(claims) is not dict and not isinstance(claims, Mapping):
+            raise TypeError("claims must be a mapping")
+        body = dict(claims)
+        if not _RESERVED.isdisjoint(body):
+            raise ValueError("iat, exp and jti are set by the issuer, not the caller")
+        if body.setdefault("iss", entry.issuer) != entry.issuer:
+            raise ValueError("iss must be the key set's issuer")
+        body["iat"] = int(ts)
+        body["exp"] = math.floor(ts + seconds)
+        body["jti"] = secrets.token_urlsafe(16)
+        signing_input = header + b64url_encode(_dumps(body).encode())
+        return f"{signing_input}.{b64url_encode(sign_fn(signing_input.encode('ascii')))}"

@@ -1,0 +1,67 @@
+"""Engines for SQLite (embedded, WAL) and PostgreSQL (psycopg 3, many replicas).
+
+SQLite: the Python driver's own transaction handling is switched off and
+``BEGIN`` / ``BEGIN IMMEDIATE`` are emitted by us, so a write transaction holds
+the database write lock from its first statement: two processes can never
+both read the same state and both decide a rotation. PostgreSQL locks the
+key-set row with ``SELECT ... FOR UPDATE`` instead (see the repository).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import StaticPool
+
+__all__ = ["WRITE_OPTION", "make_engine"]
+
+WRITE_OPTION = "keywell_write"
+"""Execution option asking for a write-locking transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+
+_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for ``url`` with keywell's per-backend settings.
+
+    Raises:
+        ValueError: the URL names a backend other than SQLite or PostgreSQL.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, memory=parsed.database in (None, "", ":memory:"))
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True)
+    raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
+
+
+def _sqlite_engine(url: str, *, memory: bool) -> Engine:
+    kwargs: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
+    }
+    if memory:
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

@@ -1,0 +1,245 @@
+"""Transactions over the store: reads, and writes that lock one key set.
+
+Every change to a key set runs in :meth:`Store.locked`: one transaction that
+takes the set's lock first (``SELECT ... FOR UPDATE`` on PostgreSQL; on
+SQLite the database write lock, taken by ``BEGIN IMMEDIATE``), then re-reads
+the set and its keys, so the caller plans on the state nobody else can change
+until it commits. Each committed change bumps the set's ``version``. A process
+dying mid-transaction leaves the previous committed state (DESIGN.md
+invariant 6).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from keywell.errors import KeySetNotFoundError
+from keywell.jose.jwk import JWK
+from keywell.lifecycle import KeyInfo, KeySetInfo, KeyState, Step, Transition
+from keywell.store import tables as t
+from keywell.store.engine import WRITE_OPTION
+from keywell.store.kek import KEKRing
+from keywell.store.rows import key_info, keyset_info, to_us
+
+__all__ = ["LockedSet", "Store"]
+
+
+class LockedSet:
+    """One key set, locked inside a write transaction; apply steps, then commit."""
+
+    def __init__(self, conn: Connection, row: Any, keks: KEKRing) -> None:
+        self.conn = conn
+        self.set_id: int = row.id
+        self.key_size: int | None = row.key_size
+        self.info: KeySetInfo = keyset_info(row)
+        self._keks = keks
+        self._changed = False
+        self.keys: list[KeyInfo] = []
+        self._max_ttl: dict[str, int] = {}
+        self.reload_keys()
+
+    def reload_keys(self) -> None:
+        """Re-read the set's keys inside this transaction."""
+        rows = self.conn.execute(
+            select(t.keys).where(t.keys.c.keyset_id == self.set_id).order_by(t.keys.c.id)
+        ).all()
+        self.keys = [key_info(r) for r in rows]
+        self._max_ttl = {r.kid: r.max_ttl_us for r in rows}
+
+    def audit(
+        self,
+        action: str,
+        *,
+        actor: str,
+        at: datetime,
+        kid: str | None = None,
+        old: str | None = None,
+        new: str | None = None,
+        reason: str | None = None,
+        changed: bool = True,
+    ) -> None:
+        """Record an audit event for this set; ``changed`` bumps the set's version on commit."""
+        self.conn.execute(
+            insert(t.audit).values(
+                at=at,
+                actor=actor,
+                keyset=self.info.name,
+                kid=kid,
+                old_state=old,
+                new_state=new,
+                action=action,
+                reason=reason,
+            )
+        )
+        self._changed = self._changed or changed
+
+    def _create_key(self, state: KeyState, now: datetime) -> str:
+        alg = self.info.alg
+        jwk = JWK.generate(alg, rsa_bits=self.key_size or 2048)
+        kid = jwk.kid or ""
+        kek_id, blob = self._keks.seal(
+            jwk.to_json(private=True).encode(), keyset=self.info.name, kid=kid
+        )
+        self.conn.execute(
+            insert(t.keys).values(
+                keyset_id=self.set_id,
+                kid=kid,
+                alg=alg,
+                state=state.value,
+                public_jwk=None if jwk.is_symmetric else jwk.to_json(),
+                private_ct=blob,
+                kek_id=kek_id,
+                max_ttl_us=to_us(self.info.policy.max_token_ttl),
+                created_at=now,
+                published_at=now,
+                activated_at=now if state is KeyState.ACTIVE else None,
+            )
+        )
+        return kid
+
+    def apply(
+        self, steps: Sequence[Step], *, now: datetime, actor: str, action: str
+    ) -> list[Transition]:
+        """Apply planner steps in order, audit each, and return what happened."""
+        done: list[Transition] = []
+        policy = self.info.policy
+        for step in steps:
+            if step.kid is None:
+                kid = self._create_key(step.new_state, now)
+            else:
+                kid = step.kid
+                values: dict[str, Any] = {"state": step.new_state.value}
+                if step.new_state is KeyState.ACTIVE:
+                    values["activated_at"] = now
+                elif step.new_state is KeyState.RETIRED:
+                    ttl_us = max(self._max_ttl.get(kid, 0), to_us(policy.max_token_ttl))
+                    values["retired_at"] = now
+                    values["expires_at"] = now + timedelta(microseconds=ttl_us) + policy.clock_skew
+                elif step.new_state in (KeyState.EXPIRED, KeyState.REVOKED):
+                    values["private_ct"] = None  # destroyed, not flagged
+                    values["kek_id"] = None
+                    if step.new_state is KeyState.REVOKED:
+                        values["revoked_at"] = now
+                        values["revoke_reason"] = step.reason
+                    elif step.old_state is KeyState.RETIRED:
+                        values["expires_at"] = now
+                self.conn.execute(
+                    update(t.keys)
+                    .where(t.keys.c.keyset_id == self.set_id, t.keys.c.kid == kid)
+                    .values(**values)
+                )
+            old = step.old_state.value if step.old_state else None
+            self.audit(
+                action,
+                actor=actor,
+                at=now,
+                kid=kid,
+                old=old,
+                new=step.new_state.value,
+                reason=step.reason,
+            )
+            done.append(
+                Transition(self.info.name, kid, step.old_state, step.new_state, now, step.reason)
+            )
+        if done:
+            self.reload_keys()
+        return done
+
+    def bump_ttl_cap(self, kid: str, ttl_us: int) -> None:
+        """Raise the recorded longest token TTL of ``kid`` (never lowers it)."""
+        if ttl_us > self._max_ttl.get(kid, 0):
+            self.conn.execute(
+                update(t.keys)
+                .where(t.keys.c.keyset_id == self.set_id, t.keys.c.kid == kid)
+                .values(max_ttl_us=ttl_us)
+            )
+            self._max_ttl[kid] = ttl_us
+
+    def finish(self, now: datetime) -> None:
+        """Bump the set's version if anything changed (called before commit)."""
+        if self._changed:
+            self.conn.execute(
+                update(t.keysets)
+                .where(t.keysets.c.id == self.set_id)
+                .values(version=t.keysets.c.version + 1, updated_at=now)
+            )
+            row = self.conn.execute(select(t.keysets).where(t.keysets.c.id == self.set_id)).one()
+            self.info = keyset_info(row)
+
+
+class Store:
+    """The database behind an Issuer: engine, KEKs and transaction helpers."""
+
+    def __init__(self, engine: Engine, keks: KEKRing) -> None:
+        self.engine = engine
+        self.keks = keks
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A short read transaction."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction holding the SQLite write lock from its start."""
+        conn_cm = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+        with conn_cm as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def locked(self, name: str, now: datetime) -> Iterator[LockedSet]:
+        """Lock the set ``name``, re-read it, yield it; commit with a version bump.
+
+        Raises:
+            KeySetNotFoundError: no set has that name.
+        """
+        with self.write() as conn:
+            query = select(t.keysets).where(t.keysets.c.name == name)
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = conn.execute(query).one_or_none()
+            if row is None:
+                raise KeySetNotFoundError(f"no key set named {name!r}")
+            locked = LockedSet(conn, row, self.keks)
+            yield locked
+            locked.finish(now)
+
+    def private_jwk(self, conn: Connection, name: str, kid: str) -> JWK:
+        """Decrypt the private JWK of ``kid`` (KEKError if the KEK is missing or wrong)."""
+        row = conn.execute(
+            select(t.keys.c.private_ct, t.keys.c.kek_id)
+            .join(t.keysets, t.keysets.c.id == t.keys.c.keyset_id)
+            .where(t.keysets.c.name == name, t.keys.c.kid == kid)
+        ).one_or_none()
+        if row is None or row.private_ct is None or row.kek_id is None:
+            raise KeySetNotFoundError(f"key {kid!r} of key set {name!r} has no private half")
+        plain = self.keks.open(bytes(row.private_ct), kek_id=row.kek_id, keyset=name, kid=kid)
+        return JWK.from_dict(json.loads(plain))
+
+    def get_set(self, conn: Connection, name: str) -> tuple[int, KeySetInfo]:
+        """The id and info of the set ``name`` (KeySetNotFoundError if none)."""
+        row = conn.execute(select(t.keysets).where(t.keysets.c.name == name)).one_or_none()
+        if row is None:
+            raise KeySetNotFoundError(f"no key set named {name!r}")
+        return row.id, keyset_info(row)
+
+    def keys_of(self, conn: Connection, set_id: int) -> list[KeyInfo]:
+        """Every key of a set, oldest first."""
+        rows = conn.execute(
+            select(t.keys).where(t.keys.c.keyset_id == set_id).order_by(t.keys.c.id)
+        ).all()
+        return [key_info(r) for r in rows]
+
+    def public_jwks_rows(self, conn: Connection, set_id: int) -> list[tuple[KeyInfo, str | None]]:
+        """Each key with its stored public JWK JSON."""
+        rows = conn.execute(
+            select(t.keys).where(t.keys.c.keyset_id == set_id).order_by(t.keys.c.id)
+        ).all()
+        return [(key_info(r), r.public_jwk) for r in rows]

@@ -1,0 +1,140 @@
+"""The planner: pure decisions on a set's keys at a given instant."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from keywell.lifecycle import (
+    KeyInfo,
+    KeyState,
+    RotationPolicy,
+    next_due,
+    plan,
+    plan_revoke,
+    plan_rotate,
+    rotation_due_at,
+)
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+POLICY = RotationPolicy(
+    rotation_period=10 * DAY, prepublish=4 * DAY, jwks_max_age=timedelta(hours=1)
+)
+
+
+def key(kid: str, state: KeyState, published: datetime, **times: datetime) -> KeyInfo:
+    return KeyInfo(
+        kid=kid,
+        state=state,
+        alg="ES256",
+        created_at=published,
+        published_at=published,
+        activated_at=times.get("activated_at"),
+        retired_at=times.get("retired_at"),
+        expires_at=times.get("expires_at"),
+        revoked_at=None,
+        revoke_reason=None,
+    )
+
+
+ACTIVE = key("a", KeyState.ACTIVE, T0, activated_at=T0)
+PENDING = key("p", KeyState.PENDING, T0)
+
+
+def transitions(steps: list) -> list[tuple[str | None, KeyState | None, KeyState]]:
+    return [(s.kid, s.old_state, s.new_state) for s in steps]
+
+
+def test_an_empty_set_gets_an_active_key_and_a_successor() -> None:
+    assert transitions(plan(POLICY, [], T0)) == [
+        (None, None, KeyState.ACTIVE),
+        (None, None, KeyState.PENDING),
+    ]
+
+
+def test_nothing_is_due_before_the_rotation_time() -> None:
+    keys = [ACTIVE, PENDING]
+    assert rotation_due_at(POLICY, keys) == T0 + 10 * DAY
+    assert plan(POLICY, keys, T0 + 10 * DAY - timedelta(microseconds=1)) == []
+    assert next_due(POLICY, keys) == T0 + 10 * DAY
+
+
+def test_rotation_at_the_due_time_retires_promotes_and_creates_once() -> None:
+    steps = plan(POLICY, [ACTIVE, PENDING], T0 + 10 * DAY)
+    assert transitions(steps) == [
+        ("a", KeyState.ACTIVE, KeyState.RETIRED),
+        ("p", KeyState.PENDING, KeyState.ACTIVE),
+        (None, None, KeyState.PENDING),
+    ]
+
+
+def test_a_late_planner_rotates_once_not_once_per_missed_period() -> None:
+    steps = plan(POLICY, [ACTIVE, PENDING], T0 + 100 * DAY)
+    assert sum(s.new_state is KeyState.ACTIVE for s in steps) == 1
+
+
+def test_a_young_pending_key_delays_the_rotation_until_prepublish() -> None:
+    young = replace(PENDING, published_at=T0 + 8 * DAY, created_at=T0 + 8 * DAY)
+    assert rotation_due_at(POLICY, [ACTIVE, young]) == T0 + 12 * DAY
+    assert plan(POLICY, [ACTIVE, young], T0 + 11 * DAY) == []
+    assert plan(POLICY, [ACTIVE, young], T0 + 12 * DAY) != []
+
+
+def test_retired_keys_expire_at_their_publication_end() -> None:
+    retired = key("r", KeyState.RETIRED, T0 - DAY, expires_at=T0 + timedelta(hours=2))
+    keys = [ACTIVE, PENDING, retired]
+    assert next_due(POLICY, keys) == T0 + timedelta(hours=2)
+    assert plan(POLICY, keys, T0 + timedelta(hours=1)) == []
+    assert transitions(plan(POLICY, keys, T0 + timedelta(hours=2))) == [
+        ("r", KeyState.RETIRED, KeyState.EXPIRED)
+    ]
+
+
+def test_a_set_without_pending_key_gets_one_at_once() -> None:
+    assert transitions(plan(POLICY, [ACTIVE], T0)) == [(None, None, KeyState.PENDING)]
+    assert next_due(POLICY, [ACTIVE]) is not None
+
+
+def test_planned_rotate_is_refused_until_prepublish_and_says_when() -> None:
+    steps, when = plan_rotate(POLICY, [ACTIVE, PENDING], T0 + DAY, emergency=False)
+    assert steps == []
+    assert when == T0 + 4 * DAY
+    steps, when = plan_rotate(POLICY, [ACTIVE, PENDING], T0 + 4 * DAY, emergency=False)
+    assert when is None
+    assert ("p", KeyState.PENDING, KeyState.ACTIVE) in transitions(steps)
+
+
+def test_emergency_rotate_activates_a_fresh_key_and_keeps_the_pending_one() -> None:
+    steps, when = plan_rotate(POLICY, [ACTIVE, PENDING], T0 + DAY, emergency=True)
+    assert when is None
+    assert transitions(steps) == [
+        ("a", KeyState.ACTIVE, KeyState.RETIRED),
+        (None, None, KeyState.ACTIVE),
+    ]
+
+
+def test_revoking_the_active_key_promotes_the_pending_key_and_adds_a_successor() -> None:
+    steps = plan_revoke([ACTIVE, PENDING], "a", "compromised")
+    assert transitions(steps) == [
+        ("a", KeyState.ACTIVE, KeyState.REVOKED),
+        ("p", KeyState.PENDING, KeyState.ACTIVE),
+        (None, None, KeyState.PENDING),
+    ]
+    assert steps[0].reason == "compromised"
+
+
+def test_revoking_the_pending_key_creates_a_new_successor() -> None:
+    assert transitions(plan_revoke([ACTIVE, PENDING], "p", "lost")) == [
+        ("p", KeyState.PENDING, KeyState.REVOKED),
+        (None, None, KeyState.PENDING),
+    ]
+
+
+def test_revoking_twice_is_a_no_op_and_an_unknown_kid_is_a_lookup_error() -> None:
+    revoked = replace(PENDING, state=KeyState.REVOKED)
+    assert plan_revoke([ACTIVE, revoked], "p", "again") == []
+    with pytest.raises(LookupError):
+        plan_revoke([ACTIVE, PENDING], "nope", "x")

@@ -1,0 +1,106 @@
+"""KEKRing: sealing with the row's identity as associated data, configuration, dev mode."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+
+import pytest
+
+from keywell.errors import KEKError
+from keywell.jose.base64url import b64url_encode
+from keywell.store.kek import DevelopmentKEKWarning, KEKRing
+
+
+def test_seal_and_open_round_trip_under_the_newest_kek() -> None:
+    ring = KEKRing([("old", secrets.token_bytes(32)), ("new", secrets.token_bytes(32))])
+    kek_id, blob = ring.seal(b"secret jwk", keyset="main", kid="k1")
+    assert kek_id == "new" == ring.newest
+    assert b"secret jwk" not in blob
+    assert ring.open(blob, kek_id=kek_id, keyset="main", kid="k1") == b"secret jwk"
+
+
+@pytest.mark.parametrize(
+    ("keyset", "kid", "kek_id"), [("other", "k1", "a"), ("main", "k2", "a"), ("main", "k1", "b")]
+)
+def test_a_ciphertext_moved_to_another_row_or_kek_id_fails(
+    keyset: str, kid: str, kek_id: str
+) -> None:
+    key = secrets.token_bytes(32)
+    ring = KEKRing([("a", key), ("b", key)])  # same key under two ids: only the AAD differs
+    blob = KEKRing([("a", key)]).seal(b"x", keyset="main", kid="k1")[1]
+    with pytest.raises(KEKError) as info:
+        ring.open(blob, kek_id=kek_id, keyset=keyset, kid=kid)
+    assert info.value.kek_id == kek_id
+
+
+def test_a_missing_kek_names_the_id_needed() -> None:
+    blob = KEKRing([("gone", secrets.token_bytes(32))]).seal(b"x", keyset="s", kid="k")[1]
+    with pytest.raises(KEKError) as info:
+        KEKRing.generate().open(blob, kek_id="gone", keyset="s", kid="k")
+    assert info.value.kek_id == "gone"
+    assert "gone" in str(info.value)
+    assert info.value.code == "KW_KEK"
+
+
+def test_environment_configuration_forms(tmp_path: Path) -> None:
+    k1, k2, k3 = (secrets.token_bytes(32) for _ in range(3))
+    file = tmp_path / "kek"
+    file.write_text(f"# comment\nf1:{b64url_encode(k1)}\n")
+    ring = KEKRing.from_env(
+        {
+            "KEYWELL_KEK_FILE": str(file),
+            "KEYWELL_KEKS": f"m1:{b64url_encode(k2)}",
+            "KEYWELL_KEK": b64url_encode(k3),
+            "KEYWELL_KEK_ID": "main",
+        }
+    )
+    assert ring is not None
+    assert ring.ids == ("f1", "m1", "main")
+    assert ring.newest == "main"
+    assert KEKRing.from_env({}) is None
+    derived = KEKRing.from_env({"KEYWELL_KEK": b64url_encode(k3)})
+    assert derived is not None
+    assert derived.newest == KEKRing.from_env({"KEYWELL_KEK": b64url_encode(k3)}).newest  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("value", ["not base64!", b64url_encode(b"short")])
+def test_a_malformed_kek_is_a_typed_error(value: str) -> None:
+    with pytest.raises(KEKError):
+        KEKRing.from_env({"KEYWELL_KEK": value})
+
+
+def test_an_unreadable_kek_file_is_a_typed_error(tmp_path: Path) -> None:
+    with pytest.raises(KEKError):
+        KEKRing.from_env({"KEYWELL_KEK_FILE": str(tmp_path / "missing")})
+
+
+def test_development_kek_file_is_0600_reused_and_warned_about(tmp_path: Path) -> None:
+    path = tmp_path / "keywell.db.kek"
+    with pytest.warns(DevelopmentKEKWarning, match="DEVELOPMENT KEK"):
+        first = KEKRing.development(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with pytest.warns(DevelopmentKEKWarning):
+        second = KEKRing.development(path)
+    assert first.newest == second.newest
+    blob = first.seal(b"x", keyset="s", kid="k")[1]
+    assert second.open(blob, kek_id=first.newest, keyset="s", kid="k") == b"x"
+
+
+def test_repr_shows_ids_not_keys() -> None:
+    key = secrets.token_bytes(32)
+    text = repr(KEKRing([("main", key)]))
+    assert "main" in text
+    assert b64url_encode(key) not in text
+    assert key.hex() not in text
+
+
+def test_misuse_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        KEKRing([])
+    with pytest.raises(ValueError, match="32 bytes"):
+        KEKRing([("a", b"short")])
+    with pytest.raises(ValueError, match="id"):
+        KEKRing([("a:b", secrets.token_bytes(32))])
