@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 ## make run: the main job (see README).
 run: $(STAMP)
-	$(BIN)/python -m keywell.demo
+	$(BIN)/python -m keywell.server.devrun
 
 ## make test: lint, type-check and the whole test suite.
 test: lint typecheck pytest
@@ -33,7 +33,11 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	command -v wrk >/dev/null && command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx)
 	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/remote.py
+	$(BIN)/python bench/issuer.py
+	$(BIN)/python bench/server.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

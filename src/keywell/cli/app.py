@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from keywell.cli import jwk_cmds, jwks_cmds, token_cmds
+from keywell.cli import jwk_cmds, jwks_cmds, server_cmds, token_cmds
 from keywell.cli.output import examples
 
 __all__ = ["app"]
@@ -61,3 +61,4 @@ def root(
 app.add_typer(jwk_cmds.app, name="jwk")
 app.add_typer(token_cmds.app, name="token")
 app.add_typer(jwks_cmds.app, name="jwks")
+server_cmds.register(app)

@@ -1,0 +1,107 @@
+"""``keywell serve`` and ``keywell admin-token create``: the key server's commands.
+
+Register them into the main application with::
+
+    app.command("serve")(server_cmds.serve)
+    app.add_typer(server_cmds.admin_token_app, name="admin-token")
+
+or call :func:`register`. Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["admin_token_app", "app", "register", "serve"]
+
+admin_token_app = typer.Typer(help="Admin API tokens (stored hashed; the secret is shown once).")
+
+_SCOPES = ("read", "sign", "rotate", "revoke", "admin")
+
+
+def serve(
+    database: Annotated[
+        str | None,
+        typer.Option("--database", help="SQLAlchemy URL (env KEYWELL_DATABASE_URL)."),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (env KEYWELL_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (env KEYWELL_PORT).")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", exists=True, dir_okay=False, help="A TOML configuration file."),
+    ] = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="External base URL used in discovery documents.")
+    ] = None,
+    log_json: Annotated[
+        bool | None, typer.Option("--log-json/--log-text", help="JSON log lines.")
+    ] = None,
+) -> None:
+    """Serve the JWKS endpoints, discovery, the admin API and metrics (SIGTERM stops it)."""
+    from keywell.errors import KeywellError
+    from keywell.server.config import load_config
+    from keywell.server.runner import serve as run
+
+    try:
+        cfg = load_config(
+            file=config,
+            database_url=database,
+            host=host,
+            port=port,
+            public_url=public_url,
+            log_json=log_json,
+        )
+        run(cfg)
+    except (KeywellError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@admin_token_app.command("create")
+def create_token(
+    scope: Annotated[
+        list[str],
+        typer.Option("--scope", help=f"Repeatable; one of {', '.join(_SCOPES)}."),
+    ],
+    name: Annotated[str, typer.Option(help="A label for the audit log.")] = "",
+    database: Annotated[
+        str | None, typer.Option("--database", help="SQLAlchemy URL (env KEYWELL_DATABASE_URL).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False)] = None,
+) -> None:
+    """Create an admin API token and print its secret once (only its hash is stored)."""
+    from keywell.errors import KeywellError
+    from keywell.server.config import load_config
+    from keywell.server.runner import open_issuer
+
+    unknown = sorted(set(scope) - set(_SCOPES))
+    if unknown:
+        typer.echo(f"error: unknown scope(s) {', '.join(unknown)}", err=True)
+        raise typer.Exit(2)
+    try:
+        cfg = load_config(file=config, database_url=database)
+        issuer = open_issuer(cfg)
+        try:
+            secret = issuer.create_admin_token(scope, name=name, actor="cli")
+        finally:
+            issuer.close()
+    except (KeywellError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(secret)
+
+
+def register(main: typer.Typer) -> None:
+    """Add ``serve`` and ``admin-token`` to the main ``keywell`` application."""
+    main.command("serve")(serve)
+    main.add_typer(admin_token_app, name="admin-token")
+
+
+app = typer.Typer(help="keywell key server commands.", no_args_is_help=True)
+register(app)
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,219 @@
+"""The admin API under ``/admin/v1``: key sets, policies, rotation, revocation, audit, minting.
+
+Authentication and scopes are enforced by :class:`~keywell.server.guard.AdminGuard`
+before a request reaches these handlers; each route declares its scope with
+:func:`~keywell.server.guard.route_scope`, which also documents it in the
+OpenAPI schema (``x-required-scope``). Handlers that touch the store are plain
+functions, run by FastAPI in worker threads. After a change the handler
+refreshes this replica's published documents at once; other replicas follow
+within their poll interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Body, Query, Request, Security
+from fastapi.security import HTTPBearer
+
+from keywell.server.auth import Principal
+from keywell.server.guard import ADMIN_PREFIX, route_scope
+from keywell.server.models import (
+    AuditOut,
+    KeyOut,
+    KeySetCreate,
+    KeySetOut,
+    MintIn,
+    MintOut,
+    PolicyModel,
+    ProblemOut,
+    RevokeIn,
+    RotateIn,
+    RotateOut,
+    TransitionOut,
+)
+from keywell.server.problems import PROBLEM_JSON, Problem
+
+if TYPE_CHECKING:
+    from keywell.server.app import ServerState
+
+__all__ = ["build_admin_router"]
+
+_bearer = HTTPBearer(auto_error=False, description="an admin API token")
+_PROBLEM = {"model": ProblemOut, "content": {PROBLEM_JSON: {}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {**_PROBLEM, "description": text}
+    for status, text in (
+        (400, "Malformed request"),
+        (401, "Missing or invalid bearer token"),
+        (403, "The token lacks the required scope"),
+        (404, "No such key set or key"),
+        (409, "Conflict with the key set's state"),
+        (411, "A chunked body was sent"),
+        (413, "The body is too large"),
+        (422, "Invalid request content"),
+        (503, "The store or a key-encryption key is unavailable"),
+    )
+}
+Name = Annotated[str, "key set name"]
+
+
+def _principal(request: Request) -> Principal:
+    principal = request.scope.get("state", {}).get("principal")
+    if not isinstance(principal, Principal):  # the guard always sets it; refuse if bypassed
+        raise Problem(401, "KW_UNAUTHORIZED", "a bearer token is required")
+    return principal
+
+
+@contextmanager
+def _refused_values() -> Iterator[None]:
+    """The Issuer refuses bad arguments with ValueError; its messages name no secret."""
+    try:
+        yield
+    except ValueError as exc:
+        raise Problem(422, "KW_INVALID_REQUEST", str(exc)) from exc
+
+
+def build_admin_router(state: ServerState) -> APIRouter:
+    """The admin routes bound to ``state`` (issuer, registry, scheduler, metrics)."""
+    router = APIRouter(
+        prefix=ADMIN_PREFIX,
+        responses=_ERRORS,
+        dependencies=[Security(_bearer)],
+        tags=["admin"],
+    )
+    issuer = state.issuer
+
+    def _extra(method: str, path: str, scope: str) -> dict[str, Any]:
+        return route_scope(method, ADMIN_PREFIX + path, scope)
+
+    def _jwks_uri(name: str, alg: str) -> str | None:
+        if alg.upper().startswith("HS"):
+            return None
+        if name == state.config.default_keyset:
+            return f"{state.config.base_url}/.well-known/jwks.json"
+        return f"{state.config.base_url}/keysets/{name}/jwks.json"
+
+    def _out(info: Any) -> KeySetOut:
+        return KeySetOut.of(info, _jwks_uri(info.name, info.alg))
+
+    def _refresh() -> None:
+        state.registry.refresh(issuer)
+
+    @router.get(
+        "/keysets",
+        response_model=list[KeySetOut],
+        openapi_extra=_extra("GET", "/keysets", "read"),
+        summary="List key sets",
+    )
+    def list_keysets() -> list[KeySetOut]:
+        return [_out(i) for i in issuer.list_keysets()]
+
+    @router.post(
+        "/keysets",
+        response_model=KeySetOut,
+        status_code=201,
+        openapi_extra=_extra("POST", "/keysets", "admin"),
+        summary="Create a key set",
+    )
+    def create_keyset(body: KeySetCreate, request: Request) -> KeySetOut:
+        policy = body.policy.to_policy() if body.policy is not None else None
+        with _refused_values():
+            info = issuer.create_keyset(
+                body.name,
+                issuer=body.issuer,
+                alg=body.alg,
+                policy=policy,
+                actor=_principal(request).actor,
+            )
+        _refresh()
+        return _out(info)
+
+    @router.get(
+        "/keysets/{name}",
+        response_model=KeySetOut,
+        openapi_extra=_extra("GET", "/keysets/{name}", "read"),
+        summary="Get a key set",
+    )
+    def get_keyset(name: Name) -> KeySetOut:
+        return _out(issuer.get_keyset(name))
+
+    @router.put(
+        "/keysets/{name}/policy",
+        response_model=KeySetOut,
+        openapi_extra=_extra("PUT", "/keysets/{name}/policy", "admin"),
+        summary="Replace a key set's rotation policy",
+    )
+    def update_policy(name: Name, body: PolicyModel, request: Request) -> KeySetOut:
+        info = issuer.update_policy(name, body.to_policy(), actor=_principal(request).actor)
+        _refresh()
+        return _out(info)
+
+    @router.post(
+        "/keysets/{name}/rotate",
+        response_model=RotateOut,
+        openapi_extra=_extra("POST", "/keysets/{name}/rotate", "rotate"),
+        summary="Rotate now (planned, or emergency)",
+    )
+    def rotate(
+        name: Name, request: Request, body: Annotated[RotateIn | None, Body()] = None
+    ) -> RotateOut:
+        emergency = body.emergency if body is not None else False
+        result = issuer.rotate(name, emergency=emergency, actor=_principal(request).actor)
+        state.metrics.count_transitions(result.transitions)
+        _refresh()
+        return RotateOut.of(result)
+
+    @router.get(
+        "/keysets/{name}/keys",
+        response_model=list[KeyOut],
+        openapi_extra=_extra("GET", "/keysets/{name}/keys", "read"),
+        summary="List keys with states and timestamps",
+    )
+    def list_keys(name: Name) -> list[KeyOut]:
+        return [KeyOut.of(k) for k in issuer.keys(name)]
+
+    @router.post(
+        "/keysets/{name}/keys/{kid}/revoke",
+        response_model=list[TransitionOut],
+        openapi_extra=_extra("POST", "/keysets/{name}/keys/{kid}/revoke", "revoke"),
+        summary="Revoke a key",
+    )
+    def revoke(name: Name, kid: str, body: RevokeIn, request: Request) -> list[TransitionOut]:
+        with _refused_values():
+            transitions = issuer.revoke(name, kid, body.reason, actor=_principal(request).actor)
+        state.metrics.count_transitions(transitions)
+        _refresh()
+        return [TransitionOut.of(t) for t in transitions]
+
+    @router.get(
+        "/audit",
+        response_model=list[AuditOut],
+        openapi_extra=_extra("GET", "/audit", "read"),
+        summary="Read the audit log, newest first",
+    )
+    def audit(
+        keyset: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[AuditOut]:
+        return [AuditOut.of(e) for e in issuer.history(keyset, limit=limit)]
+
+    @router.post(
+        "/keysets/{name}/tokens",
+        response_model=MintOut,
+        status_code=201,
+        openapi_extra=_extra("POST", "/keysets/{name}/tokens", "sign"),
+        summary="Mint a token signed by the set's active key",
+    )
+    async def mint(name: Name, body: MintIn) -> MintOut:
+        ttl = None if body.ttl is None else timedelta(seconds=body.ttl)
+        with _refused_values():
+            token = await anyio.to_thread.run_sync(lambda: issuer.sign(name, body.claims, ttl=ttl))
+        state.metrics.count(state.metrics.tokens_minted, name)
+        return MintOut(token=token)
+
+    return router

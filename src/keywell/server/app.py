@@ -1,0 +1,218 @@
+"""The key server's ASGI application: fast path, admin guard, FastAPI, health and metrics.
+
+Layers, outermost first::
+
+    FastPath     GET/HEAD of JWK Sets and discovery documents from precomputed bytes
+    AdminGuard   bearer-token authentication and scopes for /admin/v1 (before any parsing);
+                 token minting served right here (keywell.server.minting)
+    FastAPI      the admin API (OpenAPI 3 schema at /admin/v1/openapi.json),
+                 /healthz, /readyz, /metrics
+
+FastAPI was chosen over Starlette alone for the admin API because its OpenAPI
+schema is generated from the same pydantic models that validate requests and
+serialise responses, so schema and behaviour cannot drift (Schemathesis checks
+this). The public endpoints never reach it, so its per-request cost does not
+matter where throughput does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from keywell.errors import KeywellError
+from keywell.server.admin import build_admin_router
+from keywell.server.auth import Authenticator
+from keywell.server.config import ServerConfig
+from keywell.server.fastpath import FastPath, Receive, Scope, Send
+from keywell.server.guard import OPENAPI_PATH, AdminGuard
+from keywell.server.metrics import CONTENT_TYPE, Metrics
+from keywell.server.minting import FastMint
+from keywell.server.problems import PROBLEM_JSON, Problem, problem_from_error
+from keywell.server.published import Registry
+from keywell.server.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from keywell.issuer import Issuer
+
+__all__ = ["KeywellServer", "ServerState", "create_app"]
+
+log = logging.getLogger("keywell.server")
+
+
+@dataclass(kw_only=True)
+class ServerState:
+    """What every layer of one server instance shares."""
+
+    issuer: Issuer
+    config: ServerConfig
+    registry: Registry
+    metrics: Metrics = field(default_factory=Metrics)
+
+
+def _problem_response(problem: Problem) -> JSONResponse:
+    return JSONResponse(
+        problem.to_dict(),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers={"Cache-Control": "no-store", **problem.headers},
+    )
+
+
+def _install_error_handlers(api: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, Problem):  # pragma: no cover - registered for Problem only
+            raise exc
+        return _problem_response(exc)
+
+    async def on_keywell(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, KeywellError):  # pragma: no cover
+            raise exc
+        return _problem_response(problem_from_error(exc))
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+        # only where and what: the offending input is never echoed back
+        shown = [{"loc": list(e.get("loc", ())), "type": e.get("type", "")} for e in errors[:20]]
+        problem = Problem(
+            422, "KW_INVALID_REQUEST", "the request is invalid", extra={"errors": shown}
+        )
+        return _problem_response(problem)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
+        code = {404: "KW_NOT_FOUND", 405: "KW_METHOD_NOT_ALLOWED"}.get(status, "KW_HTTP")
+        problem = Problem(status, code, "no such resource" if status == 404 else "refused")
+        response = _problem_response(problem)
+        if isinstance(exc, StarletteHTTPException) and exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error: %s", type(exc).__name__)
+        return _problem_response(Problem(500, "KW_INTERNAL", "internal error"))
+
+    api.add_exception_handler(Problem, on_problem)
+    api.add_exception_handler(KeywellError, on_keywell)
+    api.add_exception_handler(RequestValidationError, on_validation)
+    api.add_exception_handler(StarletteHTTPException, on_http)
+    api.add_exception_handler(Exception, on_error)
+
+
+class KeywellServer:
+    """One server instance: the ASGI app plus the background scheduler it owns.
+
+    Args:
+        issuer: the key store (shared with the scheduler).
+        config: the server configuration.
+        close_issuer: close the Issuer when the lifespan ends (the server owns it).
+
+    ``app`` is the ASGI callable. Its lifespan runs :meth:`running`; tests that
+    drive ``app`` without a lifespan (httpx's ASGI transport) enter
+    ``running()`` themselves.
+    """
+
+    def __init__(self, issuer: Issuer, config: ServerConfig, *, close_issuer: bool = False) -> None:
+        self._close_issuer = close_issuer
+        registry = Registry(base_url=config.base_url, default_keyset=config.default_keyset)
+        self.state = ServerState(issuer=issuer, config=config, registry=registry)
+        metrics = self.state.metrics
+        self.scheduler = Scheduler(
+            issuer,
+            registry,
+            metrics,
+            tick_interval=config.tick_interval,
+            poll_interval=config.poll_interval,
+        )
+        self.authenticator = Authenticator(
+            issuer,
+            ttl=config.auth_cache_ttl,
+            on_failure=lambda reason: metrics.count(metrics.auth_failures, reason),
+        )
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            async with self.running():
+                yield
+
+        api = FastAPI(
+            title="keywell admin API",
+            version="1",
+            openapi_url=OPENAPI_PATH,
+            docs_url=None,
+            redoc_url=None,
+            lifespan=lifespan,
+        )
+        _install_error_handlers(api)
+        api.include_router(build_admin_router(self.state))
+        self._add_operational_routes(api)
+        self.api = api
+        guard = AdminGuard(
+            api,
+            self.authenticator,
+            max_body=config.max_body_bytes,
+            mint=FastMint(issuer, metrics),
+        )
+        self.app = FastPath(guard, registry, metrics.count_jwks)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point (the fast path in front of everything)."""
+        await self.app(scope, receive, send)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[KeywellServer]:
+        """Load the published documents, then tick and poll in the background until exit."""
+        await self.scheduler.refresh(force=True)
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.scheduler.run)
+            log.info("keywell server ready", extra={"keysets": len(self.state.registry.infos)})
+            try:
+                yield self
+            finally:
+                tg.cancel_scope.cancel()
+        if self._close_issuer:
+            self.state.issuer.close()
+        log.info("keywell server stopped")
+
+    def _add_operational_routes(self, api: FastAPI) -> None:
+        state = self.state
+
+        @api.get("/healthz", include_in_schema=False)
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @api.get("/readyz", include_in_schema=False)
+        async def readyz() -> Response:
+            try:
+                await anyio.to_thread.run_sync(state.issuer.check_ready)
+            except KeywellError as exc:
+                problem = Problem(503, exc.code, "not ready: " + type(exc).__name__)
+                return _problem_response(problem)
+            except Exception as exc:  # the database may be down: any driver error
+                problem = Problem(503, "KW_NOT_READY", "not ready: " + type(exc).__name__)
+                return _problem_response(problem)
+            return JSONResponse({"status": "ready"})
+
+        if state.config.metrics:
+
+            @api.get("/metrics", include_in_schema=False)
+            async def metrics() -> Response:
+                text = state.metrics.render(state.registry.keys, state.registry.infos)
+                return PlainTextResponse(text, media_type=CONTENT_TYPE)
+
+
+def create_app(
+    issuer: Issuer, config: ServerConfig | None = None, *, close_issuer: bool = False
+) -> KeywellServer:
+    """Build the ASGI application for ``issuer`` (a :class:`KeywellServer`, itself callable)."""
+    return KeywellServer(issuer, config or ServerConfig(), close_issuer=close_issuer)

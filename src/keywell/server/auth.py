@@ -1,0 +1,140 @@
+"""Admin API authentication: bearer tokens (RFC 6750) with scopes, checked through the Issuer.
+
+Tokens are stored hashed by the store; :meth:`Issuer.check_admin_token` maps a
+secret to its scopes. Lookups are cached in memory for a few seconds under the
+SHA-256 of the secret (never the secret itself), so the minting path does not
+pay a database round trip per request; an unknown token is never cached.
+
+Scopes: ``read``, ``sign``, ``rotate``, ``revoke`` and ``admin``, which grants all.
+A missing or unknown token is a 401 with ``WWW-Authenticate: Bearer``; a valid
+token without the scope is a 403 with ``error="insufficient_scope"``
+(RFC 6750 section 3.1). Neither response repeats what the client sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from keywell.server.problems import Problem
+
+if TYPE_CHECKING:
+    from keywell.issuer import Issuer
+
+__all__ = ["SCOPES", "Authenticator", "Principal", "authorize"]
+
+SCOPES = frozenset({"read", "sign", "rotate", "revoke", "admin"})
+MAX_SECRET_LENGTH = 512
+_REALM = 'Bearer realm="keywell-admin"'
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: its scopes and an audit name derived from the token's hash."""
+
+    scopes: frozenset[str]
+    actor: str
+
+
+def unauthorized(detail: str, *, invalid: bool) -> Problem:
+    """A 401 problem with the RFC 6750 challenge (``invalid_token`` when a token was sent)."""
+    challenge = f'{_REALM}, error="invalid_token"' if invalid else _REALM
+    return Problem(401, "KW_UNAUTHORIZED", detail, headers={"WWW-Authenticate": challenge})
+
+
+def authorize(principal: Principal, scope: str) -> None:
+    """Raise a 403 problem unless ``principal`` holds ``scope`` (or ``admin``)."""
+    if scope in principal.scopes or "admin" in principal.scopes:
+        return
+    raise Problem(
+        403,
+        "KW_FORBIDDEN",
+        f"this token lacks the {scope!r} scope",
+        headers={"WWW-Authenticate": f'{_REALM}, error="insufficient_scope", scope="{scope}"'},
+        extra={"required_scope": scope},
+    )
+
+
+class Authenticator:
+    """Resolve bearer secrets to principals with a short positive cache.
+
+    Args:
+        issuer: the key store holding hashed admin tokens.
+        ttl: seconds a successful lookup is reused; a revoked token may be
+            accepted for at most this long by a replica that saw it recently.
+        max_entries: the cache size bound.
+        clock: a monotonic clock (tests).
+        on_failure: called with ``"missing"``, ``"invalid"`` or ``"scope"`` (metrics).
+    """
+
+    def __init__(
+        self,
+        issuer: Issuer,
+        *,
+        ttl: float = 5.0,
+        max_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
+        if ttl < 0 or max_entries <= 0:
+            raise ValueError("ttl must be >= 0 and max_entries > 0")
+        self._issuer = issuer
+        self._ttl = ttl
+        self._max = max_entries
+        self._clock = clock
+        self._cache: dict[bytes, tuple[float, Principal]] = {}
+        self.on_failure = on_failure or (lambda reason: None)
+
+    @staticmethod
+    def _digest(secret: str) -> bytes:
+        return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+    def cached(self, secret: str) -> Principal | None:
+        """The cached principal for ``secret``, or ``None`` (no I/O)."""
+        hit = self._cache.get(self._digest(secret))
+        if hit is not None and hit[0] > self._clock():
+            return hit[1]
+        return None
+
+    def lookup(self, secret: str) -> Principal | None:
+        """Resolve ``secret`` (blocking on a cache miss: call it from a worker thread)."""
+        digest = self._digest(secret)
+        hit = self._cache.get(digest)
+        now = self._clock()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        scopes = self._issuer.check_admin_token(secret)
+        if scopes is None:
+            self._cache.pop(digest, None)
+            return None
+        principal = Principal(frozenset(scopes), f"admin-token:{digest.hex()[:12]}")
+        if self._ttl > 0:
+            if len(self._cache) >= self._max:
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+                if len(self._cache) >= self._max:
+                    self._cache.clear()
+            self._cache[digest] = (now + self._ttl, principal)
+        return principal
+
+    def secret_from_header(self, authorization: str | None) -> str:
+        """Extract the bearer secret from an ``Authorization`` value or raise a 401 problem."""
+        if not authorization:
+            self.on_failure("missing")
+            raise unauthorized("a bearer token is required", invalid=False)
+        scheme, _, secret = authorization.partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            self.on_failure("missing")
+            raise unauthorized("a bearer token is required", invalid=False)
+        if len(secret) > MAX_SECRET_LENGTH or not secret.isprintable():
+            self.on_failure("invalid")
+            raise unauthorized("the bearer token is not valid", invalid=True)
+        return secret
+
+    def reject_unknown(self) -> Problem:
+        """The 401 for a token the store does not know (counted as a failure)."""
+        self.on_failure("invalid")
+        return unauthorized("the bearer token is not valid", invalid=True)

@@ -1,0 +1,167 @@
+"""Server configuration: a frozen dataclass read from a TOML file and ``KEYWELL_*`` variables.
+
+Precedence, lowest first: defaults, the TOML file (its ``[server]`` table, or the
+top level), the environment, then explicit overrides (command-line flags).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ServerConfig", "load_config"]
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def _mask_url(url: str) -> str:
+    """Hide a password in a database URL (``postgresql://user:pw@host`` -> ``user:***``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    """Everything the key server needs to start.
+
+    Attributes:
+        database_url: SQLAlchemy URL of the key store (SQLite file or PostgreSQL).
+        host: address to listen on.
+        port: TCP port to listen on.
+        public_url: the externally visible base URL, used in discovery documents'
+            ``jwks_uri``; never derived from a request's ``Host`` header (cached
+            documents must not be poisonable). Defaults to ``http://host:port``.
+        default_keyset: the key set served at ``/.well-known/jwks.json``.
+        tick_interval: seconds between two scheduler ``tick`` calls.
+        poll_interval: seconds between two checks of the store's version counters;
+            a change made through another replica is served within this delay.
+        auth_cache_ttl: seconds an admin token's scopes are cached in memory.
+        max_body_bytes: the largest admin request body accepted.
+        log_json: emit one JSON object per log line.
+        log_level: the root log level name.
+        production: refuse development conveniences (a generated KEK).
+        auto_upgrade: apply database migrations at start-up.
+        metrics: serve ``/metrics``.
+    """
+
+    database_url: str = "sqlite:///keywell.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    default_keyset: str = "default"
+    tick_interval: float = 5.0
+    poll_interval: float = 0.5
+    auth_cache_ttl: float = 5.0
+    max_body_bytes: int = 64 * 1024
+    log_json: bool = False
+    log_level: str = "INFO"
+    production: bool = False
+    auto_upgrade: bool = False
+    metrics: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError("port must be an integer in 0..65535")
+        for name in ("tick_interval", "poll_interval", "auth_cache_ttl"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if not isinstance(self.max_body_bytes, int) or self.max_body_bytes <= 0:
+            raise ValueError("max_body_bytes must be a positive integer")
+        if not self.default_keyset or "/" in self.default_keyset:
+            raise ValueError("default_keyset must be a non-empty name without '/'")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("public_url must be an http(s) URL")
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL without a trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        if host in ("0.0.0.0", "[::]"):  # noqa: S104 - only used to build a display URL
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    def __repr__(self) -> str:
+        """Show the settings with any database password masked."""
+        parts = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if f.repr and f.name != "database_url"
+        ]
+        return f"ServerConfig(database_url={_mask_url(self.database_url)!r}, {', '.join(parts)})"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(ServerConfig)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = _FIELDS[name].type
+    if not isinstance(raw, str):
+        return raw
+    if kind == "bool":
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError(f"KEYWELL_{name.upper()} must be a boolean, not {raw!r}")
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    if kind == "str | None":
+        return raw or None
+    return raw
+
+
+def load_config(
+    *,
+    file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> ServerConfig:
+    """Build a :class:`ServerConfig` from a TOML file, ``KEYWELL_*`` variables and overrides.
+
+    Args:
+        file: a TOML file; settings are read from its ``[server]`` table when present.
+        env: the environment to read (``os.environ`` by default).
+        **overrides: explicit values; ``None`` means "not given".
+
+    Raises:
+        ValueError: an unknown setting or a value of the wrong type.
+    """
+    values: dict[str, Any] = {}
+    if file is not None:
+        with open(file, "rb") as fh:
+            doc = tomllib.load(fh)
+        table = doc.get("server", doc)
+        if not isinstance(table, dict):
+            raise ValueError("the [server] table of the configuration file must be a table")
+        for key, value in table.items():
+            name = key.replace("-", "_")
+            if name not in _FIELDS:
+                raise ValueError(f"unknown setting {key!r} in {file}")
+            values[name] = value
+    source = os.environ if env is None else env
+    for name in _FIELDS:
+        raw = source.get(f"KEYWELL_{name.upper()}")
+        if raw is not None:
+            values[name] = _coerce(name, raw)
+    for name, value in overrides.items():
+        if name not in _FIELDS:
+            raise ValueError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = value
+    return ServerConfig(**values)
