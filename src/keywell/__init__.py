@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from keywell.jose import jws, jwt
     from keywell.jose.jwk import JWK, WeakKeyWarning
     from keywell.jose.jwkset import JWKSet
+    from keywell.jose.verifier import Verifier
     from keywell.lifecycle import KeyState, RotationPolicy
-    from keywell.verifier import Verifier
 
 __version__ = "0.1.0"
 
@@ -50,7 +50,7 @@ _LAZY = {
     "JWKSet": "keywell.jose.jwkset",
     "KeyState": "keywell.lifecycle",
     "RotationPolicy": "keywell.lifecycle",
-    "Verifier": "keywell.verifier",
+    "Verifier": "keywell.jose.verifier",
     "WeakKeyWarning": "keywell.jose.jwk",
     "jws": "keywell.jose",
     "jwt": "keywell.jose",

@@ -17,7 +17,7 @@ from typing import Any
 from keywell.errors import ClaimError, MalformedTokenError
 from keywell.jose.base64url import b64url_decode
 from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource, loads_object, split
-from keywell.verifier import Verifier
+from keywell.jose.verifier import Verifier
 
 __all__ = ["MultiIssuerVerifier"]
 

@@ -9,6 +9,7 @@ from keywell.jose.base64url import b64url_decode, b64url_encode
 from keywell.jose.jwk import JWK, WeakKeyWarning
 from keywell.jose.jwkset import JWKSet, SkippedKey
 from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource, VerifiedJWS
+from keywell.jose.verifier import AsyncKeySource, Verifier
 
 __all__ = [
     "ALGORITHMS",
@@ -16,10 +17,12 @@ __all__ = [
     "DEFAULT_MAX_TOKEN_SIZE",
     "JWK",
     "Algorithm",
+    "AsyncKeySource",
     "JWKSet",
     "KeySource",
     "SkippedKey",
     "VerifiedJWS",
+    "Verifier",
     "WeakKeyWarning",
     "b64url_decode",
     "b64url_encode",

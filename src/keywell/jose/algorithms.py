@@ -110,18 +110,21 @@ def _bad() -> InvalidSignatureError:
     return InvalidSignatureError("signature verification failed")
 
 
+def _rsa_padding(alg: Algorithm) -> tuple[padding.AsymmetricPadding, hashes.HashAlgorithm]:
+    """PKCS#1 v1.5, or PSS with MGF1 and a salt as long as the hash (RFC 7518 section 3.5)."""
+    h = _HASHES[alg.bits]
+    if alg.family == "RSA":
+        return padding.PKCS1v15(), h
+    return padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size), h
+
+
 def make_verifier(alg: Algorithm, key: object) -> VerifyFn:
     """Bind ``alg`` to a ``cryptography`` public key (or HMAC secret bytes)."""
     family = alg.family
     if family in ("RSA", "RSA-PSS"):
         if not isinstance(key, rsa.RSAPublicKey):
             raise _wrong_key(key)
-        h = _HASHES[alg.bits]
-        pad: padding.AsymmetricPadding = (
-            padding.PKCS1v15()
-            if family == "RSA"
-            else padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size)
-        )
+        pad, h = _rsa_padding(alg)
         size = (key.key_size + 7) // 8
         rsa_verify = key.verify
 
@@ -194,12 +197,7 @@ def make_signer(alg: Algorithm, key: object) -> SignFn:
     if family in ("RSA", "RSA-PSS"):
         if not isinstance(key, rsa.RSAPrivateKey):
             raise _wrong_key(key)
-        h = _HASHES[alg.bits]
-        pad: padding.AsymmetricPadding = (
-            padding.PKCS1v15()
-            if family == "RSA"
-            else padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size)
-        )
+        pad, h = _rsa_padding(alg)
         rsa_sign = key.sign
         return lambda data: rsa_sign(data, pad, h)
     if family == "ECDSA":

@@ -18,7 +18,7 @@ from typing import Any
 
 from keywell.errors import ClaimError, ExpiredTokenError, MissingClaimError, NotYetValidError
 
-__all__ = ["ClaimRules", "check_claims"]
+__all__ = ["ClaimRules", "check_claims", "check_typ", "normalize_typ"]
 
 _INFINITIES = (float("inf"), float("-inf"))
 
@@ -127,3 +127,16 @@ def check_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> No
     jti = get("jti")
     if jti is not None and type(jti) is not str:
         raise ClaimError('claim "jti" must be a string', claim="jti", reason="type")
+
+
+def normalize_typ(value: str) -> str:
+    """Lower-case a media type and drop an ``application/`` prefix (RFC 7515 section 4.1.9)."""
+    value = value.lower()
+    return value[12:] if value.startswith("application/") else value
+
+
+def check_typ(header: Mapping[str, Any], expected: str) -> None:
+    """Require the header ``typ`` to equal ``expected`` (e.g. ``at+jwt``, RFC 9068 section 4)."""
+    typ = header.get("typ")
+    if type(typ) is not str or normalize_typ(typ) != normalize_typ(expected):
+        raise ClaimError(f'header "typ" must be {expected!r}', claim="typ")

@@ -11,13 +11,12 @@ import json
 import time
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
-from keywell.errors import ClaimError
-from keywell.jose.claims import ClaimRules, check_claims
+from keywell.jose.claims import check_typ, normalize_typ
 from keywell.jose.jwk import JWK
-from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource, loads_object, sign, verify
+from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource, sign
+from keywell.jose.verifier import Verifier
 
 __all__ = ["check_typ", "decode", "encode", "normalize_typ"]
 
@@ -44,19 +43,6 @@ def encode(
     return sign(payload, key, alg=alg, headers=headers, typ=typ)
 
 
-def normalize_typ(value: str) -> str:
-    """Lower-case a media type and drop an ``application/`` prefix (RFC 7515 section 4.1.9)."""
-    value = value.lower()
-    return value[12:] if value.startswith("application/") else value
-
-
-def check_typ(header: Mapping[str, Any], expected: str) -> None:
-    """Require the header ``typ`` to equal ``expected`` (e.g. ``at+jwt``, RFC 9068 section 4)."""
-    typ = header.get("typ")
-    if type(typ) is not str or normalize_typ(typ) != normalize_typ(expected):
-        raise ClaimError(f'header "typ" must be {expected!r}', claim="typ")
-
-
 def decode(
     token: str | bytes,
     keys: KeySource,
@@ -81,12 +67,15 @@ def decode(
     Raises:
         keywell.errors.TokenError and its subclasses, each saying why.
     """
-    rules = ClaimRules(
-        issuer=issuer, audience=audience, leeway=leeway, required=required, max_age=max_age
-    )
-    jws = verify(token, keys, algorithms=algorithms, max_size=max_size)
-    if typ is not None:
-        check_typ(jws.header, typ)
-    claims = loads_object(jws.payload, "payload")
-    check_claims(claims, rules, time.time() if now is None else now)
-    return MappingProxyType(claims)
+    return Verifier(
+        keys,
+        issuer=issuer,
+        audience=audience,
+        algorithms=algorithms,
+        leeway=leeway,
+        required=required,
+        typ=typ,
+        max_age=max_age,
+        max_size=max_size,
+        clock=time.time if now is None else lambda: now,
+    ).verify(token)

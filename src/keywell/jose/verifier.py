@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from keywell.jose.algorithms import ALGORITHMS
-from keywell.jose.claims import ClaimRules, check_claims
+from keywell.jose.claims import ClaimRules, check_claims, check_typ
 from keywell.jose.jwk import JWK
 from keywell.jose.jws import (
     DEFAULT_MAX_TOKEN_SIZE,
@@ -24,7 +24,6 @@ from keywell.jose.jws import (
     split,
     verify_compact,
 )
-from keywell.jose.jwt import check_typ
 
 __all__ = ["AsyncKeySource", "Verifier"]
 
