@@ -57,3 +57,30 @@ def test_key_without_alg_signs_with_its_type_default() -> None:
 def test_empty_payload_round_trips() -> None:
     token = jws.sign(b"", KEY)
     assert jws.verify(token, KEY.public()).payload == b""
+
+
+def test_a_weak_rsa_key_verifies_legacy_tokens_but_never_signs() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from keywell import WeakKeyWarning
+    from keywell.jose.jwk_convert import key_to_members
+
+    legacy = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the legacy key under test
+    members = {**key_to_members(legacy), "alg": "RS256"}
+    with pytest.raises(errors.InvalidKeyError):
+        JWK.from_dict(members)
+    with pytest.warns(WeakKeyWarning):
+        weak = JWK.from_dict(members, allow_weak_rsa=True)
+    assert weak.sign_algorithms == frozenset()
+    with pytest.raises(errors.InvalidKeyError):
+        jws.sign(b"x", weak)
+    header = '{"alg":"RS256"}'
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from keywell.jose.base64url import b64url_encode
+
+    signing_input = f"{b64url_encode(header.encode())}.{b64url_encode(b'legacy')}"
+    signature = legacy.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    token = f"{signing_input}.{b64url_encode(signature)}"
+    assert jws.verify(token, weak.public()).payload == b"legacy"

@@ -105,6 +105,7 @@ class JWK:
         "_use",
         "_verifiers",
         "_verify_algs",
+        "_weak",
     )
 
     def __init__(self, members: Mapping[str, Any], *, allow_weak_rsa: bool = False) -> None:
@@ -141,7 +142,10 @@ class JWK:
                 self._extra[name] = members[name]
         self._check_metadata()
         self._verify_algs = self._usable_algs("verify")
-        self._sign_algs = self._usable_algs("sign") if self._private is not None else frozenset()
+        # A weak RSA key accepted for legacy verification never signs.
+        self._weak = any(q.startswith("weak RSA") for q in self._quirks)
+        can_sign = self._private is not None and not self._weak
+        self._sign_algs = self._usable_algs("sign") if can_sign else frozenset()
         self._verifiers: dict[str, VerifyFn] = {}
         self._signers: dict[str, SignFn] = {}
         self._alone = (self,)
@@ -452,7 +456,11 @@ class JWK:
         """The public half of this key (itself if already public)."""
         if self._private is None:
             return self
-        return JWK(self.to_dict(private=False))
+        if not self._weak:
+            return JWK(self.to_dict(private=False))
+        with warnings.catch_warnings():  # the caller accepted this weak key already
+            warnings.simplefilter("ignore", WeakKeyWarning)
+            return JWK(self.to_dict(private=False), allow_weak_rsa=True)
 
     def to_pem(self, *, private: bool = False, password: bytes | None = None) -> bytes:
         """Export as PEM: SubjectPublicKeyInfo, or PKCS#8 when ``private``."""
