@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 import keywell
 from keywell import JWK, JWKSet, Verifier, errors, jwt
+from keywell.issuer import Issuer
+from keywell.store import KEKRing
 
 KEY = JWK.generate("ES256", kid="k1")
 NOW = int(time.time())
@@ -22,7 +26,35 @@ def _token(**claims: object) -> str:
 
 
 def _verify(token: str, keys: object = None, **kw: object) -> None:
-    Verifier(keys or KEY.public(), issuer="i", audience="a", **kw).verify(token)  # type: ignore[arg-type]
+    # A frozen clock: tokens are built at import, long before a slow suite runs them.
+    verifier = Verifier(keys or KEY.public(), issuer="i", audience="a", clock=lambda: NOW, **kw)  # type: ignore[arg-type]
+    verifier.verify(token)
+
+
+def _on_issuer(action: Callable[[Issuer], object]) -> Callable[[], object]:
+    """Run ``action`` on an Issuer over a fresh SQLite file holding an ES256 and an HS256 set."""
+
+    def run() -> object:
+        with tempfile.TemporaryDirectory() as tmp:
+            issuer = Issuer(
+                f"sqlite:///{Path(tmp) / 'keywell.db'}", keks=KEKRing.generate(), auto_upgrade=True
+            )
+            try:
+                issuer.create_keyset("main", issuer="https://i.test")
+                issuer.create_keyset("private", issuer="https://i.test", alg="HS256")
+                return action(issuer)
+            finally:
+                issuer.close()
+
+    return run
+
+
+def _sign_under_another_kek(issuer: Issuer) -> object:
+    other = Issuer(str(issuer._store.engine.url), keks=KEKRing.generate())
+    try:
+        return other.sign("main", {})
+    finally:
+        other.close()
 
 
 CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
@@ -64,6 +96,17 @@ CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
         "KW_POLICY_INVALID",
         lambda: keywell.RotationPolicy(rotation_period=timedelta(seconds=-1)),
     ),
+    errors.KeySetError: ("KW_KEYSET", _on_issuer(lambda i: i.jwks("private"))),
+    errors.KeySetNotFoundError: ("KW_KEYSET_NOT_FOUND", _on_issuer(lambda i: i.get_keyset("x"))),
+    errors.KeySetExistsError: (
+        "KW_KEYSET_EXISTS",
+        _on_issuer(lambda i: i.create_keyset("main", issuer="https://i.test")),
+    ),
+    errors.KeyNotFoundError: (
+        "KW_KEY_NOT_FOUND",
+        _on_issuer(lambda i: i.revoke("main", "no-such-kid", "compromised")),
+    ),
+    errors.KEKError: ("KW_KEK", _on_issuer(_sign_under_another_kek)),
 }
 
 

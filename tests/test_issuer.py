@@ -15,6 +15,7 @@ import pytest
 from keywell import JWKSet, jwt
 from keywell.errors import (
     KEKError,
+    KeyNotFoundError,
     KeySetError,
     KeySetExistsError,
     KeySetNotFoundError,
@@ -259,6 +260,11 @@ def test_a_revoked_key_leaves_the_jwks_at_once(issuer: Issuer, clock: Clock) -> 
     assert issuer.revoke("main", kid, "again") == []
     with pytest.raises(KeySetError, match="no key"):
         issuer.revoke("main", "unknown", "x")
+    with pytest.raises(KeyNotFoundError) as unknown:
+        issuer.revoke("main", "unknown", "x")
+    assert unknown.value.code == "KW_KEY_NOT_FOUND"
+    with pytest.raises(KeySetNotFoundError):
+        issuer.revoke("nope", kid, "x")
     with pytest.raises(ValueError, match="reason"):
         issuer.revoke("main", kid, " ")
 

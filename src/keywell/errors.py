@@ -26,7 +26,8 @@ The tree::
     ├── PolicyError                      KW_POLICY_INVALID
     ├── KeySetError                      KW_KEYSET
     │   ├── KeySetNotFoundError          KW_KEYSET_NOT_FOUND
-    │   └── KeySetExistsError            KW_KEYSET_EXISTS
+    │   ├── KeySetExistsError            KW_KEYSET_EXISTS
+    │   └── KeyNotFoundError             KW_KEY_NOT_FOUND
     └── KEKError                         KW_KEK
 """
 
@@ -42,6 +43,7 @@ __all__ = [
     "JWKSError",
     "JWKSFetchError",
     "KEKError",
+    "KeyNotFoundError",
     "KeyNotSupportedError",
     "KeySetError",
     "KeySetExistsError",
@@ -208,6 +210,12 @@ class KeySetExistsError(KeySetError):
     """A key set with that name already exists."""
 
     code = "KW_KEYSET_EXISTS"
+
+
+class KeyNotFoundError(KeySetError):
+    """The key set has no key with that ``kid``."""
+
+    code = "KW_KEY_NOT_FOUND"
 
 
 class KEKError(KeywellError):

@@ -5,7 +5,9 @@ state, applies the pure planner (:mod:`keywell.lifecycle`) and bumps the set's
 version, so any number of processes sharing one database perform each
 transition exactly once. Signing uses a short in-memory cache of the active
 key (see :mod:`keywell.issuer_sign`); :meth:`Issuer.jwks` caches the
-published document per set version.
+published document per set version. Creating, reading and re-configuring
+sets lives in :mod:`keywell.issuer_keysets`; choosing the KEK and opening the
+store in :mod:`keywell.issuer_startup`.
 
 HMAC (HS256) sets are for private use: they are never published, and
 :meth:`Issuer.jwks` raises :class:`~keywell.errors.KeySetError` for them.
@@ -13,28 +15,22 @@ HMAC (HS256) sets are for private use: they are never published, and
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import desc, insert, select, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from keywell import issuer_admin as admin
-from keywell.errors import KEKError, KeySetError, KeySetExistsError, KeySetNotFoundError
+from keywell.errors import KeyNotFoundError, KeySetError, KeySetNotFoundError
 from keywell.issuer_jwks import build_published
+from keywell.issuer_keysets import SIGNING_ALGORITHMS, KeySetMethods
 from keywell.issuer_sign import SignerCache, SignerEntry
+from keywell.issuer_startup import open_store
 from keywell.lifecycle import (
-    AuditEvent,
-    KeyInfo,
-    KeySetInfo,
     KeyState,
     PublishedJWKS,
-    RotationPolicy,
     RotationResult,
     Step,
     Transition,
@@ -45,38 +41,17 @@ from keywell.lifecycle import (
     rotation_due_at,
 )
 from keywell.store import tables as t
-from keywell.store.engine import make_engine
 from keywell.store.kek import KEKRing
-from keywell.store.migrate import check_schema, upgrade_engine
-from keywell.store.repository import LockedSet, Store
-from keywell.store.rows import audit_event, keyset_info, policy_values, to_us
+from keywell.store.repository import LockedSet
 
 __all__ = ["SIGNING_ALGORITHMS", "Issuer"]
-
-SIGNING_ALGORITHMS = frozenset({"RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA", "HS256"})
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _resolve_keks(url: str, keks: KEKRing | None, production: bool) -> KEKRing:
-    if keks is not None:
-        return keks
-    ring = KEKRing.from_env()
-    if ring is not None:
-        return ring
-    if production:
-        raise KEKError("production mode needs an explicit KEK: set KEYWELL_KEK or KEYWELL_KEK_FILE")
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        db = Path(parsed.database or "")
-        return KEKRing.development(db.with_name(db.name + ".kek"))
-    raise KEKError("no KEK configured: set KEYWELL_KEK or KEYWELL_KEK_FILE")
-
-
-class Issuer:
+class Issuer(KeySetMethods):
     """Key sets, their rotation, signing and publication, over SQLite or PostgreSQL.
 
     Args:
@@ -107,16 +82,9 @@ class Issuer:
     ) -> None:
         if not sign_cache_ttl >= 0:
             raise ValueError("sign_cache_ttl must be >= 0")
-        ring = _resolve_keks(database_url, keks, production)
-        engine = make_engine(database_url)
-        try:
-            if auto_upgrade:
-                upgrade_engine(engine)
-            check_schema(engine)
-        except BaseException:
-            engine.dispose()
-            raise
-        self._store = Store(engine, ring)
+        self._store = open_store(
+            database_url, keks, production=production, auto_upgrade=auto_upgrade
+        )
         self._clock = clock or _utcnow
         self._cache_ttl = float(sign_cache_ttl)
         clock_fn = self._clock
@@ -127,113 +95,6 @@ class Issuer:
 
     def __repr__(self) -> str:
         return f"Issuer({self._store.engine.url.render_as_string(hide_password=True)!r})"
-
-    # -- key sets ----------------------------------------------------------
-
-    def create_keyset(
-        self,
-        name: str,
-        *,
-        issuer: str,
-        alg: str = "ES256",
-        policy: RotationPolicy | None = None,
-        actor: str = "system",
-        rsa_bits: int = 2048,
-    ) -> KeySetInfo:
-        """Create a set with an active key and a published pending successor.
-
-        Raises:
-            KeySetExistsError: the name is taken.
-            ValueError: bad name, issuer or algorithm.
-        """
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ValueError("a key-set name is 1-100 characters of A-Z a-z 0-9 . _ -")
-        if not isinstance(issuer, str) or not issuer:
-            raise ValueError("issuer must be a non-empty string")
-        if alg not in SIGNING_ALGORITHMS:
-            raise ValueError(f"alg must be one of {sorted(SIGNING_ALGORITHMS)}")
-        if rsa_bits < 2048:
-            raise ValueError("rsa_bits must be at least 2048")
-        policy = policy or RotationPolicy()
-        now = self._clock()
-        try:
-            with self._store.write() as conn:
-                conn.execute(
-                    insert(t.keysets).values(
-                        name=name,
-                        issuer=issuer,
-                        alg=alg,
-                        key_size=rsa_bits if alg in ("RS256", "PS256") else None,
-                        version=0,
-                        created_at=now,
-                        updated_at=now,
-                        **policy_values(policy),
-                    )
-                )
-                row = conn.execute(select(t.keysets).where(t.keysets.c.name == name)).one()
-                locked = LockedSet(conn, row, self._store.keks)
-                locked.audit(
-                    "create_keyset", actor=actor, at=now, reason=f"alg {alg}, issuer {issuer}"
-                )
-                first = [
-                    Step(
-                        kid=None,
-                        old_state=None,
-                        new_state=KeyState.ACTIVE,
-                        reason="key set created",
-                    ),
-                    Step(
-                        kid=None,
-                        old_state=None,
-                        new_state=KeyState.PENDING,
-                        reason="successor of the active key",
-                    ),
-                ]
-                locked.apply(first, now=now, actor=actor, action="create_keyset")
-                locked.finish(now)
-        except IntegrityError as exc:
-            raise KeySetExistsError(f"a key set named {name!r} already exists") from exc
-        return locked.info
-
-    def get_keyset(self, name: str) -> KeySetInfo:
-        """The set called ``name`` (KeySetNotFoundError if none)."""
-        with self._store.read() as conn:
-            return self._store.get_set(conn, name)[1]
-
-    def list_keysets(self) -> list[KeySetInfo]:
-        """Every key set, by name."""
-        with self._store.read() as conn:
-            rows = conn.execute(select(t.keysets).order_by(t.keysets.c.name)).all()
-        return [keyset_info(r) for r in rows]
-
-    def update_policy(
-        self, name: str, policy: RotationPolicy, *, actor: str = "system"
-    ) -> KeySetInfo:
-        """Replace a set's policy; transitions the new policy makes due happen at once."""
-        if not isinstance(policy, RotationPolicy):
-            raise TypeError("policy must be a RotationPolicy")
-        now = self._clock()
-        with self._store.locked(name, now) as locked:
-            locked.conn.execute(
-                update(t.keysets)
-                .where(t.keysets.c.id == locked.set_id)
-                .values(**policy_values(policy))
-            )
-            locked.info = KeySetInfo(
-                locked.info.name,
-                locked.info.issuer,
-                locked.info.alg,
-                policy,
-                locked.info.version,
-                locked.info.created_at,
-            )
-            for key in locked.keys:
-                if key.state is KeyState.ACTIVE:
-                    locked.bump_ttl_cap(key.kid, to_us(policy.max_token_ttl))
-            locked.audit("update_policy", actor=actor, at=now, reason=repr(policy))
-            locked.apply(plan(policy, locked.keys, now), now=now, actor=actor, action="tick")
-        self._signers.invalidate(name)
-        return locked.info
 
     # -- transitions -------------------------------------------------------
 
@@ -323,7 +184,13 @@ class Issuer:
     def revoke(
         self, name: str, kid: str, reason: str, *, actor: str = "system"
     ) -> list[Transition]:
-        """Revoke ``kid`` at once: unpublished, private half destroyed, reason recorded."""
+        """Revoke ``kid`` at once: unpublished, private half destroyed, reason recorded.
+
+        Raises:
+            KeySetNotFoundError: no set is called ``name``.
+            KeyNotFoundError: the set has no key ``kid``.
+            ValueError: ``reason`` is empty.
+        """
         if not isinstance(reason, str) or not reason.strip():
             raise ValueError("a revocation needs a reason")
 
@@ -331,7 +198,7 @@ class Issuer:
             try:
                 return plan_revoke(locked.keys, kid, reason)
             except LookupError:
-                raise KeySetError(f"key set {name!r} has no key {kid!r}") from None
+                raise KeyNotFoundError(f"key set {name!r} has no key {kid!r}") from None
 
         self._signers.invalidate(name)
         return self._apply_locked(name, None, planner, actor=actor, action="revoke")[0]
@@ -388,26 +255,6 @@ class Issuer:
             published = build_published(info, self._store.public_jwks_rows(conn, set_id))
         self._published[name] = published
         return published
-
-    def keys(self, name: str) -> list[KeyInfo]:
-        """Every key of the set, oldest first."""
-        with self._store.read() as conn:
-            set_id, _ = self._store.get_set(conn, name)
-            return self._store.keys_of(conn, set_id)
-
-    def history(self, name: str | None = None, *, limit: int = 100) -> list[AuditEvent]:
-        """Audit events, newest first (of one set, or of everything)."""
-        query = select(t.audit).order_by(desc(t.audit.c.id)).limit(limit)
-        if name is not None:
-            query = query.where(t.audit.c.keyset == name)
-        with self._store.read() as conn:
-            return [audit_event(r) for r in conn.execute(query).all()]
-
-    def versions(self) -> dict[str, int]:
-        """Every set's version counter (bumped on every change of the set)."""
-        with self._store.read() as conn:
-            rows = conn.execute(select(t.keysets.c.name, t.keysets.c.version)).all()
-        return {r.name: r.version for r in rows}
 
     # -- operations ---------------------------------------------------------
 

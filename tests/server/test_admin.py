@@ -147,6 +147,10 @@ async def test_revoke_removes_the_key_from_the_served_set_and_is_audited(
         headers=bearer(tokens["revoke"]),
     )
     assert r.status_code in (404, 409)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert (r.json()["code"], r.json()["status"]) == ("KW_KEY_NOT_FOUND", 404)
+    assert "no-such-kid" not in r.text
 
 
 async def test_planned_rotation_says_when_it_is_possible(

@@ -14,6 +14,7 @@ from typing import Any
 
 from keywell.errors import (
     KEKError,
+    KeyNotFoundError,
     KeySetError,
     KeySetExistsError,
     KeySetNotFoundError,
@@ -75,6 +76,8 @@ def problem_from_error(exc: KeywellError) -> Problem:
     """Map a keywell error to its HTTP problem; the message is keywell's own, never a secret."""
     if isinstance(exc, KeySetNotFoundError):
         return Problem(404, exc.code, "no key set has that name")
+    if isinstance(exc, KeyNotFoundError):
+        return Problem(404, exc.code, "the key set has no key with that kid")
     if isinstance(exc, KeySetExistsError):
         return Problem(409, exc.code, "a key set with that name already exists")
     if isinstance(exc, PolicyError):

@@ -1,6 +1,8 @@
 """The schema: key sets, keys (private halves sealed), audit events, admin tokens.
 
-SQLAlchemy 2 Core tables shared by the repository and the Alembic migration.
+SQLAlchemy 2 Core tables the repository queries. Migrations never import them:
+each revision spells out its own DDL, and ``tests/store/test_migrations.py``
+checks that the migrated schema equals this one.
 Times are stored as UTC (``timestamptz`` on PostgreSQL, ISO text on SQLite)
 and always come back timezone-aware; durations are integer microseconds.
 """
@@ -97,6 +99,7 @@ keys = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("revoke_reason", Text, nullable=True),
     UniqueConstraint("keyset_id", "kid", name="uq_keywell_keys_keyset_kid"),
+    Index("ix_keywell_keys_keyset_state", "keyset_id", "state"),
 )
 
 # At most one active key per set, enforced by the database itself (invariant 1).
@@ -120,6 +123,7 @@ audit = Table(
     Column("new_state", String(20), nullable=True),
     Column("action", String(50), nullable=False),
     Column("reason", Text, nullable=True),
+    Index("ix_keywell_audit_keyset", "keyset", "id"),
 )
 
 admin_tokens = Table(

@@ -1,0 +1,109 @@
+"""How long a fetched JWK Set stays fresh: the cache policy and HTTP caching headers.
+
+:func:`compute_ttl` reads ``Cache-Control: max-age`` (less ``Age``), else
+``Expires`` against ``Date`` (RFC 9111 sections 4.2.1, 5.1, 5.2.2.1, 5.3),
+bounded by the policy's ``min_ttl``/``max_ttl``; ``default_ttl`` applies when
+the server is silent, and ``no-store``/``no-cache`` earn only ``min_ttl``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+__all__ = ["CachePolicy", "CachingHeaders", "compute_ttl"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CachePolicy:
+    """How long a remote set is trusted and how often it may be refetched (seconds)."""
+
+    cooldown: float = 30.0
+    min_ttl: float = 60.0
+    max_ttl: float = 86400.0
+    default_ttl: float = 600.0
+    max_stale: float = 6 * 3600.0
+    refresh_ahead: float | None = None
+    negative_ttl: float = 300.0
+    negative_cache_size: int = 1024
+
+    def __post_init__(self) -> None:
+        for name in ("cooldown", "min_ttl", "max_ttl", "default_ttl", "max_stale", "negative_ttl"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number of seconds")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0")
+        if not self.min_ttl <= self.default_ttl <= self.max_ttl:
+            raise ValueError("need min_ttl <= default_ttl <= max_ttl")
+        if self.max_ttl <= 0:
+            raise ValueError("max_ttl must be positive")
+        ahead = self.refresh_ahead
+        if ahead is not None and (not isinstance(ahead, int | float) or not ahead > 0):
+            raise ValueError("refresh_ahead must be None or a positive number of seconds")
+        if not isinstance(self.negative_cache_size, int) or self.negative_cache_size < 0:
+            raise ValueError("negative_cache_size must be an integer >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class CachingHeaders:
+    """The response headers that drive caching, as received (or None)."""
+
+    cache_control: str | None = None
+    expires: str | None = None
+    date: str | None = None
+    age: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @classmethod
+    def from_mapping(cls, headers: Mapping[str, str]) -> CachingHeaders:
+        """Pick the caching headers out of a case-insensitive header mapping."""
+        return cls(
+            headers.get("cache-control"),
+            headers.get("expires"),
+            headers.get("date"),
+            headers.get("age"),
+            headers.get("etag"),
+            headers.get("last-modified"),
+        )
+
+
+def _directives(value: str | None) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for part in (value or "").split(","):
+        name, sep, arg = part.strip().partition("=")
+        if name:
+            out.setdefault(name.lower(), arg.strip().strip('"') if sep else None)
+    return out
+
+
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def compute_ttl(headers: CachingHeaders, policy: CachePolicy, now: float) -> float:
+    """The freshness lifetime a response earns, bounded by the policy (RFC 9111 section 4.2.1)."""
+    cc = _directives(headers.cache_control)
+    if "no-store" in cc or "no-cache" in cc:
+        return policy.min_ttl
+    ttl: float | None = None
+    max_age = cc.get("max-age")
+    if max_age is not None and max_age.isdigit():
+        age = headers.age.strip() if headers.age else ""
+        ttl = int(max_age) - (int(age) if age.isdigit() else 0)
+    elif headers.expires is not None:
+        expires = _http_date(headers.expires)
+        date = _http_date(headers.date)
+        # RFC 9111 section 5.3: an invalid Expires means "already expired".
+        ttl = 0.0 if expires is None else expires - (date if date is not None else now)
+    if ttl is None:
+        return policy.default_ttl
+    return float(min(max(ttl, policy.min_ttl), policy.max_ttl))

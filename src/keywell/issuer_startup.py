@@ -1,0 +1,59 @@
+"""Issuer start-up: choosing the KEK ring and opening a store at the latest schema.
+
+The KEK comes from the caller, else from the environment (``KEYWELL_KEK``,
+``KEYWELL_KEK_FILE``); outside production a SQLite file may fall back to a
+development KEK kept beside it (with a warning). Production never falls back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from keywell.errors import KEKError
+from keywell.store.engine import make_engine
+from keywell.store.kek import KEKRing
+from keywell.store.migrate import check_schema, upgrade_engine
+from keywell.store.repository import Store
+
+__all__ = ["open_store", "resolve_keks"]
+
+
+def resolve_keks(url: str, keks: KEKRing | None, production: bool) -> KEKRing:
+    """The KEK ring to use for the database at ``url``.
+
+    Raises:
+        KEKError: none was given or configured, and no development KEK applies.
+    """
+    if keks is not None:
+        return keks
+    ring = KEKRing.from_env()
+    if ring is not None:
+        return ring
+    if production:
+        raise KEKError("production mode needs an explicit KEK: set KEYWELL_KEK or KEYWELL_KEK_FILE")
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        db = Path(parsed.database or "")
+        return KEKRing.development(db.with_name(db.name + ".kek"))
+    raise KEKError("no KEK configured: set KEYWELL_KEK or KEYWELL_KEK_FILE")
+
+
+def open_store(url: str, keks: KEKRing | None, *, production: bool, auto_upgrade: bool) -> Store:
+    """Resolve the KEKs, connect, migrate if asked, and check the schema is at head.
+
+    Raises:
+        KEKError: no usable KEK configuration.
+        keywell.store.SchemaError: the schema is not at the latest migration.
+    """
+    ring = resolve_keks(url, keks, production)
+    engine = make_engine(url)
+    try:
+        if auto_upgrade:
+            upgrade_engine(engine)
+        check_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine, ring)
