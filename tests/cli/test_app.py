@@ -22,8 +22,22 @@ COMMANDS = [
     ["token"],
     ["token", "decode"],
     ["token", "sign"],
+    ["token", "verify"],
     ["jwks"],
     ["jwks", "lint"],
+    ["jwks", "fetch"],
+    ["keyset"],
+    ["keyset", "create"],
+    ["keyset", "list"],
+    ["keyset", "show"],
+    ["keyset", "rotate"],
+    ["keyset", "revoke"],
+    ["keyset", "policy"],
+    ["kek"],
+    ["kek", "rotate"],
+    ["kek", "generate"],
+    ["db"],
+    ["db", "upgrade"],
 ]
 LEAF_COMMANDS = [c for c in COMMANDS if len(c) == 2]
 

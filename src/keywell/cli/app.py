@@ -1,8 +1,9 @@
 """The ``keywell`` Typer application: the root options and one sub-app per command group.
 
 Each group lives in its own module (``jwk_cmds``, ``token_cmds``,
-``jwks_cmds``) exposing ``app = typer.Typer(...)`` and is registered below
-with :meth:`typer.Typer.add_typer`. Modules import only ``typer`` at import
+``jwks_cmds``, ``keyset_cmds``; ``admin_cmds`` holds ``kek`` and ``db``)
+exposing a ``typer.Typer`` and is registered below with
+:meth:`typer.Typer.add_typer`. Modules import only ``typer`` at import
 time; everything heavier is imported inside the commands, so ``keywell
 --help`` starts fast.
 """
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from keywell.cli import jwk_cmds, jwks_cmds, server_cmds, token_cmds
+from keywell.cli import admin_cmds, jwk_cmds, jwks_cmds, keyset_cmds, server_cmds, token_cmds
 from keywell.cli.output import examples
 
 __all__ = ["app"]
@@ -61,4 +62,7 @@ def root(
 app.add_typer(jwk_cmds.app, name="jwk")
 app.add_typer(token_cmds.app, name="token")
 app.add_typer(jwks_cmds.app, name="jwks")
+app.add_typer(keyset_cmds.app, name="keyset")
+app.add_typer(admin_cmds.kek_app, name="kek")
+app.add_typer(admin_cmds.db_app, name="db")
 server_cmds.register(app)

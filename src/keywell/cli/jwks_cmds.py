@@ -1,13 +1,21 @@
-"""``keywell jwks``: judge a JWK Set file or URL (see :mod:`keywell.lint`)."""
+"""``keywell jwks``: judge a JWK Set file or URL (see :mod:`keywell.lint`), or fetch one."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from keywell.cli.files import STDIO, read_input
-from keywell.cli.output import EXIT_FAILED, die, emit_json, examples, render_report
+from keywell.cli.output import (
+    EXIT_FAILED,
+    console,
+    die,
+    emit_json,
+    escape,
+    examples,
+    render_report,
+)
 
 __all__ = ["app"]
 
@@ -54,3 +62,80 @@ def lint(
         render_report(report)
     if report.failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command(
+    epilog=examples(
+        "keywell jwks fetch https://www.googleapis.com/oauth2/v3/certs",
+        "keywell jwks fetch https://auth.example.com/.well-known/jwks.json --json",
+    )
+)
+def fetch(
+    url: Annotated[str, typer.Argument(metavar="URL", help="The https URL of a JWK Set.")],
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", metavar="SECONDS", help="Seconds to wait.", min=0.1),
+    ] = 5.0,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
+) -> None:
+    """Fetch a JWK Set as keywell's client does: its keys, caching headers and cache TTL.
+
+    Exit 1 when the fetch fails or the set holds no usable key (the reason is
+    printed); plain http is accepted only for loopback hosts.
+    """
+    from dataclasses import asdict
+
+    from keywell.client import fetch_report
+    from keywell.errors import KeywellError
+
+    try:
+        report = fetch_report(url, timeout=timeout)
+    except KeywellError as exc:
+        die(exc.message, json_mode=json_out, code=exc.code, exit_code=EXIT_FAILED)
+    except ValueError as exc:
+        die(f"{url}: {exc}", json_mode=json_out)
+    usable = set(report.usable_kids)
+    keys = [
+        {"kid": k.kid, "kty": k.kty, "alg": k.alg, "use": k.use, "usable": k.kid in usable}
+        for k in report.keys
+    ]
+    skipped = [
+        {"index": s.index, "kid": s.kid, "code": s.code, "reason": s.reason}
+        for s in report.keys.skipped
+    ]
+    headers = {k: v for k, v in asdict(report.headers).items() if v is not None}
+    if json_out:
+        emit_json(
+            {
+                "url": report.url,
+                "keys": keys,
+                "skipped": skipped,
+                "headers": headers,
+                "ttl": report.ttl,
+            }
+        )
+        return
+    _render_fetch(report.url, keys, skipped, headers, report.ttl)
+
+
+def _render_fetch(
+    url: str,
+    keys: list[dict[str, Any]],
+    skipped: list[dict[str, Any]],
+    headers: dict[str, str],
+    ttl: float,
+) -> None:
+    out = console()
+    out.print(f"[bold]{escape(url)}[/]: {len(keys)} key(s)")
+    for k in keys:
+        mark = "" if k["usable"] else "  [yellow](not usable for verification)[/]"
+        fields = "  ".join(f"{name}={k[name] or '-'}" for name in ("kid", "kty", "alg", "use"))
+        out.print(f"  {escape(fields)}{mark}")
+    for s in skipped:
+        out.print(f"  [yellow]skipped[/] key {s['index']} ({escape(str(s['kid']))}): {s['reason']}")
+    out.print("[bold]caching headers[/]")
+    if not headers:
+        out.print("  (none)")
+    for name, value in headers.items():
+        out.print(f"  {name.replace('_', '-')}: {escape(value)}")
+    out.print(f"keywell would cache this set for {int(ttl)} s")

@@ -1,0 +1,164 @@
+"""``keywell kek`` and ``keywell db``: key-encryption keys and the database schema.
+
+Private keys are stored sealed (AES-256-GCM) under a KEK (see
+:mod:`keywell.store.kek`). Several KEKs can be configured at once, newest
+last; new keys are sealed under the newest, older ones still open what they
+sealed, and ``kek rotate`` re-seals everything under the newest so the old
+KEK can be removed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from keywell.cli.output import console, die, emit_json, escape, examples
+
+__all__ = ["db_app", "kek_app"]
+
+_KEK_HELP = """\
+Key-encryption keys (KEKs) that seal the private keys at rest.
+
+\b
+KEKs come from the environment, newest last:
+  KEYWELL_KEK       one KEK: base64url of 32 bytes (id from KEYWELL_KEK_ID,
+                    else derived from the key)
+  KEYWELL_KEKS      several as id:key pairs separated by commas, oldest first
+  KEYWELL_KEK_FILE  a file with one key, or id:key lines, oldest first
+Without any, a development KEK file is kept beside a SQLite database.
+
+\b
+To replace a KEK: generate a new one (keywell kek generate), configure both
+with the new one last, run keywell kek rotate, then remove the old one. A store
+sealed under KEYWELL_KEK without KEYWELL_KEK_ID uses a derived id (k-...): name the
+old KEK by that id; an error names any KEK id that is needed but missing.
+"""
+
+kek_app = typer.Typer(help=_KEK_HELP, no_args_is_help=True, rich_markup_mode=None)
+db_app = typer.Typer(
+    help="The key store's database schema.", no_args_is_help=True, rich_markup_mode=None
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        metavar="URL",
+        envvar="KEYWELL_DATABASE_URL",
+        show_envvar=True,
+        help="A SQLAlchemy URL or a SQLite file [default: sqlite:///keywell.db].",
+    ),
+]
+
+
+@kek_app.command(
+    epilog=examples(
+        "keywell kek rotate --database sqlite:///keywell.db",
+        "    # with both KEKs configured, newest last, e.g.",
+        "    # KEYWELL_KEKS=old:$OLD_KEK,new:$NEW_KEK",
+    )
+)
+def rotate(database: DatabaseOpt = None, json_out: JsonOpt = False) -> None:
+    """Re-seal every stored private key under the newest configured KEK (one transaction).
+
+    Every KEK that sealed a stored key must still be configured; if one is
+    missing nothing is changed and its id is named.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from keywell.cli.keyset_backends import CommandError, database_url, open_issuer
+    from keywell.errors import KeywellError
+    from keywell.store.kek import KEKRing
+
+    try:
+        ring = KEKRing.from_env()
+        if ring is None:
+            die(
+                "no KEK configured: set KEYWELL_KEKS=old-id:key,new-id:key (newest last), "
+                "KEYWELL_KEK or KEYWELL_KEK_FILE",
+                json_mode=json_out,
+                code="KW_KEK",
+            )
+        issuer = open_issuer(database_url(database), keks=ring, on_warning=lambda _: None)
+        try:
+            count = issuer.rewrap(actor="cli")
+        finally:
+            issuer.close()
+    except CommandError as exc:
+        die(exc.message, json_mode=json_out, code=exc.code)
+    except KeywellError as exc:
+        die(exc.message, json_mode=json_out, code=exc.code)
+    except SQLAlchemyError as exc:
+        die(f"database error: {type(exc).__name__}", json_mode=json_out, code="KW_DATABASE")
+    if json_out:
+        emit_json({"rewrapped": count, "kek_id": ring.newest, "configured": list(ring.ids)})
+        return
+    out = console()
+    out.print(f"[green]re-sealed[/] {count} key(s) under KEK [bold]{escape(ring.newest)}[/]")
+    others = [i for i in ring.ids if i != ring.newest]
+    if others:
+        out.print(f"no stored key needs {', '.join(others)} any more; it can be removed")
+
+
+@kek_app.command(
+    epilog=examples(
+        "keywell kek generate >> /run/secrets/keks    # then list it last",
+        "keywell kek generate --id kek-2025 --json",
+    )
+)
+def generate(
+    kek_id: Annotated[
+        str | None, typer.Option("--id", metavar="ID", help="Default: derived from the key.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print a new random KEK as an id:key line (for KEYWELL_KEKS or KEYWELL_KEK_FILE)."""
+    import secrets
+
+    from keywell.jose.base64url import b64url_encode
+    from keywell.store.kek import derive_kek_id
+
+    if kek_id is not None and (not kek_id or ":" in kek_id or "," in kek_id):
+        die("--id must be non-empty, without ':' or ','", json_mode=json_out)
+    key = secrets.token_bytes(32)
+    kid = kek_id or derive_kek_id(key)
+    if json_out:
+        emit_json({"id": kid, "key": b64url_encode(key)})
+    else:
+        typer.echo(f"{kid}:{b64url_encode(key)}")
+
+
+@db_app.command(
+    epilog=examples(
+        "keywell db upgrade --database sqlite:///keywell.db",
+        "keywell db upgrade --database postgresql+psycopg://keywell@db/keywell --json",
+    )
+)
+def upgrade(database: DatabaseOpt = None, json_out: JsonOpt = False) -> None:
+    """Create the key store's tables, or apply pending migrations (safe to run again)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from keywell.cli.keyset_backends import CommandError, database_url, sqlite_path
+    from keywell.store import head_revision
+    from keywell.store import upgrade as run_upgrade
+
+    url = database_url(database)
+    try:
+        path = sqlite_path(url)
+        if path is not None and not path.parent.is_dir():
+            die(f"{path.parent} is not a directory", json_mode=json_out, code="file")
+        run_upgrade(url)
+    except CommandError as exc:
+        die(exc.message, json_mode=json_out, code=exc.code)
+    except ValueError as exc:
+        die(str(exc), json_mode=json_out)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
+        die(f"database error: {reason}", json_mode=json_out, code="KW_DATABASE")
+    head = head_revision()
+    if json_out:
+        emit_json({"revision": head})
+    else:
+        console().print(f"[green]database at revision[/] {escape(head)} (latest)")
