@@ -14,6 +14,9 @@ from tests.cli.conftest import run
 LINT_FIXTURES = Path(__file__).resolve().parent.parent / "lint" / "fixtures"
 COMMANDS = [
     [],
+    ["serve"],
+    ["admin-token"],
+    ["admin-token", "create"],
     ["jwk"],
     ["jwk", "generate"],
     ["jwk", "convert"],

@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from keywell.cli.output import examples
+
 __all__ = ["admin_token_app", "app", "register", "serve"]
 
 admin_token_app = typer.Typer(help="Admin API tokens (stored hashed; the secret is shown once).")
@@ -39,8 +41,13 @@ def serve(
     log_json: Annotated[
         bool | None, typer.Option("--log-json/--log-text", help="JSON log lines.")
     ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Machine output: JSON log lines (as --log-json).")
+    ] = False,
 ) -> None:
     """Serve the JWKS endpoints, discovery, the admin API and metrics (SIGTERM stops it)."""
+    if json_out:
+        log_json = True
     from keywell.errors import KeywellError
     from keywell.server.config import load_config
     from keywell.server.runner import serve as run
@@ -60,7 +67,13 @@ def serve(
         raise typer.Exit(2) from None
 
 
-@admin_token_app.command("create")
+@admin_token_app.command(
+    "create",
+    epilog=examples(
+        "keywell admin-token create --scope read --scope sign --database sqlite:///keywell.db",
+        "keywell admin-token create --scope admin --name ops --json",
+    ),
+)
 def create_token(
     scope: Annotated[
         list[str],
@@ -71,6 +84,7 @@ def create_token(
         str | None, typer.Option("--database", help="SQLAlchemy URL (env KEYWELL_DATABASE_URL).")
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help='Print {"token": ...}.')] = False,
 ) -> None:
     """Create an admin API token and print its secret once (only its hash is stored)."""
     from keywell.errors import KeywellError
@@ -91,12 +105,24 @@ def create_token(
     except (KeywellError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(secret)
+    if json_out:
+        import json
+
+        typer.echo(json.dumps({"token": secret, "scopes": sorted(set(scope)), "name": name}))
+    else:
+        typer.echo(secret)
 
 
 def register(main: typer.Typer) -> None:
     """Add ``serve`` and ``admin-token`` to the main ``keywell`` application."""
-    main.command("serve")(serve)
+    main.command(
+        "serve",
+        epilog=examples(
+            "keywell serve --database sqlite:///keywell.db --port 8080",
+            "KEYWELL_KEK_FILE=/etc/keywell/kek keywell serve --database "
+            "postgresql+psycopg://keywell@db/keywell --host 0.0.0.0 --public-url https://keys.example.com",
+        ),
+    )(serve)
     main.add_typer(admin_token_app, name="admin-token")
 
 
