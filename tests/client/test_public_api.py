@@ -24,7 +24,7 @@ def test_all_sorted_and_resolvable(module: str) -> None:
         "keywell.integrations.asgi",
         "keywell.integrations.flask",
         "keywell.integrations.django",
-        "keywell.integrations.httpx_auth",
+        "keywell.integrations.httpx",
     ],
 )
 def test_integration_modules_import(module: str) -> None:

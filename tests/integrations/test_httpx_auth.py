@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from keywell import JWK, JWKSet, Verifier, jwt
 from keywell.integrations.asgi import BearerAuthMiddleware
-from keywell.integrations.httpx_auth import ServiceTokenAuth
+from keywell.integrations.httpx import ServiceTokenAuth
 from tests.client.jwks_server import Clock
 
 
