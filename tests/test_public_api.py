@@ -7,7 +7,18 @@ import inspect
 
 import pytest
 
-PACKAGES = ["keywell", "keywell.jose", "keywell.errors"]
+PACKAGES = [
+    "keywell",
+    "keywell.cli",
+    "keywell.client",
+    "keywell.errors",
+    "keywell.integrations",
+    "keywell.jose",
+    "keywell.lifecycle",
+    "keywell.lint",
+    "keywell.server",
+    "keywell.store",
+]
 
 
 def _isort_key(name: str) -> tuple[int, str]:
@@ -24,6 +35,22 @@ def test_all_is_sorted_and_resolves(name: str) -> None:
     assert exported == sorted(exported, key=_isort_key), "sort __all__ (ruff RUF022)"
     for attr in exported:
         assert hasattr(module, attr), f"{name}.{attr} is in __all__ but missing"
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_is_complete(name: str) -> None:
+    """Every public keywell class or function reachable from the package is in __all__."""
+    module = importlib.import_module(name)
+    public = {
+        attr
+        for attr, obj in vars(module).items()
+        if not attr.startswith("_")
+        and not inspect.ismodule(obj)
+        and (inspect.isclass(obj) or inspect.isfunction(obj))
+        and getattr(obj, "__module__", "").startswith("keywell")
+    }
+    missing = public - set(module.__all__)
+    assert not missing, f"{name} exposes {sorted(missing)} without listing them in __all__"
 
 
 @pytest.mark.parametrize("name", PACKAGES)
