@@ -1,0 +1,1 @@
+"""The rotation and fault simulation (issue 7): see sim/README.md."""
