@@ -112,6 +112,9 @@ def test_several_issuers_and_audiences() -> None:
         ({"iss": ["https://a"]}, "iss"),
         ({"sub": 7}, "sub"),
         ({"jti": {}}, "jti"),
+        ({"exp": 10**400}, "exp"),  # would overflow float arithmetic
+        ({"nbf": -(10**400)}, "nbf"),
+        ({"iat": 2**53 + 1}, "iat"),
     ],
 )
 def test_claim_types_are_checked(claims: dict[str, object], claim: str) -> None:

@@ -115,6 +115,8 @@ async def test_middleware_scopes(verifier: Verifier, signing_key: JWK) -> None:
 async def test_middleware_malformed_header_and_exempt(verifier: Verifier) -> None:
     async with AppClient(starlette_app(verifier, exempt_paths=["/healthz"])) as client:
         assert (await client.get("/healthz")).status_code == 200
+        # A look-alike path is not exempt: it needs a token like any other.
+        assert (await client.get("/healthz-admin")).status_code == 401
         response = await client.get("/me", headers={"Authorization": "Bearer a b"})
     assert response.status_code == 400
     assert 'error="invalid_request"' in response.headers["www-authenticate"]

@@ -93,19 +93,26 @@ class FetchCoordinator:
             return decision, None, False
 
     def _finish(self, flight: Flight, ticket: Ticket, result: FetchResult | None) -> None:
-        with self._lock:
-            now = self._clock()
-            before = self._core.keys
-            if result is None:
-                self._core.abandon(ticket)
-            else:
-                self._core.complete(ticket, result, now)
-            if self._core.keys is not before:
-                self._memo = {}
-            self._fresh_until = self._core.fresh_until
-            if self._flight is flight:
-                self._flight = None
-        flight.finish(abandoned=result is None)
+        try:
+            with self._lock:
+                now = self._clock()
+                before = self._core.keys
+                try:
+                    if result is None:
+                        self._core.abandon(ticket)
+                    else:
+                        self._core.complete(ticket, result, now)
+                except Exception as exc:
+                    result = FetchFailed(f"response could not be used: {type(exc).__name__}")
+                    self._core.complete(ticket, result, now)
+                finally:
+                    if self._flight is flight:
+                        self._flight = None
+                if self._core.keys is not before:
+                    self._memo = {}
+                self._fresh_until = self._core.fresh_until
+        finally:
+            flight.finish(abandoned=result is None)
         if isinstance(result, FetchFailed):
             health = self._core.health(now)
             logger.warning(

@@ -9,6 +9,7 @@ the server is silent, and ``no-store``/``no-cache`` earn only ``min_ttl``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -89,16 +90,30 @@ def _http_date(value: str | None) -> float | None:
         return None
 
 
+_DELTA_SECONDS = re.compile(r"[0-9]{1,10}")
+
+
+def _delta_seconds(value: str | None) -> int | None:
+    """Parse delta-seconds (RFC 9111 section 1.2.2): ASCII digits only, bounded in length.
+
+    ``str.isdigit`` would accept ``"²"`` and 5,000-digit numbers, which ``int``
+    then refuses: one odd header from a proxy must not break the cache.
+    """
+    if value is None or not _DELTA_SECONDS.fullmatch(value):
+        return None
+    return int(value)
+
+
 def compute_ttl(headers: CachingHeaders, policy: CachePolicy, now: float) -> float:
     """The freshness lifetime a response earns, bounded by the policy (RFC 9111 section 4.2.1)."""
     cc = _directives(headers.cache_control)
     if "no-store" in cc or "no-cache" in cc:
         return policy.min_ttl
     ttl: float | None = None
-    max_age = cc.get("max-age")
-    if max_age is not None and max_age.isdigit():
-        age = headers.age.strip() if headers.age else ""
-        ttl = int(max_age) - (int(age) if age.isdigit() else 0)
+    max_age = _delta_seconds(cc.get("max-age"))
+    if max_age is not None:
+        age = _delta_seconds(headers.age.strip() if headers.age else None)
+        ttl = max_age - (age or 0)
     elif headers.expires is not None:
         expires = _http_date(headers.expires)
         date = _http_date(headers.date)

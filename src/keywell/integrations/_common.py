@@ -36,6 +36,7 @@ __all__ = [
     "authenticate",
     "bearer_token",
     "check_scopes",
+    "is_exempt",
     "normalize_scopes",
     "token_scopes",
 ]
@@ -114,6 +115,19 @@ def normalize_scopes(scopes: str | Iterable[str]) -> tuple[str, ...]:
     if not all(isinstance(s, str) and s and " " not in s for s in items):
         raise ValueError("scopes must be non-empty strings without spaces")
     return tuple(items)
+
+
+def is_exempt(path: str, exempt: tuple[str, ...]) -> bool:
+    """Whether ``path`` is one of the exempt paths or lies below one.
+
+    ``/healthz`` exempts ``/healthz`` and ``/healthz/live``, not ``/healthz-admin``:
+    a plain prefix test would let a look-alike route skip authentication.
+    """
+    for prefix in exempt:
+        base = prefix.rstrip("/")
+        if path in (prefix, base) or path.startswith(base + "/"):
+            return True
+    return False
 
 
 def bearer_token(header: str | None) -> str:

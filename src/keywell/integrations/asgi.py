@@ -21,6 +21,7 @@ from keywell.integrations._common import (
     TokenVerifier,
     aauthenticate,
     check_scopes,
+    is_exempt,
     normalize_scopes,
 )
 
@@ -77,9 +78,7 @@ class BearerAuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Verify, then hand over to the app; or answer 400/401/403/503."""
         kind = scope["type"]
-        if kind not in ("http", "websocket") or str(scope.get("path", "")).startswith(
-            self._exempt or ("\0",)
-        ):
+        if kind not in ("http", "websocket") or is_exempt(str(scope.get("path", "")), self._exempt):
             await self.app(scope, receive, send)
             return
         try:

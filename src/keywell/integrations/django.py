@@ -23,6 +23,7 @@ from keywell.integrations._common import (
     TokenVerifier,
     authenticate,
     check_scopes,
+    is_exempt,
     normalize_scopes,
 )
 
@@ -60,7 +61,7 @@ class BearerTokenMiddleware:
 
     def __call__(self, request: Any) -> Any:
         """Verify, then call the view; or answer with the failure."""
-        if self._exempt and request.path.startswith(self._exempt):
+        if is_exempt(request.path, self._exempt):
             return self.get_response(request)
         try:
             request.claims = authenticate(

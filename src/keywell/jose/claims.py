@@ -20,7 +20,9 @@ from keywell.errors import ClaimError, ExpiredTokenError, MissingClaimError, Not
 
 __all__ = ["ClaimRules", "check_claims", "check_typ", "normalize_typ"]
 
-_INFINITIES = (float("inf"), float("-inf"))
+# A NumericDate beyond 2**53 seconds is nonsense and would overflow float
+# arithmetic; the chained comparison also refuses NaN and the infinities.
+_MAX_DATE = 2**53
 
 
 class ClaimRules:
@@ -85,19 +87,19 @@ def check_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> No
     get = claims.get
     exp = get("exp")
     if exp is not None:
-        if type(exp) not in _NUMBER_TYPES or exp != exp or exp in _INFINITIES:
+        if type(exp) not in _NUMBER_TYPES or not -_MAX_DATE <= exp <= _MAX_DATE:
             raise _bad_numeric("exp")
         if now >= exp + leeway:
             raise ExpiredTokenError("token has expired")
     nbf = get("nbf")
     if nbf is not None:
-        if type(nbf) not in _NUMBER_TYPES or nbf != nbf or nbf in _INFINITIES:
+        if type(nbf) not in _NUMBER_TYPES or not -_MAX_DATE <= nbf <= _MAX_DATE:
             raise _bad_numeric("nbf")
         if now + leeway < nbf:
             raise NotYetValidError("token is not valid yet")
     iat = get("iat")
     if iat is not None:
-        if type(iat) not in _NUMBER_TYPES or iat != iat or iat in _INFINITIES:
+        if type(iat) not in _NUMBER_TYPES or not -_MAX_DATE <= iat <= _MAX_DATE:
             raise _bad_numeric("iat")
         if now + leeway < iat:
             raise NotYetValidError("token was issued in the future", claim="iat")
