@@ -29,8 +29,10 @@ from keywell.issuer_keysets import SIGNING_ALGORITHMS, KeySetMethods
 from keywell.issuer_sign import SignerCache, SignerEntry
 from keywell.issuer_startup import open_store
 from keywell.lifecycle import (
+    KeyInfo,
     KeyState,
     PublishedJWKS,
+    RotationPolicy,
     RotationResult,
     Step,
     Transition,
@@ -102,15 +104,27 @@ class Issuer(KeySetMethods):
         self,
         name: str,
         now: datetime | None,
-        planner: Callable[[LockedSet, datetime], list[Step]],
+        steps_of: Callable[[RotationPolicy, list[KeyInfo], datetime], list[Step]],
         *,
         actor: str,
         action: str,
+        on_empty: Callable[[LockedSet, datetime], None] | None = None,
     ) -> tuple[list[Transition], LockedSet]:
-        moment = now or self._clock()
-        with self._store.locked(name, moment) as locked:
-            moment = now or self._clock()  # the lock may have taken a while
-            done = locked.apply(planner(locked, moment), now=moment, actor=actor, action=action)
+        """Plan and apply ``steps_of`` under the set's lock, keeping the lock short.
+
+        The fresh keys the steps need are generated first, from an unlocked
+        snapshot; under the lock the steps are planned again on the state read
+        there (spares not needed are discarded), and the transition time is
+        stamped once the lock is held, so it lies as close to the commit as it can.
+        """
+        probe = now or self._clock()
+        spares = self._store.spare_keys(name, lambda policy, keys: steps_of(policy, keys, probe))
+        with self._store.locked(name, probe, spares=spares) as locked:
+            moment = now or self._clock()
+            steps = steps_of(locked.info.policy, locked.keys, moment)
+            if not steps and on_empty is not None:
+                on_empty(locked, moment)
+            done = locked.apply(steps, now=moment, actor=actor, action=action)
         if done:
             self._signers.invalidate(name)
         return done, locked
@@ -135,13 +149,7 @@ class Issuer(KeySetMethods):
         return done
 
     def _tick_set(self, name: str, now: datetime | None) -> list[Transition]:
-        return self._apply_locked(
-            name,
-            now,
-            lambda ls, at: plan(ls.info.policy, ls.keys, at),
-            actor="system",
-            action="tick",
-        )[0]
+        return self._apply_locked(name, now, plan, actor="system", action="tick")[0]
 
     def rotate(
         self, name: str, *, emergency: bool = False, actor: str = "system"
@@ -149,22 +157,23 @@ class Issuer(KeySetMethods):
         """Rotate now: planned (the pending key, once published for ``prepublish``) or emergency."""
         deferred: list[datetime | None] = [None]
 
-        def planner(locked: LockedSet, at: datetime) -> list[Step]:
-            steps, deferred[0] = plan_rotate(
-                locked.info.policy, locked.keys, at, emergency=emergency
-            )
-            if not steps:
-                locked.audit(
-                    "rotate_deferred",
-                    changed=False,
-                    actor=actor,
-                    at=at,
-                    reason=f"pending key not published long enough until {deferred[0]}",
-                )
+        def steps_of(policy: RotationPolicy, keys: list[KeyInfo], at: datetime) -> list[Step]:
+            steps, deferred[0] = plan_rotate(policy, keys, at, emergency=emergency)
             return steps
 
+        def on_empty(locked: LockedSet, at: datetime) -> None:
+            locked.audit(
+                "rotate_deferred",
+                changed=False,
+                actor=actor,
+                at=at,
+                reason=f"pending key not published long enough until {deferred[0]}",
+            )
+
         action = "emergency_rotate" if emergency else "rotate"
-        done, locked = self._apply_locked(name, None, planner, actor=actor, action=action)
+        done, locked = self._apply_locked(
+            name, None, steps_of, actor=actor, action=action, on_empty=on_empty
+        )
         active = next(k for k in locked.keys if k.state is KeyState.ACTIVE)
         warning = None
         if emergency:
@@ -186,6 +195,10 @@ class Issuer(KeySetMethods):
     ) -> list[Transition]:
         """Revoke ``kid`` at once: unpublished, private half destroyed, reason recorded.
 
+        The successor keys a revocation of the active key needs are generated
+        before the set is locked; the revocation is stamped and committed right
+        after the lock is taken.
+
         Raises:
             KeySetNotFoundError: no set is called ``name``.
             KeyNotFoundError: the set has no key ``kid``.
@@ -194,14 +207,14 @@ class Issuer(KeySetMethods):
         if not isinstance(reason, str) or not reason.strip():
             raise ValueError("a revocation needs a reason")
 
-        def planner(locked: LockedSet, at: datetime) -> list[Step]:
-            try:
-                return plan_revoke(locked.keys, kid, reason)
-            except LookupError:
-                raise KeyNotFoundError(f"key set {name!r} has no key {kid!r}") from None
+        def steps_of(policy: RotationPolicy, keys: list[KeyInfo], at: datetime) -> list[Step]:
+            return plan_revoke(keys, kid, reason)
 
         self._signers.invalidate(name)
-        return self._apply_locked(name, None, planner, actor=actor, action="revoke")[0]
+        try:
+            return self._apply_locked(name, None, steps_of, actor=actor, action="revoke")[0]
+        except LookupError:
+            raise KeyNotFoundError(f"key set {name!r} has no key {kid!r}") from None
 
     # -- signing and publishing ---------------------------------------------
 
@@ -240,6 +253,23 @@ class Issuer(KeySetMethods):
             KEKError: the active key cannot be decrypted.
         """
         return self._signers.sign(name, claims, ttl)
+
+    def try_sign_cached(
+        self, name: str, claims: Mapping[str, Any], *, ttl: timedelta | float | None = None
+    ) -> str | None:
+        """Sign like :meth:`sign` if the set's signer is in memory; ``None`` instead of any I/O.
+
+        For callers on an event loop: on ``None``, call :meth:`sign` in a worker thread.
+        """
+        return self._signers.try_sign_cached(name, claims, ttl)
+
+    def invalidate_signer(self, name: str | None = None) -> None:
+        """Drop the cached signer of ``name`` (or of every set): the next sign reads the store.
+
+        A server calls this when it sees another replica change the set, so a key
+        revoked elsewhere stops signing here within the poll interval.
+        """
+        self._signers.invalidate(name)
 
     def jwks(self, name: str) -> PublishedJWKS:
         """The set's published JWKS (cached per version); KeySetError for HMAC sets."""

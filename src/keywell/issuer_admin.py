@@ -92,6 +92,11 @@ def revoke_admin_token(store: Store, name: str, *, actor: str, now: datetime) ->
 def rewrap(store: Store, *, actor: str, now: datetime) -> int:
     """Re-seal every stored private key under the newest KEK, in one transaction.
 
+    The rows are read without locks; each is written only if it still holds
+    the ciphertext read (same KEK, not destroyed). On PostgreSQL the UPDATE
+    re-checks that condition on the latest committed row (READ COMMITTED), so a
+    revocation or expiry committed meanwhile keeps its key destroyed.
+
     Raises:
         KEKError: a key cannot be opened; nothing was changed.
     """
@@ -113,10 +118,18 @@ def rewrap(store: Store, *, actor: str, now: datetime) -> int:
                 bytes(row.private_ct), kek_id=row.kek_id, keyset=row.name, kid=row.kid
             )
             kek_id, blob = keks.seal(plain, keyset=row.name, kid=row.kid)
-            conn.execute(
-                update(t.keys).where(t.keys.c.id == row.id).values(private_ct=blob, kek_id=kek_id)
+            # Only the ciphertext we read: a revoke or expiry committed since (which
+            # destroyed it) or another rewrap must win, never be written back over.
+            result = conn.execute(
+                update(t.keys)
+                .where(
+                    t.keys.c.id == row.id,
+                    t.keys.c.kek_id == row.kek_id,
+                    t.keys.c.private_ct.is_not(None),
+                )
+                .values(private_ct=blob, kek_id=kek_id)
             )
-            count += 1
+            count += int(result.rowcount)
         conn.execute(
             insert(t.audit).values(
                 at=now,

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from keywell.errors import KeySetExistsError
 from keywell.issuer_sign import SignerCache
+from keywell.jose.jwk import JWK
 from keywell.lifecycle import AuditEvent, KeyInfo, KeySetInfo, KeyState, RotationPolicy, Step, plan
 from keywell.store import tables as t
 from keywell.store.repository import LockedSet, Store
@@ -71,6 +72,7 @@ class KeySetMethods:
         """
         _check_new_set(name, issuer, alg, rsa_bits)
         policy = policy or RotationPolicy()
+        spares = [JWK.generate(alg, rsa_bits=rsa_bits) for _ in _FIRST_KEYS]  # before the lock
         now = self._clock()
         try:
             with self._store.write() as conn:
@@ -87,7 +89,7 @@ class KeySetMethods:
                     )
                 )
                 row = conn.execute(select(t.keysets).where(t.keysets.c.name == name)).one()
-                locked = LockedSet(conn, row, self._store.keks)
+                locked = LockedSet(conn, row, self._store.keks, spares)
                 locked.audit(
                     "create_keyset", actor=actor, at=now, reason=f"alg {alg}, issuer {issuer}"
                 )
@@ -114,8 +116,10 @@ class KeySetMethods:
         """Replace a set's policy; transitions the new policy makes due happen at once."""
         if not isinstance(policy, RotationPolicy):
             raise TypeError("policy must be a RotationPolicy")
-        now = self._clock()
-        with self._store.locked(name, now) as locked:
+        probe = self._clock()
+        spares = self._store.spare_keys(name, lambda _, keys: plan(policy, keys, probe))
+        with self._store.locked(name, probe, spares=spares) as locked:
+            now = self._clock()
             locked.conn.execute(
                 update(t.keysets)
                 .where(t.keysets.c.id == locked.set_id)
@@ -129,8 +133,8 @@ class KeySetMethods:
                 locked.info.version,
                 locked.info.created_at,
             )
-            for key in locked.keys:
-                if key.state is KeyState.ACTIVE:
+            for key in locked.keys:  # a pending key signs under this policy once promoted
+                if key.state in (KeyState.ACTIVE, KeyState.PENDING):
                     locked.bump_ttl_cap(key.kid, to_us(policy.max_token_ttl))
             locked.audit("update_policy", actor=actor, at=now, reason=repr(policy))
             locked.apply(plan(policy, locked.keys, now), now=now, actor=actor, action="tick")

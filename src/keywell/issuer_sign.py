@@ -7,8 +7,12 @@ time. Until either passes, :meth:`SignerCache.sign` costs one dict lookup, a
 clock read, a ``jti`` and the signature itself.
 
 Consistency: in this process, rotate/revoke/update_policy drop the entry at
-once. Another process's revoke or emergency rotation is seen here within
-``sign_cache_ttl`` at most (documented bound). A key retired in the meantime
+once, and a load that was reading the store while they committed is thrown
+away and redone (a per-set generation counter), so a revoked key is never
+cached after its revocation returned. Another process's revoke or emergency
+rotation is seen here within ``sign_cache_ttl`` at most, and within one poll
+interval in a server (its scheduler drops the entry when the set's version
+moves). A key retired in the meantime
 by another replica may still sign for that long; its publication lasts
 ``max_token_ttl + clock_skew`` after retirement and the cache TTL never
 exceeds ``clock_skew``, so such tokens stay verifiable until they expire.
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from keywell.errors import PolicyError
+from keywell.errors import KeySetError, PolicyError
 from keywell.jose.base64url import b64url_encode
 from keywell.jose.jwk import JWK
 from keywell.jose.jws import encode_header
@@ -36,6 +40,7 @@ __all__ = ["SignerCache", "SignerEntry"]
 _RESERVED = frozenset({"iat", "exp", "jti"})
 _monotonic = time.monotonic
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_LOAD_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,9 @@ class SignerEntry:
     max_ttl: float
     mono_expiry: float
     valid_until: float  # epoch seconds of the next planned rotation (inf if none)
+
+
+_Cached = tuple[SignerEntry, str, Callable[[bytes], bytes]]
 
 
 class SignerCache:
@@ -64,23 +72,52 @@ class SignerCache:
     ) -> None:
         self._loader = loader
         self._timestamp = timestamp
-        self._entries: dict[str, tuple[SignerEntry, str, Callable[[bytes], bytes]]] = {}
+        self._entries: dict[str, _Cached] = {}
+        self._generations: dict[str, int] = {}
+        self._epoch = 0  # bumped by invalidate() of every set
         self._lock = threading.Lock()
 
     def invalidate(self, name: str | None = None) -> None:
-        """Forget one set's signer (or all): the next sign re-reads the store."""
+        """Forget one set's signer (or all): the next sign re-reads the store.
+
+        Bumps the set's generation, so a load already reading the store when
+        this is called (and which may have read a key revoked meanwhile) is
+        discarded instead of cached.
+        """
         with self._lock:
             if name is None:
                 self._entries.clear()
+                self._epoch += 1
             else:
                 self._entries.pop(name, None)
+                self._generations[name] = self._generations.get(name, 0) + 1
 
-    def _load(self, name: str, ts: float) -> tuple[SignerEntry, str, Callable[[bytes], bytes]]:
-        entry = self._loader(name, datetime.fromtimestamp(ts, UTC))
-        alg, sign_fn = entry.key.signer()
-        cached = (entry, encode_header(alg, entry.key.kid, None, "JWT") + ".", sign_fn)
-        with self._lock:
-            self._entries[name] = cached
+    def _generation(self, name: str) -> tuple[int, int]:
+        return self._epoch, self._generations.get(name, 0)
+
+    def _load(self, name: str) -> _Cached:
+        """Read the set's signer; cache it only if nothing invalidated it during the read."""
+        for _ in range(_LOAD_ATTEMPTS):
+            with self._lock:
+                started = self._generation(name)
+            ts = self._timestamp()
+            entry = self._loader(name, datetime.fromtimestamp(ts, UTC))
+            alg, sign_fn = entry.key.signer()
+            cached = (entry, encode_header(alg, entry.key.kid, None, "JWT") + ".", sign_fn)
+            with self._lock:
+                if self._generation(name) == started:
+                    self._entries[name] = cached
+                    return cached
+        raise KeySetError(f"key set {name!r} keeps changing while its signer loads; try again")
+
+    def cached(self, name: str) -> _Cached | None:
+        """The set's signer if it is in memory and still valid, else ``None`` (no I/O)."""
+        cached = self._entries.get(name)
+        if cached is None:
+            return None
+        entry = cached[0]
+        if self._timestamp() >= entry.valid_until or _monotonic() >= entry.mono_expiry:
+            return None
         return cached
 
     def sign(self, name: str, claims: Mapping[str, Any], ttl: timedelta | float | None) -> str:
@@ -90,10 +127,20 @@ class SignerCache:
         ``{"alg", "typ": "JWT", "kid"}``, compact JSON payload), built from the
         JWK's own signer with the header segment computed once per entry.
         """
+        cached = self.cached(name) or self._load(name)
+        return self._encode(cached, claims, ttl)
+
+    def try_sign_cached(
+        self, name: str, claims: Mapping[str, Any], ttl: timedelta | float | None
+    ) -> str | None:
+        """Like :meth:`sign`, but ``None`` instead of reading the store on a cache miss."""
+        cached = self.cached(name)
+        return None if cached is None else self._encode(cached, claims, ttl)
+
+    def _encode(
+        self, cached: _Cached, claims: Mapping[str, Any], ttl: timedelta | float | None
+    ) -> str:
         ts = self._timestamp()
-        cached = self._entries.get(name)
-        if cached is None or ts >= cached[0].valid_until or _monotonic() >= cached[0].mono_expiry:
-            cached = self._load(name, ts)
         entry, header, sign_fn = cached
         if ttl is None:
             seconds = entry.max_ttl

@@ -12,7 +12,7 @@ invariant 6).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from keywell.errors import KeySetNotFoundError
 from keywell.jose.jwk import JWK
-from keywell.lifecycle import KeyInfo, KeySetInfo, KeyState, Step, Transition
+from keywell.lifecycle import KeyInfo, KeySetInfo, KeyState, RotationPolicy, Step, Transition
 from keywell.store import tables as t
 from keywell.store.engine import WRITE_OPTION
 from keywell.store.kek import KEKRing
@@ -33,8 +33,11 @@ __all__ = ["LockedSet", "Store"]
 class LockedSet:
     """One key set, locked inside a write transaction; apply steps, then commit."""
 
-    def __init__(self, conn: Connection, row: Any, keks: KEKRing) -> None:
+    def __init__(
+        self, conn: Connection, row: Any, keks: KEKRing, spares: Sequence[JWK] = ()
+    ) -> None:
         self.conn = conn
+        self.spares = list(spares)  # generated before the lock; used first, else discarded
         self.set_id: int = row.id
         self.key_size: int | None = row.key_size
         self.info: KeySetInfo = keyset_info(row)
@@ -81,7 +84,9 @@ class LockedSet:
 
     def _create_key(self, state: KeyState, now: datetime) -> str:
         alg = self.info.alg
-        jwk = JWK.generate(alg, rsa_bits=self.key_size or 2048)
+        jwk = self.spares.pop(0) if self.spares else None
+        if jwk is None or jwk.alg != alg:
+            jwk = JWK.generate(alg, rsa_bits=self.key_size or 2048)
         kid = jwk.kid or ""
         kek_id, blob = self._keks.seal(
             jwk.to_json(private=True).encode(), keyset=self.info.name, kid=kid
@@ -117,6 +122,9 @@ class LockedSet:
                 values: dict[str, Any] = {"state": step.new_state.value}
                 if step.new_state is KeyState.ACTIVE:
                     values["activated_at"] = now
+                    # the cap is the longest TTL the key may sign: the policy's from now on
+                    cap = max(self._max_ttl.get(kid, 0), to_us(policy.max_token_ttl))
+                    values["max_ttl_us"] = self._max_ttl[kid] = cap
                 elif step.new_state is KeyState.RETIRED:
                     ttl_us = max(self._max_ttl.get(kid, 0), to_us(policy.max_token_ttl))
                     values["retired_at"] = now
@@ -193,9 +201,36 @@ class Store:
         with conn_cm as conn, conn.begin():
             yield conn
 
+    def spare_keys(
+        self, name: str, steps_of: Callable[[RotationPolicy, list[KeyInfo]], Sequence[Step]]
+    ) -> list[JWK]:
+        """Generate, outside any lock, the fresh keys ``steps_of`` would create now.
+
+        Key generation (RSA especially) is the slow part of a transition; done
+        here, the locked transaction only seals and inserts. The steps are
+        planned again under the lock; spares it does not need are discarded.
+        """
+        with self.read() as conn:
+            row = conn.execute(select(t.keysets).where(t.keysets.c.name == name)).one_or_none()
+            if row is None:
+                return []
+            keys = self.keys_of(conn, row.id)
+        info = keyset_info(row)
+        try:
+            steps = steps_of(info.policy, keys)
+        except LookupError:
+            return []
+        count = sum(1 for step in steps if step.kid is None)
+        return [JWK.generate(info.alg, rsa_bits=row.key_size or 2048) for _ in range(count)]
+
     @contextmanager
-    def locked(self, name: str, now: datetime) -> Iterator[LockedSet]:
+    def locked(
+        self, name: str, now: datetime, *, spares: Sequence[JWK] = ()
+    ) -> Iterator[LockedSet]:
         """Lock the set ``name``, re-read it, yield it; commit with a version bump.
+
+        ``spares`` are keys generated beforehand (:meth:`spare_keys`) that new
+        keys of this transaction use first.
 
         Raises:
             KeySetNotFoundError: no set has that name.
@@ -207,7 +242,7 @@ class Store:
             row = conn.execute(query).one_or_none()
             if row is None:
                 raise KeySetNotFoundError(f"no key set named {name!r}")
-            locked = LockedSet(conn, row, self.keks)
+            locked = LockedSet(conn, row, self.keks, spares)
             yield locked
             locked.finish(now)
 
