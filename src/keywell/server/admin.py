@@ -6,14 +6,18 @@ before a request reaches these handlers; each route declares its scope with
 OpenAPI schema (``x-required-scope``). Handlers that touch the store are plain
 functions, run by FastAPI in worker threads. After a change the handler
 refreshes this replica's published documents at once; other replicas follow
-within their poll interval.
+within their poll interval, and never later than ``max_staleness``: a
+revocation or an emergency rotation answers only after that bound has passed
+since its commit (``committed_at`` in the response), so when it returns every
+replica serves the new key set.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
@@ -159,14 +163,21 @@ def build_admin_router(state: ServerState) -> APIRouter:
         openapi_extra=_extra("POST", "/keysets/{name}/rotate", "rotate"),
         summary="Rotate now (planned, or emergency)",
     )
-    def rotate(
+    async def rotate(
         name: Name, request: Request, body: Annotated[RotateIn | None, Body()] = None
     ) -> RotateOut:
         emergency = body.emergency if body is not None else False
-        result = issuer.rotate(name, emergency=emergency, actor=_principal(request).actor)
+        actor = _principal(request).actor
+        result = await anyio.to_thread.run_sync(
+            lambda: issuer.rotate(name, emergency=emergency, actor=actor)
+        )
+        committed, since = datetime.now(UTC), time.monotonic()
         state.metrics.count_transitions(result.transitions)
-        _refresh()
-        return RotateOut.of(result)
+        await anyio.to_thread.run_sync(_refresh)
+        if not (emergency and result.performed):
+            return RotateOut.of(result)
+        await state.propagated(since)  # the fresh key must be served everywhere first
+        return RotateOut.of(result, committed)
 
     @router.get(
         "/keysets/{name}/keys",
@@ -183,12 +194,21 @@ def build_admin_router(state: ServerState) -> APIRouter:
         openapi_extra=_extra("POST", "/keysets/{name}/keys/{kid}/revoke", "revoke"),
         summary="Revoke a key",
     )
-    def revoke(name: Name, kid: str, body: RevokeIn, request: Request) -> list[TransitionOut]:
-        with _refused_values():
-            transitions = issuer.revoke(name, kid, body.reason, actor=_principal(request).actor)
+    async def revoke(name: Name, kid: str, body: RevokeIn, request: Request) -> list[TransitionOut]:
+        actor = _principal(request).actor
+
+        def work() -> list[Any]:
+            with _refused_values():
+                return issuer.revoke(name, kid, body.reason, actor=actor)
+
+        transitions = await anyio.to_thread.run_sync(work)
+        committed, since = datetime.now(UTC), time.monotonic()
         state.metrics.count_transitions(transitions)
-        _refresh()
-        return [TransitionOut.of(t) for t in transitions]
+        await anyio.to_thread.run_sync(_refresh)
+        # Respond once no replica can serve a document from before the commit (each
+        # refreshes before serving a snapshot older than max_staleness).
+        await state.propagated(since)
+        return [TransitionOut.of(t, committed) for t in transitions]
 
     @router.get(
         "/audit",

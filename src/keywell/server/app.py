@@ -18,6 +18,7 @@ matter where throughput does.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -58,6 +59,14 @@ class ServerState:
     config: ServerConfig
     registry: Registry
     metrics: Metrics = field(default_factory=Metrics)
+
+    async def propagated(self, since: float) -> None:
+        """Sleep until ``max_staleness`` has passed since the monotonic time ``since``.
+
+        Every replica serves no snapshot older than that bound, so once this
+        returns, none of them serves a document from before ``since``.
+        """
+        await anyio.sleep(max(0.0, since + self.config.staleness_bound - time.monotonic()))
 
 
 def _problem_response(problem: Problem) -> JSONResponse:
@@ -133,6 +142,7 @@ class KeywellServer:
             metrics,
             tick_interval=config.tick_interval,
             poll_interval=config.poll_interval,
+            max_staleness=config.staleness_bound,
         )
         self.authenticator = Authenticator(
             issuer,
@@ -163,7 +173,13 @@ class KeywellServer:
             max_body=config.max_body_bytes,
             mint=FastMint(issuer, metrics),
         )
-        self.app = FastPath(guard, registry, metrics.count_jwks)
+        self.app = FastPath(
+            guard,
+            registry,
+            metrics.count_jwks,
+            freshen=self.scheduler.ensure_fresh,
+            max_staleness=config.staleness_bound,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point (the fast path in front of everything)."""

@@ -44,7 +44,15 @@ class ServerConfig:
         default_keyset: the key set served at ``/.well-known/jwks.json``.
         tick_interval: seconds between two scheduler ``tick`` calls.
         poll_interval: seconds between two checks of the store's version counters;
-            a change made through another replica is served within this delay.
+            a change made through another replica is normally served within this delay.
+        max_staleness: the hard bound: a public document (JWK Set, discovery) is
+            never served from a snapshot whose last successful version check
+            started more than this many seconds earlier; the request first waits
+            for a check (stale-if-error: the last documents are served while the
+            database is unreachable). A revocation or emergency rotation call
+            returns only once this long has passed since its commit, so every
+            replica then serves the new set. At least ``poll_interval``; default
+            ``max(0.25, 2.5 * poll_interval)`` (see ``staleness_bound``).
         auth_cache_ttl: seconds an admin token's scopes are cached in memory.
         max_body_bytes: the largest admin request body accepted.
         log_json: emit one JSON object per log line.
@@ -60,7 +68,8 @@ class ServerConfig:
     public_url: str | None = None
     default_keyset: str = "default"
     tick_interval: float = 5.0
-    poll_interval: float = 0.5
+    poll_interval: float = 0.1
+    max_staleness: float | None = None
     auth_cache_ttl: float = 5.0
     max_body_bytes: int = 64 * 1024
     log_json: bool = False
@@ -76,12 +85,24 @@ class ServerConfig:
             value = getattr(self, name)
             if not isinstance(value, int | float) or value <= 0:
                 raise ValueError(f"{name} must be a positive number of seconds")
+        if self.max_staleness is not None and (
+            not isinstance(self.max_staleness, int | float)
+            or not self.max_staleness >= self.poll_interval
+        ):
+            raise ValueError("max_staleness must be a number of seconds >= poll_interval")
         if not isinstance(self.max_body_bytes, int) or self.max_body_bytes <= 0:
             raise ValueError("max_body_bytes must be a positive integer")
         if not self.default_keyset or "/" in self.default_keyset:
             raise ValueError("default_keyset must be a non-empty name without '/'")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ValueError("public_url must be an http(s) URL")
+
+    @property
+    def staleness_bound(self) -> float:
+        """``max_staleness``, or its default derived from ``poll_interval``."""
+        if self.max_staleness is not None:
+            return float(self.max_staleness)
+        return max(0.25, 2.5 * self.poll_interval)
 
     @property
     def base_url(self) -> str:
@@ -121,6 +142,8 @@ def _coerce(name: str, raw: Any) -> Any:
         return int(raw)
     if kind == "float":
         return float(raw)
+    if kind == "float | None":
+        return float(raw) if raw.strip() else None
     if kind == "str | None":
         return raw or None
     return raw

@@ -7,10 +7,17 @@ the path is matched by string operations, the answer is a precomputed
 negotiation (RFC 7517 section 8.5.1 registers ``application/jwk-set+json``)
 picks the media type; CORS (Fetch standard) lets browsers read the sets.
 Everything else passes through to the wrapped application untouched.
+
+Bounded staleness: when the registry's last successful version check started
+more than ``max_staleness`` seconds ago, the request first awaits ``freshen``
+(one check in flight for all requests; see
+:meth:`keywell.server.scheduler.Scheduler.ensure_fresh`), so a document is
+never served from an older snapshot, unless the store is unreachable.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -90,13 +97,24 @@ class FastPath:
         app: the wrapped ASGI application (the admin API, health, metrics).
         registry: the current published documents.
         count: called with the status of every public request (metrics).
+        freshen: brings the registry within ``max_staleness`` (or keeps the last
+            snapshot if the store is unreachable).
+        max_staleness: seconds; older snapshots are refreshed before serving.
     """
 
     def __init__(
-        self, app: ASGIApp, registry: Registry, count: Callable[[int], None] | None = None
+        self,
+        app: ASGIApp,
+        registry: Registry,
+        count: Callable[[int], None] | None = None,
+        *,
+        freshen: Callable[[], Awaitable[None]] | None = None,
+        max_staleness: float = math.inf,
     ) -> None:
         self.app = app
         self.registry = registry
+        self._freshen = freshen
+        self._max_staleness = max_staleness
         self._count = count or (lambda status: None)
         self._memo: dict[str, tuple[str, int] | None] = {}
 
@@ -126,6 +144,8 @@ class FastPath:
             await self._problem(send, problem, [(b"allow", b"GET, HEAD, OPTIONS")], method)
             return
         name, kind = target
+        if self._freshen is not None and self.registry.age() > self._max_staleness:
+            await self._freshen()
         entry: Entry | None = self.registry.entries.get(name)
         if entry is None:
             problem = Problem(404, "KW_KEYSET_NOT_FOUND", "no published key set has that name")

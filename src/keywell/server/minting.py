@@ -5,16 +5,16 @@ Minting is the one admin call made at request rates, so after
 checked the ``sign`` scope, it is served here without the framework: the body
 is validated by the same pydantic model the OpenAPI schema documents
 (:class:`~keywell.server.models.MintIn`), errors have the framework path's
-problem shape, and :meth:`Issuer.sign` runs inline. It costs about the
-signature while the Issuer's decrypted-key cache is warm; when that cache
-expires (every ``sign_cache_ttl`` seconds) one call reads the store, so the
-call moves to a worker thread whenever the set is not known to be warm.
+problem shape, and the token is signed inline on the event loop only when
+:meth:`Issuer.try_sign_cached` can sign from memory (it never does I/O). On a
+cache miss (expired after ``sign_cache_ttl``, or cleared by a rotation,
+revocation or another replica's change) :meth:`Issuer.sign`, which reads the
+store, runs in a worker thread.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -41,15 +41,11 @@ class FastMint:
     Args:
         issuer: signs with the set's active key.
         metrics: counts minted tokens.
-        warm_for: seconds after a signature during which the next one for the
-            same set is made inline (keep it below the Issuer's ``sign_cache_ttl``).
     """
 
-    def __init__(self, issuer: Issuer, metrics: Metrics, *, warm_for: float = 2.0) -> None:
+    def __init__(self, issuer: Issuer, metrics: Metrics) -> None:
         self.issuer = issuer
         self.metrics = metrics
-        self.warm_for = warm_for
-        self._warm: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
         """Answer one mint request (the caller has authorised it)."""
@@ -85,13 +81,11 @@ class FastMint:
             raise _invalid(shown) from None
         ttl = None if request.ttl is None else timedelta(seconds=request.ttl)
         try:
-            if time.monotonic() < self._warm.get(name, 0.0):
-                token = self.issuer.sign(name, request.claims, ttl=ttl)
-            else:
+            token = self.issuer.try_sign_cached(name, request.claims, ttl=ttl)
+            if token is None:
                 token = await anyio.to_thread.run_sync(
                     lambda: self.issuer.sign(name, request.claims, ttl=ttl)
                 )
-                self._warm[name] = time.monotonic() + self.warm_for
         except KeywellError as exc:
             raise problem_from_error(exc) from None
         except ValueError as exc:  # the Issuer's refusals (reserved claims, issuer)

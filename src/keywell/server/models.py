@@ -175,9 +175,14 @@ class TransitionOut(BaseModel):
     new_state: str
     at: datetime
     reason: str
+    committed_at: datetime | None = Field(
+        default=None,
+        description="When the change had been committed (revocations): every replica serves "
+        "the new key set once the call returns",
+    )
 
     @classmethod
-    def of(cls, t: Transition) -> TransitionOut:
+    def of(cls, t: Transition, committed_at: datetime | None = None) -> TransitionOut:
         """The wire form of ``t``."""
         old = None if t.old_state is None else str(t.old_state.value)
         return cls(
@@ -187,6 +192,7 @@ class TransitionOut(BaseModel):
             new_state=str(t.new_state.value),
             at=t.at,
             reason=t.reason,
+            committed_at=committed_at,
         )
 
 
@@ -204,16 +210,22 @@ class RotateOut(BaseModel):
     warning: str | None
     next_possible_at: datetime | None
     transitions: list[TransitionOut]
+    committed_at: datetime | None = Field(
+        default=None,
+        description="When an emergency rotation had been committed: every replica serves "
+        "the new key set once the call returns",
+    )
 
     @classmethod
-    def of(cls, r: RotationResult) -> RotateOut:
+    def of(cls, r: RotationResult, committed_at: datetime | None = None) -> RotateOut:
         """The wire form of ``r``."""
         return cls(
             performed=r.performed,
             active_kid=r.active_kid,
             warning=r.warning,
             next_possible_at=r.next_possible_at,
-            transitions=[TransitionOut.of(t) for t in r.transitions],
+            transitions=[TransitionOut.of(t, committed_at) for t in r.transitions],
+            committed_at=committed_at,
         )
 
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -122,6 +125,15 @@ class Registry:
     Args:
         base_url: the public base URL used in discovery documents.
         default_keyset: the set served at ``/.well-known/jwks.json``.
+
+    Every refresh (the scheduler's poll, an admin handler after a change, a
+    request that found the snapshot too old) goes through :meth:`refresh`,
+    which holds one lock for its whole read-and-swap and never replaces an
+    entry with one of a lower set version; so a slow refresh that read the
+    store before a revocation cannot install its older document after a
+    later refresh installed the newer one. ``checked_at`` is the monotonic
+    time at which the last successful version check *started*: the snapshot
+    reflects every change committed before it.
     """
 
     def __init__(self, *, base_url: str, default_keyset: str) -> None:
@@ -131,25 +143,47 @@ class Registry:
         self.infos: Mapping[str, Any] = {}
         self.keys: Mapping[str, list[Any]] = {}
         self.versions: dict[str, int] = {}
+        self.checked_at = -math.inf
+        self._lock = threading.Lock()
+
+    def age(self) -> float:
+        """Seconds since the last successful version check started."""
+        return time.monotonic() - self.checked_at
 
     def refresh(self, issuer: Issuer, *, force: bool = False) -> list[str]:
         """Re-read the sets whose version moved (blocking: run it in a worker thread).
 
+        Sets changed by anyone (another replica included) also lose their
+        cached signer in ``issuer``, so a key revoked elsewhere stops signing
+        here within one poll.
+
         Returns:
             The names of the sets that changed, appeared or disappeared.
         """
-        current = issuer.versions()
-        changed = [n for n, v in current.items() if force or self.versions.get(n) != v]
-        gone = [n for n in self.versions if n not in current]
-        if not changed and not gone:
-            return []
+        with self._lock:
+            started = time.monotonic()
+            current = issuer.versions()
+            changed = [n for n, v in current.items() if force or self.versions.get(n) != v]
+            gone = [n for n in self.versions if n not in current]
+            for name in changed + gone:
+                issuer.invalidate_signer(name)
+            if changed or gone:
+                self._rebuild(issuer, current, changed)
+            self.checked_at = max(self.checked_at, started)
+            return changed + gone
+
+    def _rebuild(self, issuer: Issuer, current: dict[str, int], changed: list[str]) -> None:
         entries = {n: e for n, e in self.entries.items() if n in current}
         infos = {n: i for n, i in self.infos.items() if n in current}
         keys = {n: k for n, k in self.keys.items() if n in current}
+        versions = {n: v for n, v in self.versions.items() if n in current}
         for name in changed:
             info = issuer.get_keyset(name)
+            if info.version < versions.get(name, -1):
+                continue  # never go back to an older version of the set
             infos[name] = info
             keys[name] = list(issuer.keys(name))
+            versions[name] = info.version
             if is_published_alg(info.alg):
                 entries[name] = build_entry(
                     info,
@@ -160,5 +194,4 @@ class Registry:
             else:
                 entries.pop(name, None)
         self.entries, self.infos, self.keys = entries, infos, keys
-        self.versions = dict(current)
-        return changed + gone
+        self.versions = versions

@@ -7,11 +7,20 @@ polls every ``poll_interval`` seconds (:meth:`Issuer.versions` is one cheap
 query) to rebuild its published documents, so a rotation through one replica
 is served by all the others within that delay. The Issuer's calls block, so
 they run in worker threads; one failing round is logged and retried.
+
+The poll alone bounds nothing when it does not run (a replica stopped with
+SIGSTOP answers its queued requests on SIGCONT before its poller wakes), so
+:meth:`Scheduler.ensure_fresh` is awaited by every public request whose
+snapshot is older than ``max_staleness``: one version check in flight, shared
+by all waiters. If the store cannot be reached, the last documents are served
+(stale-if-error), logged once per outage, and the request path retries the
+store at most once per ``poll_interval`` meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import anyio
@@ -39,6 +48,7 @@ class Scheduler:
         metrics: where transitions are counted.
         tick_interval: seconds between ticks.
         poll_interval: seconds between version polls.
+        max_staleness: the oldest snapshot a public request may be served from.
     """
 
     def __init__(
@@ -49,20 +59,64 @@ class Scheduler:
         *,
         tick_interval: float,
         poll_interval: float,
+        max_staleness: float | None = None,
     ) -> None:
         self.issuer = issuer
         self.registry = registry
         self.metrics = metrics
         self.tick_interval = tick_interval
         self.poll_interval = poll_interval
+        self.max_staleness = max_staleness if max_staleness is not None else 2.5 * poll_interval
         self._refresh_lock = anyio.Lock()
+        self._flight: anyio.Event | None = None
+        self._retry_at = 0.0
+        self._serving_stale = False
 
-    async def refresh(self, *, force: bool = False) -> list[str]:
-        """Re-read changed sets now (also called after an admin change on this replica)."""
+    def is_fresh(self) -> bool:
+        """The snapshot's last version check started at most ``max_staleness`` ago."""
+        return self.registry.age() <= self.max_staleness
+
+    async def ensure_fresh(self) -> None:
+        """Make the snapshot fresh before a public request is answered (single flight).
+
+        Returns at once when it is fresh; otherwise waits for one version
+        check shared with every concurrent caller. When the store fails, the
+        last snapshot is kept (stale-if-error) and logged once per outage.
+        """
+        if self.is_fresh():
+            return
+        flight = self._flight
+        if flight is not None:
+            await flight.wait()
+            return
+        if time.monotonic() < self._retry_at:
+            return  # the store failed moments ago: serve the last documents
+        flight = self._flight = anyio.Event()
+        try:
+            await self.refresh(if_stale=True)
+        except Exception as exc:
+            self._retry_at = time.monotonic() + self.poll_interval
+            if not self._serving_stale:
+                self._serving_stale = True
+                log.warning(
+                    "store unreachable: serving the last published documents (stale-if-error)",
+                    extra={"code": _code(exc)},
+                )
+        finally:
+            self._flight = None
+            flight.set()
+
+    async def refresh(self, *, force: bool = False, if_stale: bool = False) -> list[str]:
+        """Re-read changed sets now; ``if_stale``: unless a refresh just made the snapshot fresh."""
         async with self._refresh_lock:
+            if if_stale and self.is_fresh():
+                return []
             changed = await anyio.to_thread.run_sync(
                 lambda: self.registry.refresh(self.issuer, force=force)
             )
+        if self._serving_stale:
+            self._serving_stale = False
+            log.warning("store reachable again: published documents are current")
         if changed:
             log.debug("published documents refreshed", extra={"keysets": ",".join(changed)})
         return changed
