@@ -212,6 +212,7 @@ class Cluster:
     workdir: Path
     tick_interval: float = 0.2
     poll_interval: float = 0.1
+    max_staleness: float = 0.25
     db: Database = field(init=False)
     kek: str = field(init=False)
     replicas: list[Replica] = field(init=False, default_factory=list)
@@ -228,6 +229,7 @@ class Cluster:
             KEYWELL_KEK=self.kek,
             KEYWELL_TICK_INTERVAL=str(self.tick_interval),
             KEYWELL_POLL_INTERVAL=str(self.poll_interval),
+            KEYWELL_MAX_STALENESS=str(self.max_staleness),
             KEYWELL_LOG_LEVEL="WARNING",
         )
         return env

@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,17 +71,21 @@ def fault_plan(
                 f"/admin/v1/keysets/default/keys/{kid}/revoke",
                 json={"reason": "simulated compromise"},
             )
-            log.append(
-                {
-                    "kind": "revoke-call",
-                    "kid": kid,
-                    "start": t0,
-                    "end": time.time(),
-                    "status": resp.status_code,
-                    "replica": resp.headers.get("x-served-by", "?"),
-                }
-            )
-        return f"active key {kid[:10]}… (HTTP {resp.status_code})"
+            returned = time.time()  # the guarantee starts when the call returns
+            call: dict[str, Any] = {
+                "kind": "revoke-call",
+                "kid": kid,
+                "start": t0,
+                "end": returned,
+                "status": resp.status_code,
+                "replica": resp.headers.get("x-served-by", "?"),
+            }
+            if resp.status_code == 200:
+                committed = resp.json()[0].get("committed_at")
+                if committed:
+                    call["committed"] = datetime.fromisoformat(committed).timestamp()
+            log.append(call)
+        return f"active key {kid[:10]}… (HTTP {resp.status_code}, returned at {returned:.3f})"
 
     stop_for, down_for = 2.5, 3.0
     plan = [
@@ -215,7 +220,8 @@ def run(
             time.sleep(max(0.0, load_start + at - time.time()))
             t = time.time()
             detail = action()
-            faults.append({"t": t - start, "kind": kind, "detail": detail})
+            end = time.time()
+            faults.append({"t": t - start, "returned": end - start, "kind": kind, "detail": detail})
             print(f"[sim] {t - start:6.1f}s {kind} {detail}", flush=True)
         time.sleep(max(0.0, load_start + duration - time.time()))
         mint_stop.set()
