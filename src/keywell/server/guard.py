@@ -77,10 +77,12 @@ class AdminGuard:
         if path == OPENAPI_PATH and scope["method"] in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
+        # Minting is the one admin call made at request rates: match it once, up front.
+        minting = _MINT.match(path) if self.mint is not None and scope["method"] == "POST" else None
         try:
             principal = await self._authenticate(scope)
             try:
-                authorize(principal, self._required_scope(scope))
+                authorize(principal, "sign" if minting is not None else self._required_scope(scope))
             except Problem:
                 self.auth.on_failure("scope")
                 raise
@@ -89,11 +91,9 @@ class AdminGuard:
             await send_problem(send, problem)
             return
         scope.setdefault("state", {})["principal"] = principal
-        if self.mint is not None and scope["method"] == "POST":
-            found = _MINT.match(path)
-            if found is not None:
-                await self.mint(scope, receive, send, found.group(1))
-                return
+        if minting is not None and self.mint is not None:
+            await self.mint(scope, receive, send, minting.group(1))
+            return
         await self.app(scope, receive, send)
 
     async def _authenticate(self, scope: Scope) -> Principal:
