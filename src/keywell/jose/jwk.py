@@ -26,7 +26,6 @@ from keywell.errors import (
 )
 from keywell.jose.algorithms import (
     ALGORITHMS,
-    Algorithm,
     SignFn,
     VerifyFn,
     get_algorithm,
@@ -41,12 +40,18 @@ from keywell.jose.jwk_convert import (
     private_to_bytes,
     public_to_bytes,
 )
-from keywell.jose.jwk_parse import CURVES, OKP_CURVES, parse_key_members
+from keywell.jose.jwk_meta import (
+    check_metadata,
+    default_alg,
+    key_ops_of,
+    looks_like_key,
+    meta_str,
+    usable_algs,
+)
+from keywell.jose.jwk_parse import CURVES, parse_key_members
 
 __all__ = ["JWK", "WeakKeyWarning", "select_keys"]
 
-_SIG_OPS = frozenset({"sign", "verify"})
-_ENC_OPS = frozenset({"encrypt", "decrypt", "wrapKey", "unwrapKey", "deriveKey", "deriveBits"})
 # Metadata members a public JWK may carry through to_dict() (RFC 7517 section 4).
 _PUBLIC_META = ("x5u", "x5c", "x5t", "x5t#S256")
 _KEY_MEMBERS = frozenset(
@@ -54,31 +59,10 @@ _KEY_MEMBERS = frozenset(
 )
 _STD_MEMBERS = _KEY_MEMBERS | {"kid", "alg", "use", "key_ops", *_PUBLIC_META}
 _THUMB_HASHES = {"sha256": "sha-256", "sha384": "sha-384", "sha512": "sha-512"}
-_MAX_META = 4096  # longest kid/alg/use string we accept
 
 
 class WeakKeyWarning(UserWarning):
     """A key below keywell's minimum strength was accepted because the caller asked."""
-
-
-def _meta_str(d: Mapping[str, Any], name: str) -> str | None:
-    value = d.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > _MAX_META:
-        raise InvalidKeyError(f'JWK member "{name}" must be a string')
-    return value
-
-
-def _key_ops(d: Mapping[str, Any]) -> tuple[str, ...] | None:
-    ops = d.get("key_ops")
-    if ops is None:
-        return None
-    if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
-        raise InvalidKeyError('JWK member "key_ops" must be an array of strings')
-    if len(set(ops)) != len(ops):
-        raise InvalidKeyError('JWK member "key_ops" repeats a value (RFC 7517 section 4.3)')
-    return tuple(ops)
 
 
 class JWK:
@@ -127,10 +111,10 @@ class JWK:
         if self._params["kty"] == "RSA":  # canonical form: no leading zero octets
             numbers = self._public.public_numbers()
             self._params = {"e": int_to_b64(numbers.e), "kty": "RSA", "n": int_to_b64(numbers.n)}
-        self._alg = _meta_str(members, "alg")
-        self._use = _meta_str(members, "use")
-        self._key_ops = _key_ops(members)
-        kid = _meta_str(members, "kid")
+        self._alg = meta_str(members, "alg")
+        self._use = meta_str(members, "use")
+        self._key_ops = key_ops_of(members)
+        kid = meta_str(members, "kid")
         self._kid_given = kid is not None
         # The kid defaults to the RFC 7638 thumbprint, except for symmetric keys:
         # a hash of the secret in every token header would let anyone test
@@ -140,56 +124,17 @@ class JWK:
         for name in _PUBLIC_META:
             if name in members:
                 self._extra[name] = members[name]
-        self._check_metadata()
-        self._verify_algs = self._usable_algs("verify")
+        secret_len = len(self._private) if self.kty == "oct" else None
+        meta = (self.kty, self.crv, self._alg, self._use, self._key_ops, secret_len)
+        check_metadata(*meta)
+        self._verify_algs = usable_algs("verify", *meta)
         # A weak RSA key accepted for legacy verification never signs.
         self._weak = any(q.startswith("weak RSA") for q in self._quirks)
         can_sign = self._private is not None and not self._weak
-        self._sign_algs = self._usable_algs("sign") if can_sign else frozenset()
+        self._sign_algs = usable_algs("sign", *meta) if can_sign else frozenset()
         self._verifiers: dict[str, VerifyFn] = {}
         self._signers: dict[str, SignFn] = {}
         self._alone = (self,)
-
-    # -- validation ---------------------------------------------------------
-
-    def _check_metadata(self) -> None:
-        if self._use is not None and self._key_ops is not None:
-            allowed = _SIG_OPS if self._use == "sig" else _ENC_OPS if self._use == "enc" else None
-            if allowed is not None and not set(self._key_ops) <= allowed:
-                raise InvalidKeyError('JWK "use" and "key_ops" contradict each other')
-        if self._alg is not None:
-            alg = ALGORITHMS.get(self._alg)
-            if alg is not None and not alg.fits(self.kty, self.crv):
-                raise InvalidKeyError(
-                    f"alg {self._alg} does not fit a {self.kty} key"
-                    + (f" on {self.crv}" if self.crv else "")
-                )
-            if alg is not None and self._use == "enc":
-                raise InvalidKeyError(f'a signature alg {self._alg} on a "use": "enc" key')
-            if alg is not None and not self._long_enough(alg):
-                # RFC 7518 section 3.2: an HMAC key at least as long as the hash.
-                raise InvalidKeyError(f"{self._alg} needs a key of at least {alg.bits // 8} bytes")
-        if (
-            self.kty == "OKP"
-            and not OKP_CURVES[self.crv or ""][1]
-            and (self._use == "sig" or (self._key_ops and set(self._key_ops) & _SIG_OPS))
-        ):
-            raise InvalidKeyError(f"{self.crv} is a key-agreement curve; it cannot sign")
-
-    def _usable_algs(self, op: str) -> frozenset[str]:
-        if self._use not in (None, "sig"):
-            return frozenset()
-        if self._key_ops is not None and op not in self._key_ops:
-            return frozenset()
-        if self._alg is not None:
-            return frozenset({self._alg}) if self._alg in ALGORITHMS else frozenset()
-        return frozenset(
-            n for n, a in ALGORITHMS.items() if a.fits(self.kty, self.crv) and self._long_enough(a)
-        )
-
-    def _long_enough(self, alg: Algorithm) -> bool:
-        """Whether an oct key is at least as long as ``alg``'s hash (RFC 7518 section 3.2)."""
-        return self.kty != "oct" or len(self._private) * 8 >= alg.bits
 
     # -- constructors -------------------------------------------------------
 
@@ -266,7 +211,7 @@ class JWK:
             raise InvalidKeyError(f"{alg} is not an HMAC algorithm")
         if not isinstance(secret, bytes):
             raise TypeError("secret must be bytes")
-        if _looks_like_key(secret):
+        if looks_like_key(secret):
             raise InvalidKeyError("that secret is an asymmetric key, a certificate or a JWK")
         if len(secret) * 8 < algorithm.bits:
             raise InvalidKeyError(f"{alg} needs a secret of at least {algorithm.bits // 8} bytes")
@@ -404,7 +349,7 @@ class JWK:
     def signer(self, alg: str | None = None) -> tuple[str, SignFn]:
         """The algorithm and sign function to use; ``alg`` defaults to the key's own."""
         if alg is None:
-            alg = self._alg or _default_alg(self)
+            alg = self._alg or default_alg(self.kty, self.crv)
         if alg not in self._sign_algs:
             raise InvalidKeyError(f"this key cannot sign with {alg}")
         fn = self._signers.get(alg)
@@ -498,42 +443,6 @@ class JWK:
     def __hash__(self) -> int:
         """Hash on the thumbprint and kid."""
         return hash((self.thumbprint(), self._kid))
-
-
-_KEY_TEXT_PREFIXES = (b"-----BEGIN", b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-")
-
-
-def _looks_like_key(secret: bytes) -> bool:
-    """Whether ``secret`` is (not merely starts like) a PEM/OpenSSH/DER key, certificate or JWK."""
-    head = secret.lstrip()
-    if head.startswith(_KEY_TEXT_PREFIXES):
-        return True
-    if head.startswith(b"{"):
-        try:
-            return isinstance(json.loads(secret), dict)
-        except ValueError:
-            return False
-    if secret[:1] == b"\x30":
-        try:
-            load_der(secret)
-        except InvalidKeyError:
-            return False
-        return True
-    return False
-
-
-def _default_alg(key: JWK) -> str:
-    """The algorithm a key without ``alg`` signs with by default."""
-    if key.kty == "RSA":
-        return "RS256"
-    if key.kty == "oct":
-        return "HS256"
-    if key.kty == "OKP":
-        return "EdDSA"
-    for name, a in ALGORITHMS.items():
-        if a.kty == "EC" and a.crv == key.crv:
-            return name
-    raise InvalidKeyError("no default algorithm for this key")
 
 
 def select_keys(pool: Iterable[JWK], kid: str | None, alg: str) -> tuple[JWK, ...]:
