@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from keywell.cli.output import console, die, emit_json, escape, examples
+from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
 
 __all__ = ["db_app", "kek_app"]
 
@@ -40,7 +40,6 @@ db_app = typer.Typer(
     help="The key store's database schema.", no_args_is_help=True, rich_markup_mode=None
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 DatabaseOpt = Annotated[
     str | None,
     typer.Option(

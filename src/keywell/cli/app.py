@@ -14,7 +14,15 @@ from typing import Annotated
 
 import typer
 
-from keywell.cli import admin_cmds, jwk_cmds, jwks_cmds, keyset_cmds, server_cmds, token_cmds
+from keywell.cli import (
+    admin_cmds,
+    jwk_cmds,
+    jwks_cmds,
+    keyset_cmds,
+    server_cmds,
+    token_cmds,
+    verify_cmds,
+)
 from keywell.cli.output import examples
 
 __all__ = ["app"]
@@ -60,6 +68,7 @@ def root(
 
 
 app.add_typer(jwk_cmds.app, name="jwk")
+verify_cmds.register(token_cmds.app)  # `token verify` lives in its own module
 app.add_typer(token_cmds.app, name="token")
 app.add_typer(jwks_cmds.app, name="jwks")
 app.add_typer(keyset_cmds.app, name="keyset")

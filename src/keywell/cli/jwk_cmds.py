@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from keywell.cli.files import STDIO, key_from_file, save
-from keywell.cli.output import console, die, emit_json, escape, examples
+from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
 
 __all__ = ["app"]
 
@@ -22,7 +22,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace output files that exist.")]
 PasswordOpt = Annotated[
     str | None,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from keywell.cli.output import console, die, emit_json, escape, examples
+from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
 
 if TYPE_CHECKING:
     from keywell.cli.keyset_backends import LocalBackend, RemoteBackend
@@ -29,7 +29,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 DatabaseOpt = Annotated[
     str | None,
     typer.Option(

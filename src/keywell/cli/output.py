@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "JsonOpt",
     "console",
     "die",
     "emit_json",
@@ -32,6 +33,9 @@ __all__ = [
     "examples",
     "render_report",
 ]
+
+#: The ``--json`` switch every command takes.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 EXIT_OK = 0
 #: A verification or lint failure.

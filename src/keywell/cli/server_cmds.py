@@ -44,6 +44,16 @@ def serve(
     json_out: Annotated[
         bool, typer.Option("--json", help="Machine output: JSON log lines (as --log-json).")
     ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server", help="HTTP server: granian (default) or uvicorn (env KEYWELL_SERVER)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes, granian only (env KEYWELL_WORKERS; default 1)."),
+    ] = None,
 ) -> None:
     """Serve the JWKS endpoints, discovery, the admin API and metrics (SIGTERM stops it)."""
     if json_out:
@@ -60,6 +70,8 @@ def serve(
             port=port,
             public_url=public_url,
             log_json=log_json,
+            server=server,
+            workers=workers,
         )
         run(cfg)
     except (KeywellError, ValueError) as exc:

@@ -15,22 +15,21 @@ from typing import Annotated, Any
 import typer
 
 from keywell.cli.files import STDIO, key_from_file
-from keywell.cli.output import EXIT_FAILED, console, die, emit_json, escape, examples
+from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
 from keywell.cli.params import parse_claim, parse_duration
 
-__all__ = ["NOT_VERIFIED", "app", "decode_unverified"]
+__all__ = ["MAX_TOKEN", "NOT_VERIFIED", "app", "decode_unverified"]
 
 app = typer.Typer(
     help="Decode, sign and verify JSON Web Tokens.", no_args_is_help=True, rich_markup_mode=None
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 #: What ``token decode`` says on every output.
 NOT_VERIFIED = (
     "NOT VERIFIED: decoded only. The signature, issuer, audience and expiry were not checked."
 )
-_MAX_TOKEN = 1 << 16
+MAX_TOKEN = 1 << 16
 _TIME_CLAIMS = ("iat", "nbf", "exp")
 
 
@@ -52,8 +51,8 @@ def decode_unverified(token: str) -> dict[str, Any]:
     text = token.strip()
     if text.lower().startswith("bearer "):
         text = text[7:].strip()
-    if len(text) > _MAX_TOKEN:
-        raise ValueError(f"the token is longer than {_MAX_TOKEN} characters")
+    if len(text) > MAX_TOKEN:
+        raise ValueError(f"the token is longer than {MAX_TOKEN} characters")
     parts = text.split(".")
     if len(parts) == 5:
         raise ValueError("this is an encrypted JWE: its payload cannot be read without the key")
@@ -115,7 +114,7 @@ def decode(
 ) -> None:
     """Show a JWT's header and claims WITHOUT verifying anything."""
     if token == STDIO:
-        token = typer.get_text_stream("stdin").read(_MAX_TOKEN + 1)
+        token = typer.get_text_stream("stdin").read(MAX_TOKEN + 1)
     try:
         result = decode_unverified(token)
     except ValueError as exc:
@@ -194,128 +193,3 @@ def sign(
         emit_json({"token": token, "header": header, "claims": claims})
     else:
         typer.echo(token)
-
-
-def _verify_keys(jwks: str | None, issuer_url: str | None, json_out: bool) -> Any:
-    """The key source: a remote set (URL or discovery) or a JWKS/JWK/PEM file."""
-    from keywell.cli.files import load_key, read_input
-    from keywell.client import RemoteJWKSet
-    from keywell.errors import KeywellError
-    from keywell.jose.jwkset import JWKSet
-
-    if (jwks is None) == (issuer_url is None):
-        die("give exactly one of --jwks URL|FILE and --issuer URL", json_mode=json_out)
-    source = str(jwks or issuer_url)
-    try:
-        if issuer_url is not None:
-            return RemoteJWKSet.from_issuer(issuer_url)
-        if source.startswith(("http://", "https://")):
-            return RemoteJWKSet(source)
-    except KeywellError as exc:  # discovery failed: the issuer cannot be verified against
-        die(exc.message, json_mode=json_out, code=exc.code, exit_code=EXIT_FAILED)
-    except ValueError as exc:
-        die(f"{source}: {exc}", json_mode=json_out)
-    try:
-        data = read_input(source)
-        if data.lstrip().startswith(b"{"):
-            doc = json.loads(data)
-            if isinstance(doc, dict) and "keys" in doc:
-                return JWKSet.from_dict(doc)
-        return load_key(data)
-    except KeywellError as exc:
-        die(f"{source}: {exc.message}", json_mode=json_out, code=exc.code)
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        die(f"{source}: {reason}", json_mode=json_out, code="file")
-
-
-@app.command(
-    epilog=examples(
-        "keywell token verify $TOKEN --issuer https://auth.example.com --audience api",
-        "keywell token verify $TOKEN --jwks https://auth.example.com/jwks.json \\",
-        "    --iss https://auth.example.com --audience api --alg ES256 --leeway 30s",
-        "echo $TOKEN | keywell token verify - --jwks jwks.json --audience api --json",
-    )
-)
-def verify(
-    token: Annotated[
-        str, typer.Argument(metavar="TOKEN", help="The JWT, or - to read it from stdin.")
-    ],
-    audience: Annotated[
-        list[str],
-        typer.Option("--audience", "--aud", metavar="AUD", help="Accepted audience; repeatable."),
-    ],
-    jwks: Annotated[
-        str | None,
-        typer.Option("--jwks", metavar="URL|FILE", help="The JWK Set: https URL or file."),
-    ] = None,
-    issuer_url: Annotated[
-        str | None,
-        typer.Option(
-            "--issuer", metavar="URL", help="Find the JWKS by discovery; also the expected iss."
-        ),
-    ] = None,
-    iss: Annotated[
-        str | None,
-        typer.Option("--iss", metavar="ISS", help="Expected iss (default: --issuer; else none)."),
-    ] = None,
-    alg: Annotated[
-        list[str] | None,
-        typer.Option("--alg", metavar="ALG", help="Allowed algorithm; repeatable."),
-    ] = None,
-    leeway: Annotated[
-        str | None,
-        typer.Option("--leeway", metavar="DURATION", help="Clock skew allowed, e.g. 30s."),
-    ] = None,
-    typ: Annotated[
-        str | None, typer.Option("--typ", metavar="TYP", help="Required header typ (at+jwt).")
-    ] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Verify a JWT's signature and claims; print the claims, or exit 1 with the reason.
-
-    The key comes from --jwks (a URL, fetched with keywell's client, or a
-    JWKS, JWK or PEM file) or from the --issuer's discovery document, never
-    from the token. Without --issuer or --iss the issuer is not checked.
-    """
-    from keywell import Verifier
-    from keywell.errors import KeywellError
-
-    if token == STDIO:
-        token = typer.get_text_stream("stdin").read(_MAX_TOKEN + 1).strip()
-    try:
-        skew = parse_duration(leeway) if leeway is not None else 0
-    except ValueError as exc:
-        die(f"--leeway: {exc}", json_mode=json_out)
-    expected_iss = iss or issuer_url
-    keys = _verify_keys(jwks, issuer_url, json_out)
-    try:
-        verifier = Verifier(
-            keys, issuer=expected_iss, audience=audience, algorithms=alg, leeway=skew, typ=typ
-        )
-        claims = dict(verifier.verify(token))
-    except KeywellError as exc:
-        die(exc.message, json_mode=json_out, code=exc.code, exit_code=EXIT_FAILED)
-    except ValueError as exc:
-        die(str(exc), json_mode=json_out)
-    finally:
-        close = getattr(keys, "close", None)
-        if callable(close):
-            close()
-    header = decode_unverified(token)["header"]
-    if json_out:
-        emit_json(
-            {
-                "verified": True,
-                "header": header,
-                "claims": claims,
-                "issuer_checked": bool(expected_iss),
-            }
-        )
-        return
-    out = console()
-    signer = f"kid {header.get('kid')!s}, {header.get('alg')}"
-    out.print(f"[bold green]VERIFIED[/]: signature ({escape(signer)}) and claims are valid")
-    if not expected_iss:
-        out.print("[yellow]note:[/] the issuer was not checked (pass --iss or --issuer)")
-    out.print(escape(json.dumps(claims, indent=2, ensure_ascii=False)))
