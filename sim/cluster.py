@@ -64,7 +64,14 @@ def new_kek() -> str:
 
 @dataclass
 class Replica:
-    """One `keywell serve` process on its own loopback port."""
+    """One `keywell serve` process on its own loopback port.
+
+    Under granian the process that serves is a worker child of the one started
+    here, so each replica gets its own process group (session) and faults
+    (SIGKILL, SIGSTOP, SIGCONT) go to the whole group, as a crash or a frozen
+    host would hit both; SIGTERM goes to the main process, which stops its
+    workers gracefully.
+    """
 
     name: str
     port: int
@@ -91,6 +98,7 @@ class Replica:
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         out.close()
         self.starts += 1
@@ -111,8 +119,9 @@ class Replica:
                 time.sleep(0.05)
 
     def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the replica's process group (its main process and workers)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            os.killpg(self.proc.pid, sig)  # the group lives while its leader is unreaped
 
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
@@ -122,12 +131,12 @@ class Replica:
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGCONT)  # in case it was left stopped
+        self.signal(signal.SIGCONT)  # in case it was left stopped
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            self.signal(signal.SIGKILL)
             self.proc.wait(timeout=5)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from keywell.server.config import ServerConfig, load_config
+from keywell.server.config import ServerConfig, config_from_json, config_to_json, load_config
 from keywell.server.logs import JSONFormatter, RedactFilter, redact
 
 
@@ -36,6 +36,9 @@ def test_precedence_defaults_file_env_overrides(tmp_path: Path) -> None:
         ({"poll_interval": 0}, "poll_interval"),
         ({"public_url": "ftp://x"}, "public_url"),
         ({"default_keyset": "a/b"}, "default_keyset"),
+        ({"server": "gunicorn"}, "server"),
+        ({"workers": 0}, "workers"),
+        ({"server": "uvicorn", "workers": 2}, "workers"),
     ],
 )
 def test_invalid_settings_are_refused(kwargs: dict[str, object], message: str) -> None:
@@ -79,3 +82,20 @@ def test_json_log_lines_are_redacted() -> None:
     assert line["message"] == "token [redacted]"
     assert line["keyset"] == "default"
     assert line["level"] == "info"
+
+
+def test_server_choice_and_the_worker_config_round_trip() -> None:
+    assert load_config(env={}).server == "granian"
+    cfg = load_config(
+        env={"KEYWELL_SERVER": "uvicorn", "KEYWELL_MAX_STALENESS": "0.5"},
+        database_url="postgresql://kw:s3cret@db/kw",
+        public_url="https://keys.example",
+    )
+    assert (cfg.server, cfg.workers) == ("uvicorn", 1)
+    assert config_from_json(config_to_json(cfg)) == cfg
+    granian = load_config(env={"KEYWELL_WORKERS": "2"})
+    assert config_from_json(config_to_json(granian)) == granian
+    with pytest.raises(ValueError, match="unknown"):
+        config_from_json('{"port": 1, "kek": "x"}')
+    with pytest.raises(ValueError, match="JSON object"):
+        config_from_json("[1]")

@@ -8,6 +8,7 @@ KEK in the environment, exactly as an operator would run them.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import signal
@@ -74,7 +75,7 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, deployment: Deployment, log: Path) -> None:
+    def __init__(self, deployment: Deployment, log: Path, *, server: str = "granian") -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -92,6 +93,8 @@ class ServerProcess:
                 "--port",
                 str(self.port),
                 "--log-json",
+                "--server",
+                server,
             ],
             env=deployment.env,
             stdout=self._out,
@@ -204,13 +207,67 @@ def test_a_rotation_through_one_replica_is_served_by_the_other_within_a_second(
     assert after_b.headers["etag"] == after_a.headers["etag"] != before
 
 
-def test_sigterm_shuts_down_gracefully(deployment: Deployment, tmp_path: Path) -> None:
-    server = ServerProcess(deployment, tmp_path / "c.log")
-    assert server.http.get("/healthz").status_code == 200
+def children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie serves nothing: it only waits to be reaped
+
+
+@pytest.mark.parametrize("server_name", ["granian", "uvicorn"])
+def test_sigterm_shuts_down_gracefully(
+    deployment: Deployment, tmp_path: Path, server_name: str
+) -> None:
+    server = ServerProcess(deployment, tmp_path / "c.log", server=server_name)
+    minted = server.http.post(
+        "/admin/v1/keysets/default/tokens",
+        json={"claims": {"sub": "svc"}},
+        headers={"Authorization": f"Bearer {deployment.admin}"},
+    )
+    assert minted.status_code == 201
+    workers = children(server.proc.pid)
+    assert len(workers) == (1 if server_name == "granian" else 0)
     code = server.stop()
     assert code in (0, -signal.SIGTERM)
+    assert not any(alive(pid) for pid in workers)
     log = (tmp_path / "c.log").read_text()
-    assert "Application shutdown complete" in log
-    assert "keywell server stopped" in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    messages = [line["message"] for line in lines]
+    assert "keywell server ready" in messages
+    assert "keywell server stopped" in messages
+    assert len(lines) == len(log.splitlines())  # every line structured, the server's too
     assert deployment.admin not in log
+    assert minted.json()["token"] not in log
     assert "kwa_" not in log
+
+
+def test_a_sigkill_of_the_granian_main_process_leaves_no_worker_serving(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    server = ServerProcess(deployment, tmp_path / "k.log")
+    (worker,) = children(server.proc.pid)
+    assert server.http.get("/healthz").status_code == 200
+    server.proc.kill()
+    server.proc.wait(timeout=10)
+    deadline = time.monotonic() + 20  # bounds a hung test; no speed is asserted
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(worker)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{server.base}/healthz", timeout=2)
+    server.stop()
+    assert "keywell server stopped" in (tmp_path / "k.log").read_text()  # it shut down cleanly

@@ -7,6 +7,7 @@ top level), the environment, then explicit overrides (command-line flags).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -14,10 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ServerConfig", "load_config"]
+__all__ = ["SERVERS", "ServerConfig", "config_from_json", "config_to_json", "load_config"]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+
+SERVERS = ("granian", "uvicorn")
+"""The HTTP servers ``keywell serve`` can run the app under (the first is the default)."""
 
 
 def _mask_url(url: str) -> str:
@@ -60,6 +64,9 @@ class ServerConfig:
         production: refuse development conveniences (a generated KEK).
         auto_upgrade: apply database migrations at start-up.
         metrics: serve ``/metrics``.
+        server: the HTTP server, ``granian`` (default: a Rust HTTP stack, much
+            faster on the public endpoints) or ``uvicorn`` (httptools, uvloop).
+        workers: worker processes (granian only); each runs its own scheduler.
     """
 
     database_url: str = "sqlite:///keywell.db"
@@ -77,6 +84,8 @@ class ServerConfig:
     production: bool = False
     auto_upgrade: bool = False
     metrics: bool = True
+    server: str = "granian"
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -90,6 +99,12 @@ class ServerConfig:
             or not self.max_staleness >= self.poll_interval
         ):
             raise ValueError("max_staleness must be a number of seconds >= poll_interval")
+        if self.server not in SERVERS:
+            raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {self.server!r}")
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
+            raise ValueError("workers must be a positive integer")
+        if self.workers > 1 and self.server != "granian":
+            raise ValueError("workers > 1 needs server = 'granian'")
         if not isinstance(self.max_body_bytes, int) or self.max_body_bytes <= 0:
             raise ValueError("max_body_bytes must be a positive integer")
         if not self.default_keyset or "/" in self.default_keyset:
@@ -125,6 +140,30 @@ class ServerConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(ServerConfig)}
+
+
+def config_to_json(config: ServerConfig) -> str:
+    """Every field of ``config`` as a JSON object (handed to a server's worker processes).
+
+    The text holds the database URL unmasked: pass it only to our own child
+    processes (through their environment), never to a log.
+    """
+    return json.dumps(dataclasses.asdict(config), separators=(",", ":"))
+
+
+def config_from_json(text: str) -> ServerConfig:
+    """The :class:`ServerConfig` that :func:`config_to_json` wrote.
+
+    Raises:
+        ValueError: the text is not a JSON object of known settings, or a value is invalid.
+    """
+    doc = json.loads(text)
+    if not isinstance(doc, dict):
+        raise ValueError("a serialized ServerConfig must be a JSON object")
+    unknown = sorted(set(doc) - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)}")
+    return ServerConfig(**doc)
 
 
 def _coerce(name: str, raw: Any) -> Any:

@@ -21,6 +21,7 @@ __all__ = [
     "KeyValueFormatter",
     "RedactFilter",
     "configure_logging",
+    "granian_log_config",
     "log_event",
     "redact",
 ]
@@ -88,18 +89,50 @@ class KeyValueFormatter(logging.Formatter):
         return f"{line} {extras}" if extras else line
 
 
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "_granian", "granian.access")
+
+
 def configure_logging(*, json_output: bool = False, level: str = "INFO") -> None:
-    """Install one stderr handler on the root logger (and uvicorn's) with redaction."""
+    """Install one redacting stderr handler on the root logger (uvicorn and granian use it)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if json_output else KeyValueFormatter())
     handler.addFilter(RedactFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in _SERVER_LOGGERS:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
+
+
+def granian_log_config(*, json_output: bool = False, level: str = "INFO") -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` granian applies in its main and worker processes.
+
+    The same handler as :func:`configure_logging` (stderr, redacted, key=value or
+    JSON) on the root logger; granian's own loggers (``_granian``, and
+    ``granian.access``, which keywell leaves off) have no handler of their own
+    and propagate to it, so every process logs in one format.
+    """
+    formatter = "JSONFormatter" if json_output else "KeyValueFormatter"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"keywell": {"()": f"{__name__}.{formatter}"}},
+        "filters": {"redact": {"()": f"{__name__}.RedactFilter"}},
+        "handlers": {
+            "keywell": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "keywell",
+                "filters": ["redact"],
+            }
+        },
+        "loggers": {
+            name: {"handlers": [], "propagate": True} for name in ("_granian", "granian.access")
+        },
+        "root": {"handlers": ["keywell"], "level": level.upper()},
+    }
 
 
 def log_event(logger: logging.Logger, event: str, **fields: Any) -> None:

@@ -10,13 +10,24 @@ problem shape, and the token is signed inline on the event loop only when
 cache miss (expired after ``sign_cache_ttl``, or cleared by a rotation,
 revocation or another replica's change) :meth:`Issuer.sign`, which reads the
 store, runs in a worker thread.
+
+The reload is single-flight per key set: when the entry expires under load,
+every request in flight misses at once, and without coordination each would
+run its own store read and key decryption in its own thread (a p99 spike at
+every ``sign_cache_ttl``). Instead the first miss holds the set's lock while
+its thread reloads; the others wait on that lock, then sign from the fresh
+entry inline. Should the reload fail, or its entry be dropped already (a
+concurrent rotation or revocation), the next waiter reloads in its turn, so
+the store sees one read per set at a time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import anyio.to_thread
 from pydantic import ValidationError
 
@@ -45,6 +56,7 @@ class FastMint:
     def __init__(self, issuer: Issuer, metrics: Metrics) -> None:
         self.issuer = issuer
         self.metrics = metrics
+        self._reloads: dict[str, anyio.Lock] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
         """Answer one mint request (the caller has authorised it)."""
@@ -83,15 +95,34 @@ class FastMint:
         try:
             token = self.issuer.try_sign_cached(name, request.claims, ttl=ttl)
             if token is None:
-                token = await anyio.to_thread.run_sync(
-                    lambda: self.issuer.sign(name, request.claims, ttl=ttl)
-                )
+                token = await self._sign_reloading(name, request.claims, ttl)
         except KeywellError as exc:
             raise problem_from_error(exc) from None
         except ValueError as exc:  # the Issuer's refusals (reserved claims, issuer)
             raise Problem(422, "KW_INVALID_REQUEST", str(exc)) from None
         self.metrics.tokens_minted[name] += 1
         return token
+
+    async def _sign_reloading(
+        self, name: str, claims: Mapping[str, Any], ttl: timedelta | None
+    ) -> str:
+        """Sign after a cache miss: one store read per set at a time (see the module doc)."""
+        lock = self._reloads.get(name)
+        if lock is None:
+            lock = self._reloads[name] = anyio.Lock()
+        try:
+            async with lock:
+                token = self.issuer.try_sign_cached(name, claims, ttl=ttl)
+                if token is None:  # nobody reloaded it while we waited: our turn
+                    token = await anyio.to_thread.run_sync(
+                        lambda: self.issuer.sign(name, claims, ttl=ttl)
+                    )
+                return token
+        finally:
+            # no waiter left: forget the lock, so names that were asked for once
+            # (unknown sets included) do not accumulate
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._reloads.pop(name, None)
 
 
 def _invalid(errors: list[dict[str, object]]) -> Problem:
