@@ -84,3 +84,17 @@ def test_a_weak_rsa_key_verifies_legacy_tokens_but_never_signs() -> None:
     signature = legacy.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
     token = f"{signing_input}.{b64url_encode(signature)}"
     assert jws.verify(token, weak.public()).payload == b"legacy"
+
+
+def test_a_kidless_token_is_tried_against_a_bounded_number_of_keys() -> None:
+    from keywell import JWKSet
+    from keywell.jose.jwkset import MAX_KIDLESS_CANDIDATES
+
+    signer = JWK.generate("ES256", kid="real")
+    others = [JWK.generate("ES256", kid=f"k{i}").public() for i in range(MAX_KIDLESS_CANDIDATES)]
+    token = jws.sign(b"x", signer, headers={"kid": None})
+    small = JWKSet([*others[:-1], signer.public()])
+    assert jws.verify(token, small).key.kid == "real"
+    large = JWKSet([*others, signer.public()])
+    with pytest.raises(errors.NoMatchingKeyError, match="no kid"):
+        jws.verify(token, large)

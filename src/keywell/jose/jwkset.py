@@ -17,7 +17,10 @@ from keywell.errors import InvalidKeyError, JWKSError, KeyNotSupportedError, NoM
 from keywell.jose.algorithms import ALGORITHMS
 from keywell.jose.jwk import JWK, select_keys
 
-__all__ = ["JWKSet", "SkippedKey"]
+__all__ = ["MAX_KIDLESS_CANDIDATES", "JWKSet", "SkippedKey"]
+
+#: The most keys a token without a ``kid`` is tried against.
+MAX_KIDLESS_CANDIDATES = 8
 
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
@@ -162,7 +165,9 @@ class JWKSet:
         """Keys that may verify a token with this ``kid`` and ``alg``.
 
         With a kid, only keys with that kid; without one, every key that can
-        verify ``alg`` (no network, no guessing beyond this set).
+        verify ``alg`` (no network, no guessing beyond this set), as long as
+        there are at most :data:`MAX_KIDLESS_CANDIDATES`: a forged kid-less
+        token must not cost a verification per key of a large set.
 
         Raises:
             NoMatchingKeyError, AlgorithmError: see :func:`select_keys`; also
@@ -177,7 +182,13 @@ class JWKSet:
         pool = self._by_kid.get(kid, ()) if kid is not None else self._verify_keys
         if len(pool) == 1 and alg in pool[0].verify_algorithms:
             return pool
-        return select_keys(pool, kid, alg)
+        found = select_keys(pool, kid, alg)
+        if kid is None and len(found) > MAX_KIDLESS_CANDIDATES:
+            raise NoMatchingKeyError(
+                f"the token has no kid and {len(found)} keys could verify it; "
+                f"keywell tries at most {MAX_KIDLESS_CANDIDATES}"
+            )
+        return found
 
     def to_dict(self, *, private: bool = False) -> dict[str, Any]:
         """The set as a JWK Set document."""
