@@ -76,3 +76,22 @@ def test_core_imports_without_extras() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("blocked", "code", "hint"),
+    [
+        ("sqlalchemy", "import keywell; keywell.Issuer", "keywell[store]"),
+        ("httpx", "import keywell.client", "keywell[client]"),
+    ],
+)
+def test_a_missing_extra_is_named(blocked: str, code: str, hint: str) -> None:
+    """Without an extra's package, the error says which extra to install."""
+    import subprocess
+    import sys
+
+    script = f"import sys; sys.modules[{blocked!r}] = None; {code}"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "ImportError" in result.stderr
+    assert hint in result.stderr

@@ -64,7 +64,14 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'keywell' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        if name == "Issuer":  # the only lazy name outside the core
+            raise ImportError(
+                "keywell.Issuer needs the store extra: pip install 'keywell[store]'"
+            ) from exc
+        raise
     globals()[name] = value
     return value
 

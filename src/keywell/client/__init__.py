@@ -5,6 +5,13 @@ async; ``RemoteJWKSet.from_issuer(issuer)`` finds the set by discovery;
 :class:`MultiIssuerVerifier` keeps several issuers apart.
 """
 
+try:
+    import httpx as _httpx  # noqa: F401 - only to give a clear error when the extra is missing
+except ModuleNotFoundError as _exc:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "keywell.client needs the client extra: pip install 'keywell[client]'"
+    ) from _exc
+
 from keywell.client.cache import CachePolicy, CachingHeaders, Health, JWKSCache, compute_ttl
 from keywell.client.discovery import adiscover, discover
 from keywell.client.multi import MultiIssuerVerifier
