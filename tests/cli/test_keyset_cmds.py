@@ -51,7 +51,12 @@ def env() -> dict[str, str]:
 
 def cli(args: list[str], env: dict[str, str]) -> tuple[int, Any]:
     """Run with --json; the exit code and the parsed stdout."""
-    result = run([*args, "--json"], env=env)
+    if "--" in args:  # options must come before the end-of-options marker
+        at = args.index("--")
+        args = [*args[:at], "--json", *args[at:]]
+    else:
+        args = [*args, "--json"]
+    result = run(args, env=env)
     return result.exit_code, json.loads(result.stdout)
 
 
@@ -105,7 +110,8 @@ def test_local_create_list_show_rotate_revoke(upgraded: str, env: dict[str, str]
     assert emergency.stdout.startswith("rotated: key ")
     assert key_states(db, env, "api")[active] is KeyState.RETIRED
 
-    revoke = ["keyset", "revoke", "api", active, "--reason", "leaked", "--database", db]
+    # Thumbprint kids may start with "-": they go after "--", as for any CLI argument.
+    revoke = ["keyset", "revoke", "api", "--reason", "leaked", "--database", db, "--", active]
     code, revoked = cli(revoke, env)
     assert code == 0
     assert [(t["kid"], t["new_state"]) for t in revoked] == [(active, "revoked")]
@@ -277,7 +283,7 @@ def test_server_mode_end_to_end(live: Live) -> None:
     served = httpx.get(f"{live.base}/keysets/api/jwks.json").json()
     assert new_active in {k["kid"] for k in served["keys"]}
 
-    code, revoked = cli(["keyset", "revoke", "api", active, "--reason", "drill", *srv], env)
+    code, revoked = cli(["keyset", "revoke", "api", "--reason", "drill", *srv, "--", active], env)
     assert (code, revoked[0]["new_state"]) == (0, "revoked")
     served = httpx.get(f"{live.base}/keysets/api/jwks.json").json()
     assert active not in {k["kid"] for k in served["keys"]}

@@ -251,6 +251,7 @@ def rotate(
 @app.command(
     epilog=examples(
         "keywell keyset revoke api 3f2a9c --reason 'key leaked in incident 42'",
+        "keywell keyset revoke api --reason 'rotated out' -- -Xk2fPq  # a kid starting with -",
     )
 )
 def revoke(
