@@ -118,7 +118,7 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
         and text.count('":') == len(obj)
         and not _QUOTE_SPACE.search(text)
     ):
-        return obj
+        return _without_lone_surrogates(obj, text, what)
     try:
         obj = _strict_decoder.decode(text)
     except _DuplicateMemberError:
@@ -127,6 +127,20 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
         raise MalformedTokenError(f"{what} is not valid JSON") from None
     if type(obj) is not dict:
         raise MalformedTokenError(f"{what} is not a JSON object")
+    return _without_lone_surrogates(obj, text, what)
+
+
+def _without_lone_surrogates(obj: dict[str, Any], text: str, what: str) -> dict[str, Any]:
+    r"""Refuse ``\uD800``-style lone surrogates (I-JSON, RFC 7493 section 2.1).
+
+    Strict UTF-8 decoding already refused raw surrogates, so only a ``\u``
+    escape can produce one: the check costs a substring search otherwise.
+    """
+    if "\\u" in text:
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedTokenError(f"{what} holds a lone surrogate (RFC 7493)") from None
     return obj
 
 
