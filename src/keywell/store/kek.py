@@ -54,8 +54,9 @@ def derive_kek_id(key: bytes) -> str:
 def _parse_key(text: str, source: str) -> bytes:
     try:
         key = b64url_decode(text.strip())
-    except Exception as exc:
-        raise KEKError(f"{source}: not base64url") from exc
+    except ValueError:
+        # No exception chain: nothing about a secret's text may reach a log.
+        raise KEKError(f"{source}: not base64url") from None
     if len(key) != 32:
         raise KEKError(f"{source}: a KEK must be 32 bytes, got {len(key)}")
     return key
