@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, insert, inspect, select
@@ -19,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from keywell.store import tables as t
 from keywell.store.engine import WRITE_OPTION, make_engine
-from keywell.store.migrate import _config, head_revision, upgrade
+from keywell.store.migrate import downgrade_engine, head_revision, upgrade
 
 KEYWELL_TABLES = {"keywell_keysets", "keywell_keys", "keywell_audit", "keywell_admin_tokens"}
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -31,13 +30,6 @@ def engine(any_url: str) -> Iterator[Engine]:
     eng = make_engine(any_url)
     yield eng
     eng.dispose()
-
-
-def _downgrade_to_base(engine: Engine) -> None:
-    cfg = _config()
-    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "base")
 
 
 def test_upgrade_reaches_head_with_no_difference_from_the_tables(engine: Engine) -> None:
@@ -104,7 +96,7 @@ def test_the_database_allows_one_active_key_per_set(engine: Engine) -> None:
 
 
 def test_downgrade_to_base_leaves_no_tables(engine: Engine) -> None:
-    _downgrade_to_base(engine)
+    downgrade_engine(engine)
     left = set(inspect(engine).get_table_names())
     assert not left & KEYWELL_TABLES
     assert left <= {"alembic_version"}

@@ -6,6 +6,7 @@ is what :class:`keywell.Issuer` runs at start-up. No ``alembic.ini`` is needed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -17,7 +18,14 @@ from sqlalchemy import Engine, text
 from keywell.errors import KeywellError
 from keywell.store.engine import WRITE_OPTION, make_engine
 
-__all__ = ["SchemaError", "check_schema", "head_revision", "upgrade", "upgrade_engine"]
+__all__ = [
+    "SchemaError",
+    "check_schema",
+    "downgrade_engine",
+    "head_revision",
+    "upgrade",
+    "upgrade_engine",
+]
 
 _SCRIPTS = Path(__file__).resolve().parent / "migrations"
 _PG_LOCK_ID = 0x6B65_7977  # "keyw": serialises concurrent upgrades on PostgreSQL
@@ -45,12 +53,21 @@ def head_revision() -> str:
 
 def upgrade_engine(engine: Engine) -> None:
     """Apply every pending migration on ``engine`` (serialised across processes)."""
+    _migrate(engine, command.upgrade, "head")
+
+
+def downgrade_engine(engine: Engine, revision: str = "base") -> None:
+    """Undo migrations down to ``revision`` (``base``: no keywell tables; destroys keys)."""
+    _migrate(engine, command.downgrade, revision)
+
+
+def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
     cfg = _config()
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        step(cfg, revision)
 
 
 def upgrade(database_url: str) -> None:
