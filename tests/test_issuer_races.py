@@ -170,9 +170,11 @@ def test_successor_keys_are_generated_before_the_set_is_locked(
     clock = Clock()
     issuer = Issuer(f"sqlite:///{path}", keks=KEKRing.generate(), clock=clock, auto_upgrade=True)
     locked_while_generating: list[str] = []
+    probes: list[str] = []
     real_generate = JWK.generate.__func__  # type: ignore[attr-defined]
 
     def probing_generate(cls: type[JWK], alg: str, **kwargs: Any) -> JWK:
+        probes.append(alg)
         probe = sqlite3.connect(path, timeout=0, isolation_level=None)
         try:
             probe.execute("BEGIN IMMEDIATE")  # fails if a keywell transaction holds the lock
@@ -193,5 +195,7 @@ def test_successor_keys_are_generated_before_the_set_is_locked(
         issuer.create_keyset("second", issuer=ISS)
         assert len(issuer.keys("main")) == 5
         assert locked_while_generating == []
+        # the probe really ran: revoke, emergency, the planned rotation and the new set's two keys
+        assert len(probes) == 5
     finally:
         issuer.close()

@@ -56,6 +56,9 @@ def test_golden_text(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     golden = GOLDEN / f"{name}.txt"
     if UPDATE:
         golden.write_text(out)
+        pytest.fail(
+            "golden rewritten: review the diff, then run again without KEYWELL_UPDATE_GOLDEN"
+        )
     assert out == golden.read_text()
     assert "\x1b[" not in out  # plain text in a pipe
 

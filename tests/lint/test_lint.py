@@ -108,7 +108,7 @@ def test_key_agreement_okp_key_counts_as_encryption() -> None:
     ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(JSON)
 def test_arbitrary_json_never_raises(document: Any) -> None:
     report = lint_document(document)
@@ -116,7 +116,7 @@ def test_arbitrary_json_never_raises(document: Any) -> None:
     json.dumps(report.to_dict())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(st.lists(KEYISH, max_size=4))
 def test_arbitrary_keys_never_raise(keys: list[dict[str, Any]]) -> None:
     report = lint_document({"keys": keys})
@@ -124,7 +124,7 @@ def test_arbitrary_keys_never_raise(keys: list[dict[str, Any]]) -> None:
     json.dumps(report.to_dict())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
 @given(st.binary(max_size=200) | st.text(max_size=200))
 def test_arbitrary_bytes_never_raise(data: bytes | str) -> None:
     assert isinstance(lint_json(data), Report)

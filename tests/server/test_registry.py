@@ -80,6 +80,7 @@ def test_a_slow_poll_never_installs_a_document_older_than_an_admin_refresh(
     admin = threading.Thread(target=lambda: registry.refresh(issuer))  # the admin handler's
     admin.start()
     admin.join(0.5)  # finishes at once without a lock; waits for the poll with one
+    assert admin.is_alive()  # it is waiting for the paused poll, not racing it
     resume.set()
     poll.join(10)
     admin.join(10)
