@@ -25,7 +25,7 @@ def _status(code: int) -> Callable[[JWKSServer, JWK], None]:
 
 
 def _timeout(server: JWKSServer, key: JWK) -> None:
-    server.set(jwks=jwks(key), delay=1.5)
+    server.set(jwks=jwks(key), delay=4.0)  # well past the 2 s client timeout
 
 
 def _invalid_json(server: JWKSServer, key: JWK) -> None:
@@ -92,7 +92,7 @@ def test_last_good_set_until_max_stale(
     make_fault, reason = FAULTS[fault]
     server.set(jwks=jwks(key_a), headers={"Cache-Control": "max-age=100"})
     remote = RemoteJWKSet(
-        server.url(), clock=clock, timeout=0.5, max_stale=1000, max_bytes=64 * 1024
+        server.url(), clock=clock, timeout=2.0, max_stale=1000, max_bytes=64 * 1024
     )
     v = Verifier(remote, issuer=ISS, audience="api")
     good = remote.jwks()
