@@ -339,3 +339,9 @@ def test_odd_cache_headers_fall_back_to_the_default_ttl(
     clock.advance(700)  # the set still refreshes: no fetch is left wedged
     assert v.verify(token(key_a))["sub"] == "alice"
     assert server.hits() == 2
+
+
+def test_asks_for_an_uncompressed_body(server: JWKSServer, clock: Clock, key_a: JWK) -> None:
+    server.set(jwks=jwks(key_a))
+    make(server, clock).jwks()
+    assert server.last_headers()["Accept-Encoding"] == "identity"

@@ -114,8 +114,13 @@ def redact(url: httpx.URL) -> str:
 
 
 def request_headers(ticket: Ticket | None, extra: Mapping[str, str] | None) -> dict[str, str]:
-    """Request headers: Accept, the caller's extras, then the validators of ``ticket``."""
-    headers = {"Accept": _ACCEPT}
+    """Request headers: Accept, the caller's extras, then the validators of ``ticket``.
+
+    ``Accept-Encoding: identity`` by default: a JWK Set is small, and an
+    uncompressed body is counted against ``max_bytes`` as it arrives, where a
+    compressed chunk could expand a thousandfold before the count sees it.
+    """
+    headers = {"Accept": _ACCEPT, "Accept-Encoding": "identity"}
     if extra:
         headers.update(extra)
     if ticket is not None:
