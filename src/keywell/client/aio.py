@@ -7,8 +7,15 @@ import time
 import httpx
 
 from keywell.client.cache import FetchFailed, FetchResult, Ticket
-from keywell.client.http import FetchConfig, parse_response, request_headers, status_result
-from keywell.client.sync import _short
+from keywell.client.http import (
+    BodyTooLarge,
+    BoundedBody,
+    FetchConfig,
+    failure_of,
+    parse_response,
+    request_headers,
+    status_result,
+)
 
 __all__ = ["fetch_async"]
 
@@ -38,19 +45,15 @@ async def fetch_async(
             )
             if early is not None:
                 return early
-            body = bytearray()
+            body = BoundedBody(config.max_bytes)
             async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > config.max_bytes:
-                    return FetchFailed(f"body exceeds max_bytes={config.max_bytes}")
+                body.add(chunk)
                 if time.monotonic() > deadline:
                     return FetchFailed(f"body not received within {config.timeout:g}s")
             return parse_response(
-                bytes(body), response.headers, allow_weak_rsa=config.allow_weak_rsa
+                body.bytes(), response.headers, allow_weak_rsa=config.allow_weak_rsa
             )
-    except httpx.TimeoutException:
-        return FetchFailed(f"timed out after {config.timeout:g}s")
-    except httpx.TooManyRedirects:
-        return FetchFailed("too many redirects")
+    except BodyTooLarge:
+        return FetchFailed(f"body exceeds max_bytes={config.max_bytes}")
     except httpx.HTTPError as exc:
-        return FetchFailed(f"{type(exc).__name__}: {_short(exc)}")
+        return failure_of(exc, config.timeout)

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from keywell.client.http import check_url, redact
+from keywell.client.http import BodyTooLarge, BoundedBody, check_url, redact
 from keywell.errors import DiscoveryError
 
 __all__ = ["adiscover", "check_metadata", "discover", "metadata_urls"]
@@ -93,12 +93,13 @@ def discover(
             ) as response:
                 body = None
                 if response.status_code == 200:
-                    body = b""
+                    collected = BoundedBody(_MAX_METADATA_BYTES)
                     for chunk in response.iter_bytes():
-                        body += chunk
-                        if len(body) > _MAX_METADATA_BYTES:
-                            raise DiscoveryError("discovery document is too large")
+                        collected.add(chunk)
+                    body = collected.bytes()
                 found = _judge(url, response.status_code, body)
+        except BodyTooLarge:
+            raise DiscoveryError("discovery document is too large") from None
         except httpx.HTTPError as exc:
             raise DiscoveryError(
                 f"discovery at {redact(url)} failed: {type(exc).__name__}"
@@ -129,12 +130,13 @@ async def adiscover(
             ) as response:
                 body = None
                 if response.status_code == 200:
-                    body = b""
+                    collected = BoundedBody(_MAX_METADATA_BYTES)
                     async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > _MAX_METADATA_BYTES:
-                            raise DiscoveryError("discovery document is too large")
+                        collected.add(chunk)
+                    body = collected.bytes()
                 found = _judge(url, response.status_code, body)
+        except BodyTooLarge:
+            raise DiscoveryError("discovery document is too large") from None
         except httpx.HTTPError as exc:
             raise DiscoveryError(
                 f"discovery at {redact(url)} failed: {type(exc).__name__}"

@@ -35,8 +35,11 @@ from keywell.errors import JWKSError
 from keywell.jose.jwkset import JWKSet
 
 __all__ = [
+    "BodyTooLarge",
+    "BoundedBody",
     "FetchConfig",
     "check_url",
+    "failure_of",
     "is_loopback",
     "parse_response",
     "redact",
@@ -165,3 +168,42 @@ def parse_response(
         skipped = f" ({len(keys.skipped)} skipped)" if keys.skipped else ""
         return FetchFailed(f"the set holds no key usable for verification{skipped}")
     return Fetched(keys, CachingHeaders.from_mapping(headers))
+
+
+class BodyTooLarge(Exception):
+    """A response body grew past its limit."""
+
+
+class BoundedBody:
+    """Collect a streamed body, refusing it as soon as it passes ``max_bytes``.
+
+    The one place the sync and async shells, and discovery, count bytes as
+    they arrive (a ``bytearray``, so appending stays linear).
+    """
+
+    __slots__ = ("_data", "max_bytes")
+
+    def __init__(self, max_bytes: int) -> None:
+        self._data = bytearray()
+        self.max_bytes = max_bytes
+
+    def add(self, chunk: bytes) -> None:
+        """Append ``chunk``; raise :class:`BodyTooLarge` past the limit."""
+        self._data += chunk
+        if len(self._data) > self.max_bytes:
+            raise BodyTooLarge
+
+    def bytes(self) -> bytes:
+        """The body collected so far."""
+        return bytes(self._data)
+
+
+def failure_of(exc: httpx.HTTPError, timeout: float) -> FetchFailed:
+    """The fetch result for an httpx error, without secrets (no request headers)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return FetchFailed(f"timed out after {timeout:g}s")
+    if isinstance(exc, httpx.TooManyRedirects):
+        return FetchFailed("too many redirects")
+    text = str(exc)
+    detail = text.splitlines()[0][:200] if text else "no detail"
+    return FetchFailed(f"{type(exc).__name__}: {detail}")

@@ -7,7 +7,15 @@ import time
 import httpx
 
 from keywell.client.cache import FetchFailed, FetchResult, Ticket
-from keywell.client.http import FetchConfig, parse_response, request_headers, status_result
+from keywell.client.http import (
+    BodyTooLarge,
+    BoundedBody,
+    FetchConfig,
+    failure_of,
+    parse_response,
+    request_headers,
+    status_result,
+)
 
 __all__ = ["fetch_sync"]
 
@@ -28,23 +36,15 @@ def fetch_sync(client: httpx.Client, config: FetchConfig, ticket: Ticket | None)
             )
             if early is not None:
                 return early
-            body = bytearray()
+            body = BoundedBody(config.max_bytes)
             for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > config.max_bytes:
-                    return FetchFailed(f"body exceeds max_bytes={config.max_bytes}")
+                body.add(chunk)
                 if time.monotonic() > deadline:
                     return FetchFailed(f"body not received within {config.timeout:g}s")
             return parse_response(
-                bytes(body), response.headers, allow_weak_rsa=config.allow_weak_rsa
+                body.bytes(), response.headers, allow_weak_rsa=config.allow_weak_rsa
             )
-    except httpx.TimeoutException:
-        return FetchFailed(f"timed out after {config.timeout:g}s")
-    except httpx.TooManyRedirects:
-        return FetchFailed("too many redirects")
+    except BodyTooLarge:
+        return FetchFailed(f"body exceeds max_bytes={config.max_bytes}")
     except httpx.HTTPError as exc:
-        return FetchFailed(f"{type(exc).__name__}: {_short(exc)}")
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else "no detail"
+        return failure_of(exc, config.timeout)
