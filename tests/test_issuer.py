@@ -446,3 +446,10 @@ def test_repr_and_errors_carry_no_secrets(issuer: Issuer) -> None:
     assert "keywell.db" in repr(issuer)
     with pytest.raises(ValueError, match="sign_cache_ttl"):
         Issuer("sqlite://", keks=KEKRing.generate(), sign_cache_ttl=-1)
+
+
+def test_claims_that_are_not_json_are_refused(issuer: Issuer) -> None:
+    """NaN is not JSON (RFC 8259): no verifier would accept the token, so none is signed."""
+    issuer.create_keyset("main", issuer=ISS)
+    with pytest.raises(ValueError, match="JSON compliant"):
+        issuer.sign("main", {"score": float("nan")})

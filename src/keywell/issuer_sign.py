@@ -31,15 +31,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from keywell.errors import KeySetError, PolicyError
-from keywell.jose.base64url import b64url_encode
 from keywell.jose.jwk import JWK
-from keywell.jose.jws import encode_header
+from keywell.jose.jws import compact, encode_header
 
 __all__ = ["SignerCache", "SignerEntry"]
 
 _RESERVED = frozenset({"iat", "exp", "jti"})
 _monotonic = time.monotonic
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# As jwt.encode: NaN and Infinity are not JSON, so no verifier would accept them.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 _LOAD_ATTEMPTS = 5
 
 
@@ -103,7 +103,7 @@ class SignerCache:
             ts = self._timestamp()
             entry = self._loader(name, datetime.fromtimestamp(ts, UTC))
             alg, sign_fn = entry.key.signer()
-            cached = (entry, encode_header(alg, entry.key.kid, None, "JWT") + ".", sign_fn)
+            cached = (entry, encode_header(alg, entry.key.kid, None, "JWT"), sign_fn)
             with self._lock:
                 if self._generation(name) == started:
                     self._entries[name] = cached
@@ -163,5 +163,4 @@ class SignerCache:
         body["iat"] = int(ts)
         body["exp"] = math.floor(ts + seconds)
         body["jti"] = secrets.token_urlsafe(16)
-        signing_input = header + b64url_encode(_dumps(body).encode())
-        return f"{signing_input}.{b64url_encode(sign_fn(signing_input.encode('ascii')))}"
+        return compact(header, _dumps(body).encode(), sign_fn)

@@ -34,7 +34,7 @@ from keywell.errors import (
     TokenTooLargeError,
     UnsupportedAlgorithmError,
 )
-from keywell.jose.algorithms import ALGORITHMS
+from keywell.jose.algorithms import ALGORITHMS, SignFn
 from keywell.jose.base64url import b64url_decode, b64url_encode
 from keywell.jose.jwk import JWK
 
@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_MAX_TOKEN_SIZE",
     "KeySource",
     "VerifiedJWS",
+    "compact",
     "encode_header",
     "loads_object",
     "parse_header",
@@ -304,7 +305,10 @@ def sign(
     alg, signer = key.signer(alg)
     kid = headers.get("kid", key.kid) if headers else key.kid
     extra = {k: v for k, v in headers.items() if k != "kid"} if headers else None
-    h = encode_header(alg, kid, extra, typ)
-    signing_input = f"{h}.{b64url_encode(payload)}"
-    sig = signer(signing_input.encode("ascii"))
-    return f"{signing_input}.{b64url_encode(sig)}"
+    return compact(encode_header(alg, kid, extra, typ), payload, signer)
+
+
+def compact(header_segment: str, payload: bytes, signer: SignFn) -> str:
+    """Assemble ``header.payload.signature`` from an encoded header and a signer."""
+    signing_input = f"{header_segment}.{b64url_encode(payload)}"
+    return f"{signing_input}.{b64url_encode(signer(signing_input.encode('ascii')))}"
