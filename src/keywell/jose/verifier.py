@@ -120,12 +120,7 @@ class Verifier:
         Raises:
             keywell.errors.TokenError subclasses, each saying why.
         """
-        header, payload, _ = verify_compact(token, self._keys, self._algorithms, (), self._max_size)
-        if self._typ is not None:
-            check_typ(header, self._typ)
-        claims = loads_object(payload, "payload")
-        check_claims(claims, self._rules, self._clock())
-        return MappingProxyType(claims)
+        return self._verify_with(token, self._keys)
 
     async def averify(self, token: str | bytes) -> Mapping[str, Any]:
         """Like :meth:`verify`, fetching remote keys without blocking the event loop."""
@@ -135,6 +130,9 @@ class Verifier:
             _, alg, kid = parse_header(h)
             if self._algorithms is None or alg in self._algorithms:
                 keys = _Prefetched(await keys.acandidates(kid, alg))
+        return self._verify_with(token, keys)
+
+    def _verify_with(self, token: str | bytes, keys: KeySource) -> Mapping[str, Any]:
         header, payload, _ = verify_compact(token, keys, self._algorithms, (), self._max_size)
         if self._typ is not None:
             check_typ(header, self._typ)
