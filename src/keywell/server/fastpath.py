@@ -79,6 +79,8 @@ def match_public_path(path: str, default: str) -> tuple[str, int] | None:
 
 def _etag_matches(header: bytes, etag: bytes) -> bool:
     """RFC 9110 section 13.1.2: ``*`` or any listed tag equal under weak comparison."""
+    if header == etag:  # the common case: a client echoing the one tag it was given
+        return True
     if header.strip() == b"*":
         return True
     for candidate in header.split(b","):
