@@ -103,7 +103,6 @@ def _remote(url: str, client: httpx.Client | httpx.AsyncClient, max_age: float) 
         default_ttl=max_age,
         max_ttl=max_age,
         max_stale=5.0,
-        negative_ttl=0.5,
         timeout=5.0,
         http_client=client,
     )

@@ -1,4 +1,4 @@
-"""The I/O-free cache core: TTL rules, decisions, ordering, the negative cache, health."""
+"""The I/O-free cache core: TTL rules, decisions, ordering, the unknown-kid cooldown, health."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from keywell.client.cache import (
 
 POLICY = CachePolicy(min_ttl=60, max_ttl=3600, default_ttl=600, cooldown=30, max_stale=100)
 SET_A = JWKSet([JWK.generate("ES256", kid="a").public()])
-SET_B = JWKSet([JWK.generate("ES256", kid="b").public()])
+_KEY_B = JWK.generate("ES256", kid="b").public()
+SET_B = JWKSet([_KEY_B])
+SET_AB = JWKSet([*SET_A, _KEY_B])
 
 
 @pytest.mark.parametrize(
@@ -62,7 +64,6 @@ def test_compute_ttl(headers: CachingHeaders, ttl: float) -> None:
         {"max_ttl": 100},
         {"refresh_ahead": 0},
         {"max_stale": float("inf")},
-        {"negative_cache_size": -1},
     ],
 )
 def test_policy_refuses_nonsense(kwargs: dict[str, float]) -> None:
@@ -112,18 +113,75 @@ def test_not_modified_extends_and_needs_a_set() -> None:
     assert cache.keys is SET_A
 
 
-def test_unknown_kid_cooldown_and_bounded_negative_cache() -> None:
-    cache = JWKSCache(CachePolicy(negative_cache_size=3, negative_ttl=300))
-    cache.complete(cache.begin(0.0), Fetched(SET_A, CachingHeaders()), 0.0)
-    assert cache.plan("zz", 10.0).action is Action.FAIL_UNKNOWN_KID
-    assert cache.plan("zz", 31.0).action is Action.FETCH
-    cache.complete(cache.begin(31.0), Fetched(SET_A, CachingHeaders()), 31.0)
-    for kid in ("k1", "k2", "k3", "k4"):
-        assert cache.plan(kid, 31.0, allow_fetch=False).action is Action.FAIL_UNKNOWN_KID
-    assert list(cache._negative) == ["k2", "k3", "k4"]  # bounded, oldest evicted
-    assert cache.plan("k4", 100.0).reason == "the kid was absent from a recent fetch of the set"
-    assert cache.plan("k1", 100.0).action is Action.FETCH
-    assert cache.plan(None, 100.0).action is Action.SERVE  # no kid: no refetch
+def _loaded(policy: CachePolicy = POLICY, keys: JWKSet = SET_A) -> JWKSCache:
+    cache = JWKSCache(policy)
+    cache.complete(cache.begin(0.0), Fetched(keys, CachingHeaders()), 0.0)
+    return cache
+
+
+def test_unknown_kid_refetches_once_the_cooldown_has_passed() -> None:
+    """Issue 10 kind C, frozen clock: a kid absent after a fetch is retried after the cooldown."""
+    cache = _loaded(CachePolicy(cooldown=0.5))
+    assert cache.plan("b", 0.1).action is Action.FAIL_UNKNOWN_KID  # within the cooldown
+    assert cache.plan("b", 0.5).action is Action.FETCH
+    cache.complete(cache.begin(0.5), Fetched(SET_A, CachingHeaders()), 0.5)  # b still absent
+    refused = cache.plan("b", 0.5, allow_fetch=False)  # the waiter of that fetch
+    assert refused.action is Action.FAIL_UNKNOWN_KID
+    assert "cooldown 0.5s" in refused.reason
+    assert cache.plan("b", 0.9).action is Action.FAIL_UNKNOWN_KID
+    assert cache.plan("b", 1.1).action is Action.FETCH  # +0.6 s: not remembered past the cooldown
+    cache.complete(cache.begin(1.1), Fetched(SET_AB, CachingHeaders()), 1.1)
+    assert cache.plan("b", 1.7).action is Action.SERVE  # +1.2 s: known
+    assert cache.fetches == 3
+
+
+@pytest.mark.parametrize(
+    ("member", "kids", "fetches_at"),
+    [
+        # one kid over and over: one fetch per cooldown, never more, never later
+        ("same kid", ["x"] * 8, [30.0, 60.0, 90.0]),
+        # a flood of distinct kids: still one fetch per cooldown
+        ("distinct kids", [f"k{i}" for i in range(8)], [30.0, 60.0, 90.0]),
+        # kid-less tokens never cause a refetch while the set is fresh
+        ("no kid", [None] * 8, []),
+    ],
+)
+def test_unknown_kid_members_fetch_at_most_once_per_cooldown(
+    member: str, kids: list[str | None], fetches_at: list[float]
+) -> None:
+    cache = _loaded()
+    fetched: list[float] = []
+    for step in range(1, 10):
+        now = step * 10.0
+        for kid in kids:
+            decision = cache.plan(kid, now)
+            if decision.action is Action.FETCH:
+                fetched.append(now)
+                cache.complete(cache.begin(now), Fetched(SET_A, CachingHeaders()), now)
+            else:
+                assert decision.action in (Action.FAIL_UNKNOWN_KID, Action.SERVE), member
+    assert fetched == fetches_at
+
+
+def test_failed_refetch_charges_the_cooldown_and_says_why() -> None:
+    cache = _loaded()
+    assert cache.plan("b", 30.0).action is Action.FETCH
+    cache.complete(cache.begin(30.0), FetchFailed("HTTP 503"), 30.0)
+    refused = cache.plan("b", 30.0, allow_fetch=False)
+    assert refused.action is Action.FAIL_UNKNOWN_KID
+    assert "HTTP 503" in refused.reason
+    assert cache.keys is SET_A  # the last good set is kept
+    assert cache.plan("a", 40.0).action is Action.SERVE
+    assert cache.plan("b", 59.0).action is Action.FAIL_UNKNOWN_KID
+    assert cache.plan("b", 60.0).action is Action.FETCH
+
+
+def test_cooldown_counts_from_the_end_of_a_slow_fetch() -> None:
+    cache = _loaded()
+    ticket = cache.begin(30.0)
+    cache.complete(ticket, Fetched(SET_A, CachingHeaders()), 45.0)  # took 15 s
+    assert cache.plan("b", 60.0).action is Action.FAIL_UNKNOWN_KID
+    assert cache.plan("b", 75.0).action is Action.FETCH
 
 
 def test_refresh_ahead_point() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keywell import JWK, ClaimError, JWKSFetchError, NoMatchingKeyError, Verifier
+from keywell import JWK, ClaimError, DiscoveryError, JWKSFetchError, NoMatchingKeyError, Verifier
 from keywell.client import MultiIssuerVerifier, RemoteJWKSet, fetch_report
 from keywell.client.discovery import metadata_urls
 from keywell.client.http import check_url
@@ -40,31 +40,40 @@ async def test_from_issuer_rfc8414_fallback(
     assert server.hits("/tenant/.well-known/openid-configuration") == 1
 
 
+def _discover(issuer: str, lazy: bool) -> None:
+    """Eager discovery raises at construction; lazy discovery on first use."""
+    remote = RemoteJWKSet.from_issuer(issuer, lazy=lazy)
+    remote.jwks()
+
+
 @pytest.mark.parametrize("found", ["https://evil.example", "{base}/", "{base}/other", None, 42])
-def test_discovery_issuer_mismatch_refused(server: JWKSServer, found: object) -> None:
+@pytest.mark.parametrize("lazy", [True, False])
+def test_discovery_issuer_mismatch_refused(server: JWKSServer, found: object, lazy: bool) -> None:
     issuer = server.url("/idp")
     doc = {"jwks_uri": server.url("/keys")}
     if found is not None:
         doc["issuer"] = found.format(base=issuer) if isinstance(found, str) else found  # type: ignore[assignment]
     server.set("/idp/.well-known/openid-configuration", jwks=doc)
-    with pytest.raises(JWKSFetchError, match="differs from the configured"):
-        RemoteJWKSet.from_issuer(issuer)
+    with pytest.raises(DiscoveryError, match="differs from the configured"):
+        _discover(issuer, lazy)
     assert server.hits("/keys") == 0
 
 
-def test_discovery_refuses_plain_http_jwks_uri(server: JWKSServer) -> None:
+@pytest.mark.parametrize("lazy", [True, False])
+def test_discovery_refuses_plain_http_jwks_uri(server: JWKSServer, lazy: bool) -> None:
     issuer = server.url("/idp")
     server.set(
         "/idp/.well-known/openid-configuration",
         jwks={"issuer": issuer, "jwks_uri": "http://keys.example.com/jwks"},
     )
-    with pytest.raises(JWKSFetchError, match="plain http is refused"):
-        RemoteJWKSet.from_issuer(issuer)
+    with pytest.raises(DiscoveryError, match="plain http is refused"):
+        _discover(issuer, lazy)
 
 
-def test_discovery_not_found(server: JWKSServer) -> None:
-    with pytest.raises(JWKSFetchError, match="no discovery document"):
-        RemoteJWKSet.from_issuer(server.url("/none"))
+@pytest.mark.parametrize("lazy", [True, False])
+def test_discovery_not_found(server: JWKSServer, lazy: bool) -> None:
+    with pytest.raises(DiscoveryError, match="no discovery document"):
+        _discover(server.url("/none"), lazy)
 
 
 def test_metadata_urls() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -135,14 +136,40 @@ def test_unknown_kid_within_cooldown_fails_fast(
         v.verify(token(key_b))
     assert info.value.code == "KW_NO_MATCHING_KEY"
     assert server.hits() == 1
-    clock.advance(21)  # cooldown over: exactly one refetch, then the kid is known absent
+    clock.advance(21)  # cooldown over: exactly one refetch, the kid still absent
     with pytest.raises(NoMatchingKeyError):
         v.verify(token(key_b))
     assert server.hits() == 2
-    clock.advance(31)  # the negative cache holds it beyond the cooldown
-    with pytest.raises(NoMatchingKeyError, match="absent from a recent fetch"):
-        v.verify(token(key_b))
+    server.set(jwks=jwks(key_a, key_b))
+    clock.advance(31)  # nothing remembers the kid past the cooldown: one refetch finds it
+    assert v.verify(token(key_b))["sub"] == "alice"
+    assert server.hits() == 3
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_kid_published_after_a_refused_token_is_found_after_the_cooldown(
+    server: JWKSServer, key_a: JWK, key_b: JWK, mode: str
+) -> None:
+    """Issue 10 kind C on the real clock: cooldown 0.5, tokens for B at +0.6 s and +1.2 s."""
+    server.set(jwks=jwks(key_a))
+    v = Verifier(RemoteJWKSet(server.url(), cooldown=0.5, timeout=2.0), issuer=ISS, audience="api")
+
+    def check(tok: str) -> str:
+        if mode == "sync":
+            return str(v.verify(tok)["sub"])
+        return str(asyncio.run(v.averify(tok))["sub"])
+
+    assert check(token(key_a)) == "alice"
+    time.sleep(0.55)
+    with pytest.raises(NoMatchingKeyError):  # B not yet published: one refetch
+        check(token(key_b))
     assert server.hits() == 2
+    server.set(jwks=jwks(key_a, key_b))
+    time.sleep(0.6)
+    assert check(token(key_b)) == "alice"  # +0.6 s: one refetch finds B
+    time.sleep(0.6)
+    assert check(token(key_b)) == "alice"  # +1.2 s: served from the cache
+    assert server.hits() == 3
 
 
 def test_token_without_kid_uses_current_set(

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import functools
 
 import httpx
 
 from keywell.client.cache import FetchFailed, FetchResult, Ticket
-from keywell.client.http import (
-    BodyTooLarge,
-    BoundedBody,
-    FetchConfig,
-    failure_of,
-    parse_response,
-    request_headers,
-    status_result,
-)
+from keywell.client.exchange import ExchangeError, get_async
+from keywell.client.http import FetchConfig, precheck, request_headers, result_of
 
 __all__ = ["fetch_async"]
 
@@ -31,29 +24,18 @@ async def fetch_async(
     if client is None:
         async with httpx.AsyncClient() as owned:
             return await fetch_async(owned, config, ticket)
-    deadline = time.monotonic() + config.timeout
     try:
-        async with client.stream(
-            "GET",
+        answer = await get_async(
+            client,
             config.url,
             headers=request_headers(ticket, config.headers),
             timeout=config.timeout,
+            max_bytes=config.max_bytes,
             follow_redirects=config.follow_redirects,
-        ) as response:
-            early = status_result(
-                response, allow_http=config.allow_http, max_bytes=config.max_bytes
-            )
-            if early is not None:
-                return early
-            body = BoundedBody(config.max_bytes)
-            async for chunk in response.aiter_bytes():
-                body.add(chunk)
-                if time.monotonic() > deadline:
-                    return FetchFailed(f"body not received within {config.timeout:g}s")
-            return parse_response(
-                body.bytes(), response.headers, allow_weak_rsa=config.allow_weak_rsa
-            )
-    except BodyTooLarge:
-        return FetchFailed(f"body exceeds max_bytes={config.max_bytes}")
-    except httpx.HTTPError as exc:
-        return failure_of(exc, config.timeout)
+            precheck=functools.partial(
+                precheck, allow_http=config.allow_http, max_bytes=config.max_bytes
+            ),
+        )
+    except ExchangeError as exc:
+        return FetchFailed(exc.reason)
+    return result_of(answer, allow_weak_rsa=config.allow_weak_rsa)

@@ -10,8 +10,13 @@ as inputs, so the sync and async shells (and the tests) drive the same logic:
   (RFC 9110 sections 13.1.1, 13.1.3); a 304 extends the freshness without
   re-parsing (RFC 9111 section 4.3.4);
 - one refetch for an unknown ``kid`` once ``cooldown`` has passed since the
-  last attempt, else a fast typed refusal; kids a fetch confirmed absent are
-  remembered in a bounded negative cache;
+  last attempt ended, else a fast typed refusal. There is no memory of
+  unknown kids beyond that: the DoS protection is the cooldown (one fetch per
+  cooldown, however many distinct kids arrive) plus the single flight in the
+  shells, so a kid published after a fetch is found by the first token that
+  names it once the cooldown has passed (OpenID Connect Core 1.0 section
+  10.1.1: a verifier refetches the set when it meets a new ``kid``). A token
+  without a ``kid`` never causes a refetch: nothing in it names a new key;
 - stale-if-error: a failed fetch keeps the last good set for ``max_stale``
   past its expiry (RFC 5861 section 4 in spirit); a bad answer never replaces it;
 - sequence numbers, so an older response never overwrites a newer set;
@@ -25,7 +30,6 @@ from __future__ import annotations
 
 import enum
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from keywell.client.freshness import CachePolicy, CachingHeaders, compute_ttl
@@ -116,7 +120,6 @@ class JWKSCache:
         self._seq = 0
         self._applied = 0
         self._previous_attempt = -math.inf
-        self._negative: OrderedDict[str, float] = OrderedDict()
 
     def _may_fetch(self, now: float) -> bool:
         return now - self.last_attempt >= self.policy.cooldown
@@ -139,35 +142,23 @@ class JWKSCache:
         elif now >= self.fresh_until and may_fetch:
             refresh = True
         if kid is not None and kid not in self.keys:
-            until = self._negative.get(kid)
-            if until is not None and now < until:
-                return Decision(
-                    Action.FAIL_UNKNOWN_KID, "the kid was absent from a recent fetch of the set"
-                )
             if may_fetch:
                 return Decision(Action.FETCH)
-            if not allow_fetch and self.consecutive_failures == 0:
-                # the fetch this lookup waited for succeeded without the kid
-                self._remember_unknown(kid, now)
-            since = now - self.last_attempt
-            return Decision(
-                Action.FAIL_UNKNOWN_KID,
-                f"not refetching: last fetch {since:.0f}s ago, cooldown {self.policy.cooldown:g}s",
-            )
+            return Decision(Action.FAIL_UNKNOWN_KID, self._not_refetching(now))
         return Decision(Action.SERVE_AND_REFRESH if refresh else Action.SERVE)
+
+    def _not_refetching(self, now: float) -> str:
+        since = max(now - self.last_attempt, 0.0)
+        wait = max(self.policy.cooldown - since, 0.0)
+        error = f"; that fetch failed: {self.last_error}" if self.consecutive_failures else ""
+        return (
+            f"not in the set fetched {since:.1f}s ago; next refetch possible in {wait:.1f}s "
+            f"(cooldown {self.policy.cooldown:g}s){error}"
+        )
 
     def _unavailable(self, what: str, now: float) -> str:
         error = f"; last error: {self.last_error}" if self.last_error else ""
         return f"{what}{error}"
-
-    def _remember_unknown(self, kid: str, now: float) -> None:
-        size = self.policy.negative_cache_size
-        if not size:
-            return
-        self._negative[kid] = now + self.policy.negative_ttl
-        self._negative.move_to_end(kid)
-        while len(self._negative) > size:
-            self._negative.popitem(last=False)
 
     def begin(self, now: float) -> Ticket:
         """Record the start of a fetch; return its ticket with the validators to send."""
@@ -184,10 +175,15 @@ class JWKSCache:
             self.last_attempt = self._previous_attempt
 
     def complete(self, ticket: Ticket, result: FetchResult, now: float) -> bool:
-        """Apply a fetch result; False if it was older than one already applied."""
+        """Apply a fetch result; False if it was older than one already applied.
+
+        The cooldown counts from here, the end of the attempt, so a slow
+        server never sees back-to-back fetches.
+        """
         if ticket.seq <= self._applied:
             return False
         self._applied = ticket.seq
+        self.last_attempt = max(self.last_attempt, now)
         if isinstance(result, NotModified) and not self.loaded:
             result = FetchFailed("HTTP 304 without a cached set")
         if isinstance(result, FetchFailed):
@@ -203,7 +199,6 @@ class JWKSCache:
             self.loaded = True
             self.etag = result.headers.etag
             self.last_modified = result.headers.last_modified
-            self._negative.clear()
         else:
             self.not_modified += 1
         self.validated_at = self.last_success = now

@@ -6,6 +6,12 @@ lets one caller lead each fetch while the others join it
 (:mod:`keywell.client.flight`), runs the sync fetch in the calling thread or a
 daemon thread and the async one in the running loop, and turns refusals into
 typed errors. The warm path never enters this module.
+
+A set made by :meth:`keywell.client.RemoteJWKSet.from_issuer` (lazy, the
+default) runs discovery inside the first fetch it leads: discovery is then
+single-flight too, its failure is charged to the cooldown like any failed
+fetch, and it surfaces as :class:`~keywell.errors.DiscoveryError` until it
+succeeds once (RFC 8414 section 3, OpenID Connect Discovery 1.0 section 4).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import httpx
 
@@ -28,10 +35,12 @@ from keywell.client.cache import (
     JWKSCache,
     Ticket,
 )
+from keywell.client.deadline import owned_sync_client
+from keywell.client.discovery import adiscover, discover, metadata_urls
 from keywell.client.flight import Flight
-from keywell.client.http import FetchConfig, redact
+from keywell.client.http import FetchConfig, check_url, redact
 from keywell.client.sync import fetch_sync
-from keywell.errors import JWKSFetchError, NoMatchingKeyError
+from keywell.errors import DiscoveryError, JWKSFetchError, NoMatchingKeyError
 from keywell.jose.jwk import JWK
 from keywell.jose.jwkset import JWKSet
 
@@ -71,6 +80,23 @@ class FetchCoordinator:
         self._fresh_until = self._core.fresh_until
         self._memo: dict[tuple[str | None, str], tuple[JWK, ...]] = {}
         self._url_text = redact(config.url)
+        self._issuer: str | None = None
+        self._wait_limit = config.timeout + 1.0
+
+    def _defer_discovery(self, issuer: str) -> None:
+        """Find the set's URL by discovery of ``issuer`` on first use (checked now)."""
+        metadata_urls(issuer, allow_http=self._config.allow_http)
+        self._issuer = issuer
+        self._url_text = f"issuer {issuer[:256]} (jwks_uri not yet discovered)"
+        self._wait_limit = 2 * self._config.timeout + 1.0
+
+    def _discovered(self, jwks_uri: str) -> FetchConfig:
+        config = replace(self._config, url=check_url(jwks_uri, allow_http=self._config.allow_http))
+        with self._lock:
+            self._config = config
+            self._issuer = None
+            self._url_text = redact(config.url)
+        return config
 
     def _begin(self, kid: str | None, first: bool) -> tuple[Decision, Flight | None, bool]:
         """Under the lock: plan, and lead or join a flight if the answer depends on one.
@@ -128,6 +154,8 @@ class FetchCoordinator:
         if action is Action.FAIL_UNKNOWN_KID and kid is not None:
             raise NoMatchingKeyError(self._kid_message(kid, decision.reason))
         if action is Action.FAIL_UNAVAILABLE:
+            if self._issuer is not None:
+                raise DiscoveryError(f"JWK Set of {self._url_text} unavailable: {decision.reason}")
             raise JWKSFetchError(f"JWK Set from {self._url_text} unavailable: {decision.reason}")
         return self._core.keys
 
@@ -139,7 +167,7 @@ class FetchCoordinator:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = httpx.Client()
+                    self._client = owned_sync_client()
                 client = self._client
         return client
 
@@ -147,7 +175,20 @@ class FetchCoordinator:
         ticket = flight.ticket
         result: FetchResult | None = None
         try:
-            result = fetch_sync(self._sync_client(), self._config, ticket)
+            config, client = self._config, self._sync_client()
+            if self._issuer is not None:
+                config = self._discovered(
+                    discover(
+                        self._issuer,
+                        client=client,
+                        timeout=config.timeout,
+                        allow_http=config.allow_http,
+                        headers=config.headers,
+                    )
+                )
+            result = fetch_sync(client, config, ticket)
+        except DiscoveryError as exc:
+            result = FetchFailed(exc.message)
         except Exception as exc:  # a defect must not strand the waiters
             result = FetchFailed(f"unexpected {type(exc).__name__}")
         finally:
@@ -157,7 +198,20 @@ class FetchCoordinator:
         ticket = flight.ticket
         result: FetchResult | None = None
         try:
-            result = await fetch_async(self._aclient, self._config, ticket)
+            config = self._config
+            if self._issuer is not None:
+                config = self._discovered(
+                    await adiscover(
+                        self._issuer,
+                        client=self._aclient,
+                        timeout=config.timeout,
+                        allow_http=config.allow_http,
+                        headers=config.headers,
+                    )
+                )
+            result = await fetch_async(self._aclient, config, ticket)
+        except DiscoveryError as exc:
+            result = FetchFailed(exc.message)
         except Exception as exc:
             result = FetchFailed(f"unexpected {type(exc).__name__}")
         finally:
@@ -177,7 +231,7 @@ class FetchCoordinator:
             if leader:
                 self._run_sync(flight)
             else:
-                flight.wait(self._config.timeout + 1.0)
+                flight.wait(self._wait_limit)
             first = flight.abandoned and flight.done
 
     async def _aensure(self, kid: str | None) -> JWKSet:
@@ -194,7 +248,7 @@ class FetchCoordinator:
             if leader:
                 await self._run_async(flight)
             else:
-                await flight.wait_async(self._config.timeout + 1.0)
+                await flight.wait_async(self._wait_limit)
             first = flight.abandoned and flight.done
 
     def close(self) -> None:

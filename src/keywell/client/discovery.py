@@ -6,7 +6,9 @@ section 3.1 location, where ``/.well-known/oauth-authorization-server`` is
 inserted between the host and the issuer's path. The document's ``issuer``
 must equal the configured issuer exactly (OIDC Discovery section 4.3, RFC 8414
 section 3.3), or the document is refused: a look-alike issuer must not supply
-keys. No redirect is followed and the body is size-limited.
+keys. No redirect is followed; the exchange has one deadline and the body a
+decoded-size limit (:mod:`keywell.client.exchange`). RemoteJWKSet runs
+discovery lazily, on first use (:meth:`keywell.client.RemoteJWKSet.from_issuer`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 
 import httpx
 
-from keywell.client.http import BodyTooLarge, BoundedBody, check_url, redact
+from keywell.client.deadline import owned_sync_client
+from keywell.client.exchange import Answer, ExchangeError, get_async, get_sync
+from keywell.client.http import check_url, redact
 from keywell.errors import DiscoveryError
 
 __all__ = ["adiscover", "check_metadata", "discover", "metadata_urls"]
@@ -64,12 +68,25 @@ def check_metadata(body: bytes, issuer: str, *, allow_http: bool = False) -> str
     return jwks_uri
 
 
-def _judge(url: httpx.URL, status: int, body: bytes | None) -> bytes | None:
-    if status == 404:
+def _precheck(response: httpx.Response) -> str | None:
+    if response.status_code == 200:
+        length = response.headers.get("content-length")
+        if length is not None and length.strip().isdigit() and int(length) > _MAX_METADATA_BYTES:
+            return "discovery document is too large"
+    return None
+
+
+def _judge(answer: Answer, issuer: str, allow_http: bool) -> str | None:
+    """The ``jwks_uri`` from a 200, None for a 404 (try the next location), else refuse."""
+    if answer.status == 404:
         return None
-    if status != 200 or body is None:
-        raise DiscoveryError(f"discovery at {redact(url)} answered HTTP {status}")
-    return body
+    if answer.status != 200 or answer.body is None:
+        raise DiscoveryError(f"discovery at {redact(answer.url)} answered HTTP {answer.status}")
+    return check_metadata(answer.body, issuer, allow_http=allow_http)
+
+
+def _failed(url: httpx.URL, exc: ExchangeError) -> DiscoveryError:
+    return DiscoveryError(f"discovery at {redact(url)} failed: {exc.reason}")
 
 
 def discover(
@@ -80,32 +97,29 @@ def discover(
     allow_http: bool = False,
     headers: Mapping[str, str] | None = None,
 ) -> str:
-    """Fetch the issuer's metadata and return its checked ``jwks_uri``."""
+    """Fetch the issuer's metadata and return its checked ``jwks_uri``.
+
+    ``timeout`` bounds each location's whole exchange (connect to last byte);
+    the document is limited to 256 KiB decoded.
+
+    Raises:
+        DiscoveryError: no document, a refused answer, or a refused document.
+        ValueError: the issuer is not an acceptable URL.
+    """
+    urls = metadata_urls(issuer, allow_http=allow_http)
     if client is None:
-        with httpx.Client() as owned:
+        with owned_sync_client() as owned:
             return discover(
                 issuer, client=owned, timeout=timeout, allow_http=allow_http, headers=headers
             )
-    for url in metadata_urls(issuer, allow_http=allow_http):
+    for url in urls:
         try:
-            with client.stream(
-                "GET", url, headers=headers, timeout=timeout, follow_redirects=False
-            ) as response:
-                body = None
-                if response.status_code == 200:
-                    collected = BoundedBody(_MAX_METADATA_BYTES)
-                    for chunk in response.iter_bytes():
-                        collected.add(chunk)
-                    body = collected.bytes()
-                found = _judge(url, response.status_code, body)
-        except BodyTooLarge:
-            raise DiscoveryError("discovery document is too large") from None
-        except httpx.HTTPError as exc:
-            raise DiscoveryError(
-                f"discovery at {redact(url)} failed: {type(exc).__name__}"
-            ) from exc
+            answer = get_sync(client, url, **_options(headers, timeout))
+        except ExchangeError as exc:
+            raise _failed(url, exc) from None
+        found = _judge(answer, issuer, allow_http)
         if found is not None:
-            return check_metadata(found, issuer, allow_http=allow_http)
+            return found
     raise DiscoveryError(f"no discovery document for issuer {issuer!r}")
 
 
@@ -118,29 +132,29 @@ async def adiscover(
     headers: Mapping[str, str] | None = None,
 ) -> str:
     """Like :func:`discover`, without blocking the event loop."""
+    urls = metadata_urls(issuer, allow_http=allow_http)
     if client is None:
         async with httpx.AsyncClient() as owned:
             return await adiscover(
                 issuer, client=owned, timeout=timeout, allow_http=allow_http, headers=headers
             )
-    for url in metadata_urls(issuer, allow_http=allow_http):
+    for url in urls:
         try:
-            async with client.stream(
-                "GET", url, headers=headers, timeout=timeout, follow_redirects=False
-            ) as response:
-                body = None
-                if response.status_code == 200:
-                    collected = BoundedBody(_MAX_METADATA_BYTES)
-                    async for chunk in response.aiter_bytes():
-                        collected.add(chunk)
-                    body = collected.bytes()
-                found = _judge(url, response.status_code, body)
-        except BodyTooLarge:
-            raise DiscoveryError("discovery document is too large") from None
-        except httpx.HTTPError as exc:
-            raise DiscoveryError(
-                f"discovery at {redact(url)} failed: {type(exc).__name__}"
-            ) from exc
+            answer = await get_async(client, url, **_options(headers, timeout))
+        except ExchangeError as exc:
+            raise _failed(url, exc) from None
+        found = _judge(answer, issuer, allow_http)
         if found is not None:
-            return check_metadata(found, issuer, allow_http=allow_http)
+            return found
     raise DiscoveryError(f"no discovery document for issuer {issuer!r}")
+
+
+def _options(headers: Mapping[str, str] | None, timeout: float) -> dict[str, Any]:
+    merged = {"Accept": "application/json", "Accept-Encoding": "identity", **(headers or {})}
+    return {
+        "headers": merged,
+        "timeout": timeout,
+        "max_bytes": _MAX_METADATA_BYTES,
+        "follow_redirects": False,
+        "precheck": _precheck,
+    }

@@ -19,7 +19,11 @@ __all__ = ["CachePolicy", "CachingHeaders", "compute_ttl"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CachePolicy:
-    """How long a remote set is trusted and how often it may be refetched (seconds)."""
+    """How long a remote set is trusted and how often it may be refetched (seconds).
+
+    ``cooldown`` is the least time between the end of one fetch attempt and
+    the start of the next (unknown kids, retries after a failure).
+    """
 
     cooldown: float = 30.0
     min_ttl: float = 60.0
@@ -27,11 +31,9 @@ class CachePolicy:
     default_ttl: float = 600.0
     max_stale: float = 6 * 3600.0
     refresh_ahead: float | None = None
-    negative_ttl: float = 300.0
-    negative_cache_size: int = 1024
 
     def __post_init__(self) -> None:
-        for name in ("cooldown", "min_ttl", "max_ttl", "default_ttl", "max_stale", "negative_ttl"):
+        for name in ("cooldown", "min_ttl", "max_ttl", "default_ttl", "max_stale"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise TypeError(f"{name} must be a number of seconds")
@@ -44,8 +46,6 @@ class CachePolicy:
         ahead = self.refresh_ahead
         if ahead is not None and (not isinstance(ahead, int | float) or not ahead > 0):
             raise ValueError("refresh_ahead must be None or a positive number of seconds")
-        if not isinstance(self.negative_cache_size, int) or self.negative_cache_size < 0:
-            raise ValueError("negative_cache_size must be an integer >= 0")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,9 @@
   (RFC 8725 section 3.10).
 - A 200 or, for a conditional request, a 304 (RFC 9110 section 15.4.5); any
   3xx is a failure unless redirects were enabled; every other status too.
-- The body is counted while it streams and refused past ``max_bytes``.
+- The body is decoded and counted while it streams and refused past
+  ``max_bytes`` (:mod:`keywell.client.exchange`); the whole exchange has one
+  deadline, ``timeout``.
 - The content type is tolerated when it is JSON-like, ``text/plain``,
   ``application/octet-stream`` or absent; an HTML page (a login or error
   page) is refused.
@@ -31,20 +33,19 @@ from keywell.client.cache import (
     NotModified,
     Ticket,
 )
+from keywell.client.exchange import Answer
 from keywell.errors import JWKSError
 from keywell.jose.jwkset import JWKSet
 
 __all__ = [
-    "BodyTooLarge",
-    "BoundedBody",
     "FetchConfig",
     "check_url",
-    "failure_of",
     "is_loopback",
     "parse_response",
+    "precheck",
     "redact",
     "request_headers",
-    "status_result",
+    "result_of",
 ]
 
 _ACCEPT = "application/jwk-set+json, application/json;q=0.9, */*;q=0.1"
@@ -119,9 +120,9 @@ def redact(url: httpx.URL) -> str:
 def request_headers(ticket: Ticket | None, extra: Mapping[str, str] | None) -> dict[str, str]:
     """Request headers: Accept, the caller's extras, then the validators of ``ticket``.
 
-    ``Accept-Encoding: identity`` by default: a JWK Set is small, and an
-    uncompressed body is counted against ``max_bytes`` as it arrives, where a
-    compressed chunk could expand a thousandfold before the count sees it.
+    ``Accept-Encoding: identity`` by default: a JWK Set is small. A server
+    that compresses anyway is decoded within ``max_bytes``
+    (:mod:`keywell.client.decoding`).
     """
     headers = {"Accept": _ACCEPT, "Accept-Encoding": "identity"}
     if extra:
@@ -134,26 +135,34 @@ def request_headers(ticket: Ticket | None, extra: Mapping[str, str] | None) -> d
     return headers
 
 
-def status_result(
-    response: httpx.Response, *, allow_http: bool, max_bytes: int
-) -> FetchResult | None:
-    """Judge the status line and headers; None means "read the body"."""
-    status = response.status_code
+def precheck(response: httpx.Response, *, allow_http: bool, max_bytes: int) -> str | None:
+    """Judge the final URL, status line and headers before any body byte is read.
+
+    Returns a failure reason, or None to go on (the body is read for a 200 only).
+    """
     if response.url.scheme != "https" and not allow_http and not is_loopback(response.url.host):
-        return FetchFailed("a redirect led to plain http")
-    if status == 304:
-        return NotModified(CachingHeaders.from_mapping(response.headers))
-    if 300 <= status < 400:
-        return FetchFailed(f"HTTP {status} redirect refused")
-    if status != 200:
-        return FetchFailed(f"HTTP {status}")
+        return "a redirect led to plain http"
+    if response.status_code != 200:
+        return None
     length = response.headers.get("content-length")
     if length is not None and length.strip().isdigit() and int(length) > max_bytes:
-        return FetchFailed(f"body of {int(length)} bytes exceeds max_bytes={max_bytes}")
+        return f"body of {int(length)} bytes exceeds max_bytes={max_bytes}"
     ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype and not (ctype.endswith("json") or ctype in _TOLERATED_TYPES):
-        return FetchFailed(f"unexpected content type {ctype[:64]!r}")
+        return f"unexpected content type {ctype[:64]!r}"
     return None
+
+
+def result_of(answer: Answer, *, allow_weak_rsa: bool = False) -> FetchResult:
+    """The fetch result of a JWKS answer: 200 parsed, 304 kept, anything else failed."""
+    status = answer.status
+    if status == 304:
+        return NotModified(CachingHeaders.from_mapping(answer.headers))
+    if 300 <= status < 400:
+        return FetchFailed(f"HTTP {status} redirect refused")
+    if status != 200 or answer.body is None:
+        return FetchFailed(f"HTTP {status}")
+    return parse_response(answer.body, answer.headers, allow_weak_rsa=allow_weak_rsa)
 
 
 def parse_response(
@@ -168,42 +177,3 @@ def parse_response(
         skipped = f" ({len(keys.skipped)} skipped)" if keys.skipped else ""
         return FetchFailed(f"the set holds no key usable for verification{skipped}")
     return Fetched(keys, CachingHeaders.from_mapping(headers))
-
-
-class BodyTooLarge(Exception):
-    """A response body grew past its limit."""
-
-
-class BoundedBody:
-    """Collect a streamed body, refusing it as soon as it passes ``max_bytes``.
-
-    The one place the sync and async shells, and discovery, count bytes as
-    they arrive (a ``bytearray``, so appending stays linear).
-    """
-
-    __slots__ = ("_data", "max_bytes")
-
-    def __init__(self, max_bytes: int) -> None:
-        self._data = bytearray()
-        self.max_bytes = max_bytes
-
-    def add(self, chunk: bytes) -> None:
-        """Append ``chunk``; raise :class:`BodyTooLarge` past the limit."""
-        self._data += chunk
-        if len(self._data) > self.max_bytes:
-            raise BodyTooLarge
-
-    def bytes(self) -> bytes:
-        """The body collected so far."""
-        return bytes(self._data)
-
-
-def failure_of(exc: httpx.HTTPError, timeout: float) -> FetchFailed:
-    """The fetch result for an httpx error, without secrets (no request headers)."""
-    if isinstance(exc, httpx.TimeoutException):
-        return FetchFailed(f"timed out after {timeout:g}s")
-    if isinstance(exc, httpx.TooManyRedirects):
-        return FetchFailed("too many redirects")
-    text = str(exc)
-    detail = text.splitlines()[0][:200] if text else "no detail"
-    return FetchFailed(f"{type(exc).__name__}: {detail}")

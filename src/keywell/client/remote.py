@@ -32,14 +32,20 @@ class RemoteJWKSet(FetchCoordinator):
 
     Args:
         url: the https URL of the set (http only for loopback or ``allow_http``).
-        cooldown: least seconds between two fetches (unknown kids, retries).
-        min_ttl, max_ttl: bounds on the freshness the server grants.
+        cooldown: least seconds from the end of one fetch to the start of the
+            next. A token whose kid is not in the set causes one refetch once
+            the cooldown has passed (OpenID Connect Core 1.0 section 10.1.1),
+            shared by every waiting thread and task; within the cooldown it is
+            refused at once. Nothing is remembered about unknown kids longer.
+        min_ttl, max_ttl: bounds on the freshness the server grants (RFC 9111 section 4.2.1).
         default_ttl: freshness when the server sends no caching headers.
-        timeout: seconds for the whole request.
-        max_bytes: largest body accepted.
-        max_stale: how long past expiry the last good set serves while fetches fail.
+        timeout: seconds for the whole exchange, connect to last body byte (a
+            deadline, not a per-read timeout).
+        max_bytes: largest body accepted, counted after decoding; only the
+            identity, gzip and deflate content codings, one layer, are accepted.
+        max_stale: how long past expiry the last good set serves while fetches
+            fail (stale-if-error, RFC 5861 section 4).
         refresh_ahead: refetch in the background this many seconds before expiry.
-        negative_ttl: how long a kid a fetch confirmed absent causes no refetch.
         http_client: an ``httpx.Client`` or ``httpx.AsyncClient`` to use.
         headers: extra request headers (never logged).
         allow_http: accept plain http for non-loopback hosts (testing only).
@@ -60,7 +66,6 @@ class RemoteJWKSet(FetchCoordinator):
         max_bytes: int = 1 << 20,
         max_stale: float = 6 * 3600.0,
         refresh_ahead: float | None = None,
-        negative_ttl: float = 300.0,
         http_client: httpx.Client | httpx.AsyncClient | None = None,
         headers: Mapping[str, str] | None = None,
         allow_http: bool = False,
@@ -89,7 +94,6 @@ class RemoteJWKSet(FetchCoordinator):
             default_ttl=default_ttl,
             max_stale=max_stale,
             refresh_ahead=refresh_ahead,
-            negative_ttl=negative_ttl,
         )
         super().__init__(config, policy, http_client, clock)
 
@@ -98,17 +102,47 @@ class RemoteJWKSet(FetchCoordinator):
         cls,
         issuer: str,
         *,
+        lazy: bool = True,
         allow_http: bool = False,
-        http_client: httpx.Client | None = None,
+        http_client: httpx.Client | httpx.AsyncClient | None = None,
         timeout: float = 5.0,
         headers: Mapping[str, str] | None = None,
         **options: Any,
     ) -> RemoteJWKSet:
-        """Discover the issuer's ``jwks_uri`` (see :mod:`keywell.client.discovery`) now.
+        """The set of ``issuer``, found by discovery (see :mod:`keywell.client.discovery`).
+
+        Lazy by default, the way to build it at application start-up: nothing
+        is fetched here, so an app starts while its issuer is down. The first
+        lookup (sync or async) discovers the ``jwks_uri`` (OpenID Connect
+        Discovery 1.0 section 4, then RFC 8414 section 3) and fetches the set,
+        as one single flight; a failed discovery raises
+        :class:`~keywell.errors.DiscoveryError` and is retried by the first
+        lookup after ``cooldown``. Once found, the ``jwks_uri`` is kept.
+
+        ``lazy=False`` discovers now, in the calling thread (or use
+        :meth:`afrom_issuer` from async code).
 
         Raises:
-            JWKSFetchError: no metadata, an issuer that differs, or a bad ``jwks_uri``.
+            ValueError: the issuer is not an acceptable URL (at once, even lazily).
+            DiscoveryError: (eager only) no metadata, an issuer that differs,
+                or a bad ``jwks_uri``.
         """
+        if lazy:
+            from keywell.client.discovery import metadata_urls
+
+            placeholder, _ = metadata_urls(issuer, allow_http=allow_http)
+            remote = cls(
+                str(placeholder),
+                allow_http=allow_http,
+                http_client=http_client,
+                timeout=timeout,
+                headers=headers,
+                **options,
+            )
+            remote._defer_discovery(issuer)
+            return remote
+        if isinstance(http_client, httpx.AsyncClient):
+            raise TypeError("an eager from_issuer needs an httpx.Client; use afrom_issuer")
         from keywell.client.discovery import discover
 
         jwks_uri = discover(
@@ -134,7 +168,11 @@ class RemoteJWKSet(FetchCoordinator):
         headers: Mapping[str, str] | None = None,
         **options: Any,
     ) -> RemoteJWKSet:
-        """Like :meth:`from_issuer`, without blocking the event loop."""
+        """Like ``from_issuer(issuer, lazy=False)``, discovering now without blocking the loop.
+
+        Raises:
+            DiscoveryError: no metadata, an issuer that differs, or a bad ``jwks_uri``.
+        """
         from keywell.client.discovery import adiscover
 
         jwks_uri = await adiscover(
@@ -222,7 +260,7 @@ class RemoteJWKSet(FetchCoordinator):
 
     @property
     def url(self) -> str:
-        """The set's URL without query (safe to log)."""
+        """The set's URL without query (safe to log); the issuer until lazy discovery ran."""
         return self._url_text
 
     def __enter__(self) -> RemoteJWKSet:

@@ -11,9 +11,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
-
 from keywell.client.cache import CachePolicy, CachingHeaders, Fetched, FetchFailed, compute_ttl
+from keywell.client.deadline import owned_sync_client
 from keywell.client.http import FetchConfig, check_url, redact
 from keywell.client.sync import fetch_sync
 from keywell.errors import JWKSFetchError
@@ -56,7 +55,7 @@ def fetch_report(
         max_bytes=max_bytes,
         allow_http=allow_http,
     )
-    with httpx.Client() as client:
+    with owned_sync_client() as client:
         result = fetch_sync(client, config, None)
     if isinstance(result, FetchFailed):
         raise JWKSFetchError(f"JWK Set from {redact(config.url)}: {result.reason}")
