@@ -13,6 +13,7 @@ discovery lazily, on first use (:meth:`keywell.client.RemoteJWKSet.from_issuer`)
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +22,7 @@ import httpx
 
 from keywell.client.deadline import owned_sync_client
 from keywell.client.exchange import Answer, ExchangeError, get_async, get_sync
-from keywell.client.http import check_url, redact
+from keywell.client.http import check_url, precheck, redact
 from keywell.errors import DiscoveryError
 
 __all__ = ["adiscover", "check_metadata", "discover", "metadata_urls"]
@@ -68,14 +69,6 @@ def check_metadata(body: bytes, issuer: str, *, allow_http: bool = False) -> str
     return jwks_uri
 
 
-def _precheck(response: httpx.Response) -> str | None:
-    if response.status_code == 200:
-        length = response.headers.get("content-length")
-        if length is not None and length.strip().isdigit() and int(length) > _MAX_METADATA_BYTES:
-            return "discovery document is too large"
-    return None
-
-
 def _judge(answer: Answer, issuer: str, allow_http: bool) -> str | None:
     """The ``jwks_uri`` from a 200, None for a 404 (try the next location), else refuse."""
     if answer.status == 404:
@@ -114,7 +107,7 @@ def discover(
             )
     for url in urls:
         try:
-            answer = get_sync(client, url, **_options(headers, timeout))
+            answer = get_sync(client, url, **_options(headers, timeout, allow_http))
         except ExchangeError as exc:
             raise _failed(url, exc) from None
         found = _judge(answer, issuer, allow_http)
@@ -140,7 +133,7 @@ async def adiscover(
             )
     for url in urls:
         try:
-            answer = await get_async(client, url, **_options(headers, timeout))
+            answer = await get_async(client, url, **_options(headers, timeout, allow_http))
         except ExchangeError as exc:
             raise _failed(url, exc) from None
         found = _judge(answer, issuer, allow_http)
@@ -149,12 +142,14 @@ async def adiscover(
     raise DiscoveryError(f"no discovery document for issuer {issuer!r}")
 
 
-def _options(headers: Mapping[str, str] | None, timeout: float) -> dict[str, Any]:
+def _options(headers: Mapping[str, str] | None, timeout: float, allow_http: bool) -> dict[str, Any]:
     merged = {"Accept": "application/json", "Accept-Encoding": "identity", **(headers or {})}
     return {
         "headers": merged,
         "timeout": timeout,
         "max_bytes": _MAX_METADATA_BYTES,
         "follow_redirects": False,
-        "precheck": _precheck,
+        "precheck": functools.partial(
+            precheck, allow_http=allow_http, max_bytes=_MAX_METADATA_BYTES
+        ),
     }
