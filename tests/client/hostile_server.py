@@ -43,7 +43,7 @@ class HostileServer:
         self.paths: list[str] = []
         self.behaviour: Behaviour = lambda sock, srv: None
         self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(0.2)
+        self._sock.settimeout(0.05)
         self.port = self._sock.getsockname()[1]
         self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)

@@ -104,6 +104,17 @@ MATRIX: dict[str, tuple[Behaviour, str]] = {
 MODES = ["sync fetch", "async fetch", "discovery sync", "discovery async"]
 
 
+def _healthy(srv: HostileServer) -> Behaviour:
+    """A well-behaved issuer: its discovery document, and the good set everywhere else."""
+    document = {"issuer": srv.url("/idp"), "jwks_uri": srv.url("/jwks")}
+    meta, keys = json_reply(document), json_reply(GOOD, "Cache-Control: max-age=60")
+
+    def run(conn: socket.socket, srv: HostileServer) -> None:
+        (meta if srv.paths[-1].endswith("openid-configuration") else keys)(conn, srv)
+
+    return run
+
+
 @pytest.fixture
 def hostile() -> Iterator[HostileServer]:
     srv = HostileServer()
@@ -153,7 +164,7 @@ def test_hostile_answer_is_bounded_and_typed(
         _bounded(mode, remote.jwks, remote.ajwks, DiscoveryError, says)
         assert remote.health().state == "empty"
     else:
-        hostile.behaviour = json_reply(GOOD, "Cache-Control: max-age=60")
+        hostile.behaviour = _healthy(hostile)
         remote = RemoteJWKSet(hostile.url(), **options)  # type: ignore[arg-type]
         cold = RemoteJWKSet(hostile.url(), **options)  # type: ignore[arg-type]
         assert isinstance(remote.jwks(), JWKSet)
@@ -171,13 +182,15 @@ def test_hostile_answer_is_bounded_and_typed(
         assert hostile.hits() == hits + 1
         assert remote.get_key("good") == KEY.public()  # the last good set is kept (stale)
         assert remote.health().state == "stale"
-    probe = remote.jwks if mode.startswith("discovery") else lambda: remote.get_key("other")
+        cold.close()
     hits = hostile.hits()
     clock.advance(10)  # within the cooldown: no new request
     with pytest.raises(KeywellError):
-        probe()
+        remote.get_key("other")
     assert hostile.hits() == hits
+    hostile.behaviour = _healthy(hostile)
     clock.advance(31)  # past the cooldown: the flight was released, the next fetch happens
-    with pytest.raises(KeywellError):
-        probe()
+    assert remote.get_key("good") == KEY.public()
     assert hostile.hits() > hits
+    assert remote.health().state == "fresh"
+    remote.close()

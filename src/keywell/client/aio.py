@@ -7,6 +7,7 @@ import functools
 import httpx
 
 from keywell.client.cache import FetchFailed, FetchResult, Ticket
+from keywell.client.deadline import shared_ssl_context
 from keywell.client.exchange import ExchangeError, get_async
 from keywell.client.http import FetchConfig, precheck, request_headers, result_of
 
@@ -22,7 +23,7 @@ async def fetch_async(
     bound to one event loop, and a fetch happens once per TTL at most.
     """
     if client is None:
-        async with httpx.AsyncClient() as owned:
+        async with httpx.AsyncClient(verify=shared_ssl_context()) as owned:
             return await fetch_async(owned, config, ticket)
     try:
         answer = await get_async(

@@ -17,6 +17,8 @@ The async path needs none of this: ``asyncio.timeout`` cancels the task.
 from __future__ import annotations
 
 import contextlib
+import functools
+import ssl
 import threading
 import time
 import typing
@@ -26,7 +28,13 @@ from contextvars import ContextVar
 import httpcore
 import httpx
 
-__all__ = ["DeadlineExceeded", "deadline_scope", "owned_sync_client", "run_with_deadline"]
+__all__ = [
+    "DeadlineExceeded",
+    "deadline_scope",
+    "owned_sync_client",
+    "run_with_deadline",
+    "shared_ssl_context",
+]
 
 _DEADLINE: ContextVar[float | None] = ContextVar("keywell_fetch_deadline", default=None)
 T = typing.TypeVar("T")
@@ -102,13 +110,20 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """Httpx's default TLS context, built once per process (loading CA roots is slow)."""
+    return httpx.create_ssl_context()
+
+
 class _DeadlineTransport(httpx.HTTPTransport):
     """httpx's transport over a connection pool that honours the deadline."""
 
     def __init__(self) -> None:
-        super().__init__()
+        ssl_context = shared_ssl_context()
+        super().__init__(verify=ssl_context)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context,
             network_backend=_DeadlineBackend(),
         )
 

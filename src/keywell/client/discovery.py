@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from keywell.client.deadline import owned_sync_client
+from keywell.client.deadline import owned_sync_client, shared_ssl_context
 from keywell.client.exchange import Answer, ExchangeError, get_async, get_sync
 from keywell.client.http import check_url, precheck, redact
 from keywell.errors import DiscoveryError
@@ -127,7 +127,7 @@ async def adiscover(
     """Like :func:`discover`, without blocking the event loop."""
     urls = metadata_urls(issuer, allow_http=allow_http)
     if client is None:
-        async with httpx.AsyncClient() as owned:
+        async with httpx.AsyncClient(verify=shared_ssl_context()) as owned:
             return await adiscover(
                 issuer, client=owned, timeout=timeout, allow_http=allow_http, headers=headers
             )
