@@ -372,3 +372,50 @@ def test_asks_for_an_uncompressed_body(server: JWKSServer, clock: Clock, key_a: 
     server.set(jwks=jwks(key_a))
     make(server, clock).jwks()
     assert server.last_headers()["Accept-Encoding"] == "identity"
+
+
+def test_failed_refetch_for_an_unknown_kid_is_retried_after_the_cooldown(
+    server: JWKSServer, clock: Clock, key_a: JWK, key_b: JWK
+) -> None:
+    server.set(jwks=jwks(key_a))
+    v = verifier(make(server, clock))
+    v.verify(token(key_a))
+    server.set(status=503)
+    clock.advance(31)
+    with pytest.raises(NoMatchingKeyError, match="that fetch failed: HTTP 503"):
+        v.verify(token(key_b))
+    assert v.verify(token(key_a))["sub"] == "alice"  # the last good set is kept
+    clock.advance(10)
+    with pytest.raises(NoMatchingKeyError, match="HTTP 503"):  # within the cooldown: no fetch
+        v.verify(token(key_b))
+    assert server.hits() == 2
+    server.set(jwks=jwks(key_a, key_b))
+    clock.advance(21)
+    assert v.verify(token(key_b))["sub"] == "alice"
+    assert server.hits() == 3
+
+
+def test_multi_issuer_unknown_kid_refetches_only_that_issuer_after_the_cooldown(
+    server: JWKSServer, clock: Clock, key_a: JWK, key_b: JWK
+) -> None:
+    from keywell.client import MultiIssuerVerifier
+
+    other = "https://other.example"
+    server.set("/one", jwks=jwks(key_a))
+    server.set("/two", jwks=jwks(key_a))
+    multi = MultiIssuerVerifier(
+        {
+            ISS: RemoteJWKSet(server.url("/one"), clock=clock, cooldown=0.5),
+            other: RemoteJWKSet(server.url("/two"), clock=clock, cooldown=0.5),
+        },
+        audience="api",
+    )
+    assert multi.verify(token(key_a))["iss"] == ISS
+    assert multi.verify(token(key_a, iss=other))["iss"] == other
+    clock.advance(0.6)
+    with pytest.raises(NoMatchingKeyError):
+        multi.verify(token(key_b))
+    server.set("/one", jwks=jwks(key_a, key_b))
+    clock.advance(0.6)
+    assert multi.verify(token(key_b))["iss"] == ISS
+    assert (server.hits("/one"), server.hits("/two")) == (3, 1)
