@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import threading
 import time
 import zlib
 
@@ -123,5 +124,9 @@ def test_deadline_holds_with_a_callers_own_sync_client() -> None:
                 remote.jwks()
             assert time.monotonic() - started < 0.5 + 2.0
             srv.stopping.set()  # end the drip so the worker thread's read ends
+            for worker in threading.enumerate():
+                if worker.name == "keywell-fetch":
+                    worker.join(5)
+                    assert not worker.is_alive()
     finally:
         srv.stop()

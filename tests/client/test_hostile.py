@@ -84,6 +84,10 @@ MATRIX: dict[str, tuple[Behaviour, str]] = {
     ),
     "drip of headers": (_drip_headers, "timed out"),
     "drip of body": (_drip_body, "timed out"),
+    "endless headers": (
+        endless(b"HTTP/1.1 200 OK\r\n", b"X-Pad: " + b"a" * 1000 + b"\r\n"),
+        "Error",
+    ),
     "oversize identity": (reply(BIG, "Content-Type: application/json"), "exceeds max_bytes"),
     "no Content-Length oversize": (
         endless(
