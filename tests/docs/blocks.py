@@ -1,7 +1,7 @@
 """Fenced code blocks of the documentation pages, and how each one is run.
 
-A page's ```python blocks run in order in one namespace, in one fresh Python
-process (``-W error``) per page; its ```sh blocks run with ``bash -euo
+A page's consecutive ```python blocks run in order in one namespace, in one
+fresh Python process (``-W error``); its ```sh blocks run with ``bash -euo
 pipefail`` in the same working directory, with the project's ``keywell`` on
 PATH. Blocks in any other language (text, toml, json, ...) are shown output or
 configuration and are not run. Two markers, an HTML comment on the line before

@@ -35,12 +35,16 @@ def free_port() -> int:
 
 
 def example_env(workdir: Path) -> dict[str, str]:
-    """The environment every example runs in: our venv first on PATH, a real KEK, no CI noise."""
+    """The environment every example runs in: our venv first on PATH, a KEK file (``kek-1``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEYWELL_", "PYTEST_"))}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["HOME"] = str(workdir)
     kek = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-    env["KEYWELL_KEK"] = kek
+    kek_file = workdir / "keks"
+    if not kek_file.exists():
+        kek_file.write_text(f"kek-1:{kek}\n")
+        kek_file.chmod(0o600)
+    env["KEYWELL_KEK_FILE"] = str(kek_file)
     return env
 
 
