@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.docs.blocks import DOCS, RUN, SHOWN, Block, blocks, needs_server, pages
-from tests.docs.conftest import DocsServer, example_env
+from tests.docs.server import DocsServer, example_env
 
 # Runs a page's Python blocks in order in one namespace; names the failing block.
 DRIVER = """

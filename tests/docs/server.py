@@ -1,4 +1,7 @@
-"""A real key server for the documentation pages that need one (``<!-- docs-test: server -->``)."""
+"""A real `keywell serve` on a free port, for the docs pages and the examples.
+
+Registered for the whole suite by ``tests/conftest.py`` (``pytest_plugins``).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +28,16 @@ class DocsServer:
 
     base: str
     env: dict[str, str]
+
+    def mint(self, claims: dict[str, object], ttl: int = 300) -> str:
+        """A token signed by the server's ``default`` set, through its admin API."""
+        answer = httpx.post(
+            f"{self.base}/admin/v1/keysets/default/tokens",
+            json={"claims": claims, "ttl": ttl},
+            headers={"Authorization": f"Bearer {self.env['KEYWELL_TOKEN']}"},
+        )
+        assert answer.status_code in (200, 201), answer.text
+        return str(answer.json()["token"])
 
 
 def free_port() -> int:
