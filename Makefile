@@ -10,11 +10,13 @@ TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 
 .PHONY: run test lint typecheck pytest docs docs-serve bench sim sysdeps clean
 
-# System packages the simulation (and its short run in the suite) needs: HAProxy
-# in front of the replicas. Installed from Debian's packages when missing.
+# System packages the suite needs: HAProxy in front of the simulation's replicas,
+# curl for the documentation's shell examples. Installed from Debian's packages when missing.
 sysdeps:
 	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || \
 		{ echo "installing haproxy"; apt-get update -qq && apt-get install -y -qq haproxy >/dev/null; }
+	@command -v curl >/dev/null 2>&1 || \
+		{ echo "installing curl"; apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
