@@ -28,7 +28,8 @@ ISSUER = os.environ.get("KEYWELL_ISSUER", "http://127.0.0.1:8080")
 JWKS_URL = os.environ.get("KEYWELL_JWKS_URL", f"{ISSUER}/.well-known/jwks.json")
 AUDIENCE = os.environ.get("KEYWELL_AUDIENCE", "my-api")
 
-verifier = Verifier(RemoteJWKSet(JWKS_URL), issuer=ISSUER, audience=AUDIENCE)
+keys = RemoteJWKSet(JWKS_URL)  # fetched on first use, then cached and refreshed
+verifier = Verifier(keys, issuer=ISSUER, audience=AUDIENCE)
 
 if not settings.configured:
     settings.configure(

@@ -27,7 +27,8 @@ ISSUER = os.environ.get("KEYWELL_ISSUER", "http://127.0.0.1:8080")
 JWKS_URL = os.environ.get("KEYWELL_JWKS_URL", f"{ISSUER}/.well-known/jwks.json")
 AUDIENCE = os.environ.get("KEYWELL_AUDIENCE", "my-api")
 
-verifier = Verifier(RemoteJWKSet(JWKS_URL), issuer=ISSUER, audience=AUDIENCE)
+keys = RemoteJWKSet(JWKS_URL)  # fetched on first use, then cached and refreshed
+verifier = Verifier(keys, issuer=ISSUER, audience=AUDIENCE)
 
 app = FastAPI(title="orders")
 app.add_middleware(BearerAuthMiddleware, verifier=verifier, exempt_paths=["/healthz"])

@@ -58,7 +58,7 @@ async def test_fastapi_app(docs_server: DocsServer, monkeypatch: pytest.MonkeyPa
     module = load("fastapi_app", {"KEYWELL_ISSUER": docs_server.base}, monkeypatch)
     tokens = _tokens(docs_server)
     transport = httpx.ASGITransport(app=module.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+    async with module.keys, httpx.AsyncClient(transport=transport, base_url="http://app") as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         assert (await client.get("/me")).status_code == 401
         refused = await client.get("/me", headers=_auth(tokens["other-audience"]))
@@ -75,7 +75,7 @@ def test_flask_app(docs_server: DocsServer, monkeypatch: pytest.MonkeyPatch) -> 
     """The Flask example, through its application factory."""
     module = load("flask_app", {"KEYWELL_ISSUER": docs_server.base}, monkeypatch)
     tokens = _tokens(docs_server)
-    with module.create_app().test_client() as web:
+    with module.keys, module.create_app().test_client() as web:
         assert web.get("/healthz").get_json() == {"status": "ok"}
         assert web.get("/me").status_code == 401
         assert web.get("/me", headers=_auth(tokens["other-audience"])).status_code == 401
