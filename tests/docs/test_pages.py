@@ -14,8 +14,10 @@ from tests.docs.server import DocsServer, example_env
 
 # Runs a page's Python blocks in order in one namespace; names the failing block.
 DRIVER = """
-import json, sys, traceback
-namespace = {"__name__": "__main__"}
+import json, sys, traceback, types
+main = types.ModuleType("__main__")  # the examples run as a script would, in __main__
+sys.modules["__main__"] = main
+namespace = main.__dict__
 for where, code in json.load(sys.stdin):
     try:
         exec(compile(code, where, "exec"), namespace)
