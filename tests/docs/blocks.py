@@ -11,7 +11,9 @@ a block or at the top of a page, change that:
   ``make`` target (``make run``, ``make test``: what CI itself runs);
 - ``<!-- docs-test: server -->`` at the top of a page: a real ``keywell serve``
   runs on a free port for the page; ``127.0.0.1:8080`` in its blocks is
-  rewritten to that port, and ``KEYWELL_TOKEN`` holds an all-scope admin token.
+  rewritten to that port, and ``KEYWELL_TOKEN`` holds an all-scope admin token;
+- ``<!-- docs-test: postgres -->`` at the top of a page: ``KEYWELL_DATABASE_URL``
+  names a fresh database on the PostgreSQL server at 127.0.0.1:5432, dropped after.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ SHOWN = {"text", "toml", "json", "yaml", "ini", "http", "console"}
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)[^\n]*$")
 NOT_RUN = "<!-- not-run: make -->"
 SERVER = "<!-- docs-test: server -->"
+POSTGRES = "<!-- docs-test: postgres -->"
 
 
 @dataclass(frozen=True)
@@ -71,3 +74,8 @@ def blocks(page: Path) -> list[Block]:
 def needs_server(page: Path) -> bool:
     """Whether the page asks for a running key server."""
     return SERVER in page.read_text(encoding="utf-8")
+
+
+def needs_postgres(page: Path) -> bool:
+    """Whether the page asks for a PostgreSQL database."""
+    return POSTGRES in page.read_text(encoding="utf-8")

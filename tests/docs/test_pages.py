@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from tests.docs.blocks import DOCS, RUN, SHOWN, Block, blocks, needs_server, pages
+from tests.docs.blocks import DOCS, RUN, SHOWN, Block, blocks, needs_postgres, needs_server, pages
 from tests.docs.server import DocsServer, example_env
 
 # Runs a page's Python blocks in order in one namespace; names the failing block.
@@ -78,16 +79,21 @@ def test_page_examples_run(page: Path, tmp_path: Path, request: pytest.FixtureRe
             Block(b.page, b.line, b.lang, b.code.replace("127.0.0.1:8080", address), b.not_run)
             for b in todo
         ]
-    group: list[Block] = []
-    for block in [*todo, None]:
-        if block is not None and block.lang == "python":
-            group.append(block)
-            continue
-        if group:  # the Python run so far, in one namespace, before the next shell block
-            _run_python(group, tmp_path, env)
-            group = []
-        if block is not None:
-            _run_shell(block, tmp_path, env)
+    with ExitStack() as stack:
+        if needs_postgres(page):
+            from tests.store.pgutil import fresh_database
+
+            env["KEYWELL_DATABASE_URL"] = stack.enter_context(fresh_database())
+        group: list[Block] = []
+        for block in [*todo, None]:
+            if block is not None and block.lang == "python":
+                group.append(block)
+                continue
+            if group:  # the Python run so far, in one namespace, before the next shell block
+                _run_python(group, tmp_path, env)
+                group = []
+            if block is not None:
+                _run_shell(block, tmp_path, env)
 
 
 def test_every_block_has_a_known_language() -> None:
