@@ -37,9 +37,8 @@ class Block(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"{name} is not installed by make run")
         return None
 sys.meta_path.insert(0, Block())
-import keywell.server.devrun, keywell.server.runner, keywell.cli.app, keywell.client
-import keywell.issuer, keywell.server.app
-from keywell.cli import server_cmds, token_cmds, verify_cmds
+import keywell.server.devrun, keywell.server.runner, keywell.server.app, keywell.issuer
+import keywell.cli.app, keywell.client  # every command module; token verify's remote fetch
 print("ok")
 """
 
