@@ -1,44 +1,66 @@
 # keywell — the README's two commands (`make run`, `make test`) set everything up.
+# `make run` installs what the development server needs (keywell[server,cli,client]);
+# `make test` installs the rest (keywell[all,dev], which includes the docs tools).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
+HASH := $(shell cat pyproject.toml | sha256sum | cut -c1-16)
+RUN_STAMP := $(VENV)/.installed-run-$(HASH)
+TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 
-.PHONY: run test lint typecheck pytest bench sim sysdeps clean
+.PHONY: run test lint typecheck pytest docs docs-serve bench sim sysdeps clean
 
-# System packages the simulation (and its short run in the suite) needs: HAProxy
-# in front of the replicas. Installed from Debian's packages when missing.
+# System packages the suite needs: HAProxy in front of the simulation's replicas,
+# curl for the documentation's shell examples. Installed from Debian's packages when missing.
 sysdeps:
 	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || \
 		{ echo "installing haproxy"; apt-get update -qq && apt-get install -y -qq haproxy >/dev/null; }
+	@command -v curl >/dev/null 2>&1 || \
+		{ echo "installing curl"; apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# The server, the CLI and the remote-JWKS client: what `make run` and the
+# README's first steps (`keywell token verify --jwks URL`) use, nothing more.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[server,cli,client]'
+	rm -f $(VENV)/.installed-run-*
+	touch $(RUN_STAMP)
+
+# Everything: all extras, the test, lint and type-check tools, the docs tools.
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[all,dev]'
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	rm -f $(VENV)/.installed-test-* $(VENV)/.installed-run-*
+	touch $(TEST_STAMP) $(RUN_STAMP)
 
 ## make run: the main job (see README).
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/python -m keywell.server.devrun
 
-## make test: lint, type-check and the whole test suite.
-test: lint typecheck pytest
+## make test: lint, type-check, the documentation site (strict) and the whole test suite.
+test: lint typecheck docs pytest
 
-lint: $(STAMP)
-	$(BIN)/ruff check src tests bench sim
-	$(BIN)/ruff format --check src tests bench sim
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check src tests bench sim docs examples
+	$(BIN)/ruff format --check src tests bench sim docs examples
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy --strict src/keywell
 
-pytest: $(STAMP) sysdeps
+pytest: $(TEST_STAMP) sysdeps
 	$(BIN)/pytest
 
-bench: $(STAMP)
+## make docs: the documentation site in site/ (a broken link or a warning fails it).
+docs: $(TEST_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+## make docs-serve: the documentation site at http://127.0.0.1:8000 with live reload.
+docs-serve: $(TEST_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+bench: $(TEST_STAMP)
 	command -v wrk >/dev/null && command -v nginx >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk nginx)
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/remote.py
@@ -46,8 +68,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/server.py
 
 ## make sim: the full multi-replica rotation simulation (see sim/README.md).
-sim: $(STAMP) sysdeps
+sim: $(TEST_STAMP) sysdeps
 	$(BIN)/python sim/rotation.py --duration 150
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) site .mypy_cache .pytest_cache .ruff_cache .hypothesis

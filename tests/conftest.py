@@ -11,6 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# `docs_server`: a real `keywell serve` for the docs pages and the examples.
+pytest_plugins = ["tests.docs.server"]
+
 
 @pytest.fixture(scope="session")
 def corpora() -> Path:
