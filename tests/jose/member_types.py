@@ -12,10 +12,10 @@ import json
 from typing import Any
 
 from keywell import (
+    JWK,
     ClaimError,
     ExpiredTokenError,
     InvalidHeaderError,
-    JWK,
     JWKSet,
     KeywellError,
     MissingClaimError,

@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from keywell import (
     ClaimError,
-    ExpiredTokenError,
     InvalidHeaderError,
     KeywellError,
     MalformedTokenError,
@@ -113,17 +112,20 @@ def _refused(token: str, cls: type[KeywellError], **kw: Any) -> KeywellError:
 
 def test_exp_null_under_required_exp_is_missing() -> None:
     error = _refused(jwt.encode(_claims(exp=None), KEY), MissingClaimError)
-    assert isinstance(error, ClaimError) and error.claim == "exp"
+    assert isinstance(error, ClaimError)
+    assert error.claim == "exp"
 
 
 def test_iat_null_under_max_age_is_missing() -> None:
     error = _refused(jwt.encode(_claims(iat=None), KEY), MissingClaimError, max_age=60)
-    assert isinstance(error, ClaimError) and error.claim == "iat"
+    assert isinstance(error, ClaimError)
+    assert error.claim == "iat"
 
 
 def test_exp_null_when_not_required_is_a_type_error() -> None:
     error = _refused(jwt.encode(_claims(exp=None), KEY), ClaimError, required=())
-    assert isinstance(error, ClaimError) and (error.claim, error.reason) == ("exp", "type")
+    assert isinstance(error, ClaimError)
+    assert (error.claim, error.reason) == ("exp", "type")
 
 
 @pytest.mark.parametrize(
@@ -175,7 +177,8 @@ def test_header_members_of_the_kind(header: str, member: str | None) -> None:
     cls = MalformedTokenError if member is None else InvalidHeaderError
     error = _refused(token, cls)
     if member is not None:
-        assert isinstance(error, InvalidHeaderError) and error.member == member
+        assert isinstance(error, InvalidHeaderError)
+        assert error.member == member
 
 
 class _CountingKeys:
