@@ -89,7 +89,7 @@ class MultiIssuerVerifier:
             claims = loads_object(b64url_decode(payload), "payload")
         except ValueError as exc:
             raise MalformedTokenError(f"payload is not valid base64url: {exc}") from None
-        if "iss" not in claims:
+        if "iss" not in claims or claims["iss"] is None:  # a null required claim is absent
             raise MissingClaimError('the token has no "iss" to route on', claim="iss")
         issuer = claims["iss"]
         if type(issuer) is not str:
