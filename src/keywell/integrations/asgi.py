@@ -142,7 +142,7 @@ async def bearer_error_handler(request: Request, exc: Exception) -> Response:
 
 
 def add_error_handler(app: Any) -> None:
-    """Register :func:`bearer_error_handler` for :class:`BearerAuthError` on a FastAPI/Starlette app.
+    """Register :func:`bearer_error_handler` for :class:`BearerAuthError` on a FastAPI app.
 
     Call it before the app starts serving (Starlette builds its handler table then).
     """
