@@ -37,7 +37,7 @@ CLAIMS = {"iss": ISS, "aud": AUD, "sub": "u", "exp": NOW + 300}
 @cache
 def _weak() -> rsa.RSAPrivateKey:
     """An RSA-1024 key, as a legacy Keycloak realm signs with."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    return rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 -- the weak key is the point
 
 
 @cache
