@@ -19,8 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keywell import (
+    JWK,
     ClaimError,
     InvalidHeaderError,
+    InvalidKeyError,
+    JWKSet,
     KeywellError,
     MalformedTokenError,
     MissingClaimError,
@@ -244,3 +247,15 @@ def test_arbitrary_objects_give_typed_errors_or_claims(
         except KeywellError:
             continue
         assert dict(result) == claims
+
+
+@pytest.mark.parametrize("member", ["kid", "alg", "use", "key_ops"])
+@pytest.mark.parametrize("label", ["null", "false", "0", "{}", "[null]"])
+def test_jwk_metadata_of_the_wrong_type_is_not_absent(member: str, label: str) -> None:
+    """The same kind in a JWK: ``"key_ops": null`` must not read as "every operation"."""
+    members = {**KEY.public().to_dict(), member: VALUES[label]}
+    with pytest.raises(InvalidKeyError, match=f'"{member}"'):
+        JWK.from_dict(members)
+    keys = JWKSet.from_dict({"keys": [members]})
+    assert len(keys) == 0
+    assert [s.code for s in keys.skipped] == ["KW_INVALID_KEY"]
