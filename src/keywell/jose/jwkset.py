@@ -76,10 +76,9 @@ class JWKSet:
         )
         self._verify_keys = tuple(k for k in self._keys if k.verify_algorithms)
         self._skipped_kids = {s.kid: s for s in self._skipped if s.kid is not None}
-        shared = {kid for kid in self._duplicates}
         groups: dict[str, list[KidEntry]] = {}
         for index, key in enumerate(self._keys):
-            if key.kid in shared:
+            if key.kid in self._duplicates:
                 groups.setdefault(key.kid, []).append(entry_of_jwk(key, index))
         self._shared = {kid: tuple(v) for kid, v in groups.items()}
 
