@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from keywell import Verifier
+from keywell import InvalidKeyError, JWKSError, KeywellError, Verifier
 from keywell.integrations.asgi import BearerAuthMiddleware, RequireToken, add_error_handler
 from keywell.integrations.flask import KeywellFlask
 from tests.jose.member_types import (
@@ -196,3 +196,37 @@ async def test_every_integration_answers_one_body(apps: dict[str, Any], header: 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+class _FailingKeys:
+    """A key source that fails with a given KeywellError (a fault no real set raises on demand)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def candidates(self, kid: str | None, alg: str) -> tuple[Any, ...]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (JWKSError("the set could not be used"), 503),
+        (InvalidKeyError("the key is unusable"), 401),
+        (KeywellError("anything else keywell raises"), 401),
+    ],
+)
+def test_no_keywell_error_escapes_as_a_500(error: Exception, status: int) -> None:
+    verifier = Verifier(_FailingKeys(error), issuer=ISS, audience=AUD, clock=lambda: NOW)
+    app = Flask(__name__)
+    auth = KeywellFlask(app, verifier)
+
+    @app.get("/me")
+    @auth.require()
+    def me() -> dict[str, Any]:
+        return {}
+
+    token = token_for("claim", "sub", "x")
+    response = app.test_client().get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == status
+    assert set(response.get_json()) == {"error", "error_description"}
