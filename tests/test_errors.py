@@ -57,11 +57,20 @@ def _sign_under_another_kek(issuer: Issuer) -> object:
         other.close()
 
 
+# A set whose only key (kid k1, on an unsupported curve) was skipped at parse time.
+_SKIPPING_SET = JWKSet.from_dict(
+    {"keys": [{"kty": "EC", "crv": "P-192", "x": "AA", "y": "AA", "kid": "k1"}]}
+)
+
 CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
     errors.MalformedTokenError: ("KW_TOKEN_MALFORMED", lambda: _verify("a.b")),
     errors.TokenTooLargeError: (
         "KW_TOKEN_TOO_LARGE",
         lambda: _verify("x" * 20000),
+    ),
+    errors.InvalidHeaderError: (
+        "KW_HEADER_INVALID",
+        lambda: _verify(jwt.encode({"iss": "i", "aud": "a", "exp": NOW + 60}, KEY, {"x5c": "x"})),
     ),
     errors.AlgorithmError: (
         "KW_ALG_DISALLOWED",
@@ -74,6 +83,12 @@ CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
     errors.NoMatchingKeyError: (
         "KW_NO_MATCHING_KEY",
         lambda: _verify(_token(), JWKSet([JWK.generate("ES256", kid="other").public()])),
+    ),
+    errors.SkippedKeyError: (
+        "KW_KEY_SKIPPED",
+        lambda: Verifier(_SKIPPING_SET, issuer="i", audience="a", clock=lambda: NOW).verify(
+            _token()
+        ),
     ),
     errors.InvalidSignatureError: (
         "KW_INVALID_SIGNATURE",

@@ -11,10 +11,12 @@ The tree::
     │   └── KeyNotSupportedError         KW_KEY_NOT_SUPPORTED
     ├── TokenError                       KW_TOKEN
     │   ├── MalformedTokenError          KW_TOKEN_MALFORMED
-    │   │   └── TokenTooLargeError       KW_TOKEN_TOO_LARGE
+    │   │   ├── TokenTooLargeError       KW_TOKEN_TOO_LARGE
+    │   │   └── InvalidHeaderError       KW_HEADER_INVALID
     │   ├── AlgorithmError               KW_ALG_DISALLOWED
     │   │   └── UnsupportedAlgorithmError KW_ALG_UNSUPPORTED
     │   ├── NoMatchingKeyError           KW_NO_MATCHING_KEY
+    │   │   └── SkippedKeyError          KW_KEY_SKIPPED
     │   ├── InvalidSignatureError        KW_INVALID_SIGNATURE
     │   └── ClaimError                   KW_CLAIM_INVALID
     │       ├── ExpiredTokenError        KW_TOKEN_EXPIRED
@@ -38,6 +40,7 @@ __all__ = [
     "ClaimError",
     "DiscoveryError",
     "ExpiredTokenError",
+    "InvalidHeaderError",
     "InvalidKeyError",
     "InvalidSignatureError",
     "JWKSError",
@@ -54,6 +57,7 @@ __all__ = [
     "NoMatchingKeyError",
     "NotYetValidError",
     "PolicyError",
+    "SkippedKeyError",
     "TokenError",
     "TokenTooLargeError",
     "UnsupportedAlgorithmError",
@@ -100,6 +104,19 @@ class TokenTooLargeError(MalformedTokenError):
     code = "KW_TOKEN_TOO_LARGE"
 
 
+class InvalidHeaderError(MalformedTokenError):
+    """A registered header parameter has the wrong JSON type or value; ``member`` names it.
+
+    Raised before any key is looked up (RFC 7515 section 4.1).
+    """
+
+    code = "KW_HEADER_INVALID"
+
+    def __init__(self, message: str, *, member: str) -> None:
+        super().__init__(message)
+        self.member = member
+
+
 class AlgorithmError(TokenError):
     """The token's algorithm is not allowed for this key or by the caller."""
 
@@ -116,6 +133,23 @@ class NoMatchingKeyError(TokenError):
     """No key in the set matches the token's ``kid``/``alg``."""
 
     code = "KW_NO_MATCHING_KEY"
+
+
+class SkippedKeyError(NoMatchingKeyError):
+    """The token's ``kid`` names a key the set skipped when it was parsed.
+
+    ``kid`` is that key ID, ``reason`` says why it was skipped (for instance
+    "RSA modulus 1024 bits < 2048; pass allow_weak_rsa=True ...") and
+    ``skipped_code`` is the code of the error that skipped it.
+    """
+
+    code = "KW_KEY_SKIPPED"
+
+    def __init__(self, message: str, *, kid: str, reason: str, skipped_code: str) -> None:
+        super().__init__(message)
+        self.kid = kid
+        self.reason = reason
+        self.skipped_code = skipped_code
 
 
 class InvalidSignatureError(TokenError):

@@ -21,6 +21,7 @@ from keywell import (
     JWKSet,
     KeywellError,
     NoMatchingKeyError,
+    SkippedKeyError,
     Verifier,
     WeakKeyWarning,
     jwt,
@@ -167,7 +168,7 @@ attack("key-ops-without-verify", AlgorithmError)(
         JWK.from_dict(_with(ec_key(), key_ops=["sign"], drop=("use",))),
     )
 )
-attack("key-skipped-from-set-is-never-used", NoMatchingKeyError)(
+attack("key-skipped-from-set-is-never-used", SkippedKeyError)(
     lambda: decode(
         jwt.encode(CLAIMS, ec_key()),
         JWKSet.from_dict({"keys": [{**_off_curve(), "kid": "ec"}, rsa_key().to_dict()]}),

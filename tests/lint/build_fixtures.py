@@ -80,18 +80,22 @@ def build() -> dict[str, Any]:
     sets: dict[str, Any] = {}
     sets["clean"] = {"keys": [good, rsa_members(2048, "sig-2")]}
     sets["invalid-json"] = '{"keys": [ {"kty": "EC", '
-    sets["not-a-jwks"] = {"kty": "EC", "crv": "P-256"}
     sets["empty-set"] = {"keys": []}
     sets["key-not-object"] = {"keys": [good, "not a key"]}
 
     leaked = JWK.from_key(good_private, kid="sig-1", alg="ES256", use="sig")
     sets["private-members"] = {"keys": [leaked.to_dict(private=True)]}
+    # A single private JWK, not a set: not-a-jwks *and* private-members (issue 12 item 12).
+    sets["not-a-jwks"] = leaked.to_dict(private=True)
     secret = JWK.generate("HS256", kid="hmac-1").to_dict(private=True)
     sets["symmetric-key"] = {"keys": [{**secret, "use": "sig"}]}
     sets["weak-rsa"] = {"keys": [rsa_members(1024, "rsa-1024")]}
     sets["alg-mismatch"] = {"keys": [{**good, "alg": "RS256"}]}
     other, _ = ec_key()
     sets["duplicate-kid"] = {"keys": [good, other]}
+    sets["repeated-key"] = {"keys": [good, dict(good)]}  # one key listed twice: not ambiguous
+    sets["alg-none"] = {"keys": [{**good, "alg": "none"}]}
+    sets["use-alg-conflict"] = {"keys": [{**good, "use": "enc"}]}
 
     own_cert = cert_for(good_private, VALID)
     _, stranger = ec_key()

@@ -46,6 +46,9 @@ def test_there_is_a_fixture_for_every_finding_of_the_issue() -> None:
         "x5c-expired",
         "enc-key-in-signing-set",
         "unknown-member",
+        "alg-none",  # issue 12 item 12
+        "use-alg-conflict",
+        "repeated-key",  # issue 10 kind B: identical entries are one key
     }
     assert required <= set(NAMES)
 
@@ -74,6 +77,14 @@ def test_fixture_shows_its_finding(name: str, monkeypatch: pytest.MonkeyPatch) -
     assert code == (1 if severities & FAILING else 0)
 
 
+def test_single_private_jwk_is_not_a_set_and_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12 item 12: a single private JWK says both what it is and what it leaks."""
+    code, out = _lint("not-a-jwks", monkeypatch, "--json")
+    report = json.loads(out)
+    assert {f["code"] for f in report["findings"]} == {"not-a-jwks", "private-members"}
+    assert code == 1
+
+
 def test_clean_set_has_no_findings(monkeypatch: pytest.MonkeyPatch) -> None:
     code, out = _lint("clean", monkeypatch, "--json")
     report = json.loads(out)
@@ -98,6 +109,9 @@ def test_clean_set_has_no_findings(monkeypatch: pytest.MonkeyPatch) -> None:
         ("x5c-expired", "medium"),
         ("enc-key-in-signing-set", "medium"),
         ("unknown-member", "info"),
+        ("alg-none", "high"),
+        ("use-alg-conflict", "high"),
+        ("repeated-key", "info"),
     ],
 )
 def test_severity_of_each_finding(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from keywell.errors import ClaimError, MalformedTokenError
+from keywell.errors import ClaimError, MalformedTokenError, MissingClaimError
 from keywell.jose.base64url import b64url_decode
 from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource, loads_object, split
 from keywell.jose.verifier import Verifier
@@ -89,9 +89,11 @@ class MultiIssuerVerifier:
             claims = loads_object(b64url_decode(payload), "payload")
         except ValueError as exc:
             raise MalformedTokenError(f"payload is not valid base64url: {exc}") from None
-        issuer = claims.get("iss")
-        if not isinstance(issuer, str):
-            raise ClaimError('the token has no "iss" to route on', claim="iss", reason="missing")
+        if "iss" not in claims or claims["iss"] is None:  # a null required claim is absent
+            raise MissingClaimError('the token has no "iss" to route on', claim="iss")
+        issuer = claims["iss"]
+        if type(issuer) is not str:
+            raise ClaimError('claim "iss" must be a string', claim="iss", reason="type")
         verifier = self._verifiers.get(issuer)
         if verifier is None:
             raise ClaimError(

@@ -7,7 +7,12 @@
   required scope 403 ``error="insufficient_scope"`` naming the scope
   (section 3.1). Scopes come from ``scope`` (space-separated, RFC 8693
   section 4.2) or ``scp`` (a list or a string).
-- A key set that cannot be fetched is the server's problem: 503, no challenge.
+- A key set that cannot be fetched or used (any ``JWKSError``) is the
+  server's problem: 503, no challenge. Any other :class:`KeywellError` raised
+  while verifying is a refused token (401); none escapes as a 500.
+- Every integration answers the body of :meth:`AuthFailure.body`, the one
+  place it is built (RFC 6750 section 3.1 members ``error`` and
+  ``error_description``).
 - Descriptions are fixed phrases per error class, never the error text, so a
   response reveals nothing about keys, URLs or the token.
 """
@@ -22,11 +27,11 @@ from keywell.errors import (
     ClaimError,
     ExpiredTokenError,
     InvalidSignatureError,
-    JWKSFetchError,
+    JWKSError,
+    KeywellError,
     MalformedTokenError,
     NoMatchingKeyError,
     NotYetValidError,
-    TokenError,
 )
 
 __all__ = [
@@ -170,7 +175,7 @@ def check_scopes(claims: Mapping[str, Any], required: Iterable[str]) -> None:
 
 
 def _refused(exc: Exception) -> AuthFailure:
-    if isinstance(exc, JWKSFetchError):
+    if isinstance(exc, JWKSError):
         return AuthFailure(503, "temporarily_unavailable", "Signing keys are unavailable")
     for cls, text in _DESCRIPTIONS:
         if isinstance(exc, cls):
@@ -185,7 +190,7 @@ def authenticate(
     token = bearer_token(header)
     try:
         claims = verifier.verify(token)
-    except (TokenError, JWKSFetchError) as exc:
+    except KeywellError as exc:
         raise _refused(exc) from exc
     check_scopes(claims, scopes)
     return claims
@@ -198,7 +203,7 @@ async def aauthenticate(
     token = bearer_token(header)
     try:
         claims = await verifier.averify(token)
-    except (TokenError, JWKSFetchError) as exc:
+    except KeywellError as exc:
         raise _refused(exc) from exc
     check_scopes(claims, scopes)
     return claims

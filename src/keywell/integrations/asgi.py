@@ -5,6 +5,14 @@
 FastAPI) and ``scope["keywell.claims"]``. :class:`RequireToken` is a
 dependency for single routes, reusing the middleware's claims when present.
 Both verify with ``averify``, so a key fetch never blocks the event loop.
+
+Every refusal answers one body, built by
+:meth:`~keywell.integrations._common.AuthFailure.body`: the RFC 6750 section
+3.1 ``{"error", "error_description"}`` with its ``WWW-Authenticate``
+challenge (400/401/403), or 503 when keys are unavailable. The dependency
+raises :class:`BearerAuthError` (an ``HTTPException``); register
+:func:`bearer_error_handler` on the app (``add_error_handler(app)``) so
+FastAPI answers that body too instead of its own ``{"detail": ...}``.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request  # resolved at runtime by FastAPI's dependency injection
+from starlette.responses import JSONResponse, Response
 
 from keywell.integrations._common import (
     AuthFailure,
@@ -25,7 +34,13 @@ from keywell.integrations._common import (
     normalize_scopes,
 )
 
-__all__ = ["BearerAuthMiddleware", "RequireToken"]
+__all__ = [
+    "BearerAuthError",
+    "BearerAuthMiddleware",
+    "RequireToken",
+    "add_error_handler",
+    "bearer_error_handler",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -107,11 +122,40 @@ async def _respond(send: Send, failure: AuthFailure, realm: str | None) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class BearerAuthError(HTTPException):
+    """A refusal raised by :class:`RequireToken`: ``failure`` holds status, challenge and body.
+
+    Without :func:`bearer_error_handler` FastAPI still answers the right status
+    and ``WWW-Authenticate`` challenge, with its own ``{"detail": ...}`` body.
+    """
+
+    def __init__(self, failure: AuthFailure, realm: str | None) -> None:
+        super().__init__(failure.status, detail=failure.description, headers=failure.headers(realm))
+        self.failure = failure
+
+
+async def bearer_error_handler(request: Request, exc: Exception) -> Response:
+    """Answer a :class:`BearerAuthError` with the RFC 6750 JSON body the middleware answers."""
+    if not isinstance(exc, BearerAuthError):
+        raise TypeError("bearer_error_handler handles BearerAuthError only")
+    return JSONResponse(exc.failure.body(), status_code=exc.status_code, headers=exc.headers)
+
+
+def add_error_handler(app: Any) -> None:
+    """Register :func:`bearer_error_handler` for :class:`BearerAuthError` on a FastAPI app.
+
+    Call it before the app starts serving (Starlette builds its handler table then).
+    """
+    app.add_exception_handler(BearerAuthError, bearer_error_handler)
+
+
 class RequireToken:
-    """A FastAPI/Starlette dependency returning verified claims or raising ``HTTPException``.
+    """A FastAPI/Starlette dependency returning verified claims or raising :class:`BearerAuthError`.
 
     ``Depends(RequireToken(verifier, scopes="read"))``; behind
     :class:`BearerAuthMiddleware` it reuses the claims and checks only scopes.
+    Call :func:`add_error_handler` on the app so refusals carry the RFC 6750
+    body (``{"error": "invalid_token", "error_description": ...}``).
     """
 
     def __init__(
@@ -142,7 +186,5 @@ class RequireToken:
                 )
                 request.state.claims = claims
         except AuthFailure as failure:
-            raise HTTPException(
-                failure.status, detail=failure.description, headers=failure.headers(self._realm)
-            ) from None
+            raise BearerAuthError(failure, self._realm) from None
         return claims

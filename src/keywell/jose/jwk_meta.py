@@ -37,20 +37,20 @@ _MAX_META = 4096  # longest kid/alg/use string we accept
 
 
 def meta_str(d: Mapping[str, Any], name: str) -> str | None:
-    """A string metadata member (kid, alg, use), or None when absent."""
-    value = d.get(name)
-    if value is None:
+    """A string metadata member (kid, alg, use), or None when absent (``null`` is not absent)."""
+    if name not in d:
         return None
+    value = d[name]
     if not isinstance(value, str) or len(value) > _MAX_META:
         raise InvalidKeyError(f'JWK member "{name}" must be a string')
     return value
 
 
 def key_ops_of(d: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """The ``key_ops`` member as a tuple, or None when absent."""
-    ops = d.get("key_ops")
-    if ops is None:
+    """The ``key_ops`` member as a tuple, or None when absent (``null`` is not absent)."""
+    if "key_ops" not in d:
         return None
+    ops = d["key_ops"]
     if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
         raise InvalidKeyError('JWK member "key_ops" must be an array of strings')
     if len(set(ops)) != len(ops):

@@ -123,7 +123,8 @@ def _parse_rsa(d: Mapping[str, Any], allow_weak_rsa: bool) -> ParsedKey:
     if n.bit_length() < MIN_RSA_BITS:
         if not allow_weak_rsa:
             raise InvalidKeyError(
-                f"RSA modulus of {n.bit_length()} bits is under the {MIN_RSA_BITS}-bit minimum"
+                f"RSA modulus of {n.bit_length()} bits is under the {MIN_RSA_BITS}-bit minimum; "
+                "pass allow_weak_rsa=True to verify legacy tokens"
             )
         if n.bit_length() < 512:
             raise InvalidKeyError("RSA modulus is far too small")

@@ -1,9 +1,15 @@
 """JSON Web Key Set (RFC 7517 section 5).
 
 Keys of types or curves keywell does not support are skipped, not fatal, as
-section 5 asks; the reason for each is kept in :attr:`JWKSet.skipped`. A
-*public* set (the default when parsing) refuses private members and symmetric
-keys outright: a published set holding them is a leak, not a quirk.
+section 5 asks; the reason for each is kept in :attr:`JWKSet.skipped`, and a
+token whose ``kid`` names a skipped key is refused with
+:class:`~keywell.errors.SkippedKeyError` saying why (not "no key matches").
+A *public* set (the default when parsing) refuses private members and
+symmetric keys outright: a published set holding them is a leak, not a quirk.
+
+Several entries may share a ``kid``; whether a token naming it is ambiguous
+is decided per token by the rule of :mod:`keywell.jose.kid_rule` (identical
+entries are one key; only entries that may verify the token's ``alg`` count).
 """
 
 from __future__ import annotations
@@ -13,9 +19,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from keywell.errors import InvalidKeyError, JWKSError, KeyNotSupportedError, NoMatchingKeyError
-from keywell.jose.algorithms import ALGORITHMS
+from keywell.errors import (
+    InvalidKeyError,
+    JWKSError,
+    KeyNotSupportedError,
+    NoMatchingKeyError,
+    SkippedKeyError,
+)
 from keywell.jose.jwk import JWK, select_keys
+from keywell.jose.kid_rule import KidEntry, distinct_keys, entry_of_jwk, entry_of_members
 
 __all__ = ["MAX_KIDLESS_CANDIDATES", "JWKSet", "SkippedKey"]
 
@@ -23,26 +35,6 @@ __all__ = ["MAX_KIDLESS_CANDIDATES", "JWKSet", "SkippedKey"]
 MAX_KIDLESS_CANDIDATES = 8
 
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
-
-
-def _ambiguous_kids(items: Iterable[Any]) -> frozenset[tuple[str, str]]:
-    """The (kid, kty) pairs that more than one signature key claims.
-
-    RFC 7517 section 4.5 lets keys of *different* ``kty`` share a kid; two keys
-    of one kty under one kid leave the verifier guessing (Wycheproof
-    "DuplicateKid"), so tokens naming that kid are refused for that kty. Keys
-    marked ``"use": "enc"`` do not count; skipped keys do, since the document
-    was ambiguous whatever keywell could load from it.
-    """
-    seen: set[tuple[str, str]] = set()
-    twice: set[tuple[str, str]] = set()
-    for item in items:
-        if not isinstance(item, Mapping) or item.get("use") == "enc":
-            continue
-        kid, kty = item.get("kid"), item.get("kty")
-        if isinstance(kid, str) and isinstance(kty, str):
-            (twice if (kid, kty) in seen else seen).add((kid, kty))
-    return frozenset(twice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +50,15 @@ class SkippedKey:
 class JWKSet:
     """An immutable set of :class:`JWK`, indexed by ``kid``."""
 
-    __slots__ = ("_ambiguous", "_by_kid", "_duplicates", "_keys", "_skipped", "_verify_keys")
+    __slots__ = (
+        "_by_kid",
+        "_duplicates",
+        "_keys",
+        "_shared",
+        "_skipped",
+        "_skipped_kids",
+        "_verify_keys",
+    )
 
     def __init__(self, keys: Iterable[JWK], *, skipped: Iterable[SkippedKey] = ()) -> None:
         """Build a set from keys already parsed."""
@@ -75,9 +75,12 @@ class JWKSet:
             kid for kid, v in by_kid.items() if kid is not None and len(v) > 1
         )
         self._verify_keys = tuple(k for k in self._keys if k.verify_algorithms)
-        self._ambiguous = _ambiguous_kids(
-            {"kid": k.kid, "kty": k.kty} for k in self._keys if k.verify_algorithms and k.kid_given
-        )
+        self._skipped_kids = {s.kid: s for s in self._skipped if s.kid is not None}
+        groups: dict[str, list[KidEntry]] = {}
+        for index, key in enumerate(self._keys):
+            if key.kid in self._duplicates:
+                groups.setdefault(key.kid, []).append(entry_of_jwk(key, index))
+        self._shared = {kid: tuple(v) for kid, v in groups.items()}
 
     @classmethod
     def from_dict(
@@ -98,6 +101,7 @@ class JWKSet:
         if not isinstance(items, list):
             raise JWKSError('a JWK Set needs a "keys" array')
         keys: list[JWK] = []
+        loaded: dict[int, JWK] = {}
         skipped: list[SkippedKey] = []
         for index, item in enumerate(items):
             kid = item.get("kid") if isinstance(item, Mapping) else None
@@ -108,7 +112,8 @@ class JWKSet:
                     what = "a symmetric key" if item.get("kty") == "oct" else "private members"
                     raise JWKSError(f"public JWK Set holds {what} (key {index}, kid {kid!r})")
             try:
-                keys.append(JWK.from_dict(item, allow_weak_rsa=allow_weak_rsa))
+                loaded[index] = JWK.from_dict(item, allow_weak_rsa=allow_weak_rsa)
+                keys.append(loaded[index])
             except (InvalidKeyError, KeyNotSupportedError) as exc:
                 skipped.append(SkippedKey(index, kid, exc.message, exc.code))
         if not public and any(k.is_private for k in keys) and not all(k.is_private for k in keys):
@@ -116,7 +121,7 @@ class JWKSet:
             # ambiguous (Wycheproof "MixedKeySet"); a caller must split it.
             raise JWKSError("JWK Set mixes secret keys with public-only keys")
         result = cls(keys, skipped=skipped)
-        result._ambiguous = result._ambiguous | _ambiguous_kids(items)
+        result._shared = _shared_entries(items, loaded)
         return result
 
     @classmethod
@@ -171,17 +176,19 @@ class JWKSet:
 
         Raises:
             NoMatchingKeyError, AlgorithmError: see :func:`select_keys`; also
-                NoMatchingKeyError when several keys of the alg's kty share the kid.
+                NoMatchingKeyError when the kid names several distinct keys
+                that may verify ``alg`` (:mod:`keywell.jose.kid_rule`).
+            SkippedKeyError: the kid names only a key skipped at parse time.
         """
-        if self._ambiguous and kid is not None:
-            algorithm = ALGORITHMS.get(alg)
-            if algorithm is not None and (kid, algorithm.kty) in self._ambiguous:
-                raise NoMatchingKeyError(
-                    f"kid {kid[:64]!r} names several {algorithm.kty} keys; it is ambiguous"
-                )
+        if kid is not None:
+            shared = self._shared.get(kid)
+            if shared is not None:
+                return _one_of(shared, kid, alg, self._skipped)
         pool = self._by_kid.get(kid, ()) if kid is not None else self._verify_keys
         if len(pool) == 1 and alg in pool[0].verify_algorithms:
             return pool
+        if not pool and kid in self._skipped_kids:
+            raise _skipped_error(self._skipped_kids[kid])
         found = select_keys(pool, kid, alg)
         if kid is None and len(found) > MAX_KIDLESS_CANDIDATES:
             raise NoMatchingKeyError(
@@ -213,3 +220,54 @@ class JWKSet:
     def __repr__(self) -> str:
         """A summary listing kids only."""
         return f"<JWKSet {[k.kid for k in self._keys]!r} skipped={len(self._skipped)}>"
+
+
+def _shared_entries(items: list[Any], loaded: Mapping[int, JWK]) -> dict[str, tuple[KidEntry, ...]]:
+    """Entries of every string kid that several members of ``items`` carry."""
+    counts: dict[str, int] = {}
+    for item in items:
+        kid = item.get("kid") if isinstance(item, Mapping) else None
+        if type(kid) is str:
+            counts[kid] = counts.get(kid, 0) + 1
+    groups: dict[str, list[KidEntry]] = {}
+    for index, item in enumerate(items):
+        kid = item.get("kid") if isinstance(item, Mapping) else None
+        if type(kid) is not str or counts[kid] < 2:
+            continue
+        key = loaded.get(index)
+        entry = entry_of_jwk(key, index) if key is not None else entry_of_members(item, index)
+        if entry is not None:
+            groups.setdefault(kid, []).append(entry)
+    return {kid: tuple(v) for kid, v in groups.items()}
+
+
+def _one_of(
+    shared: tuple[KidEntry, ...], kid: str, alg: str, skipped: tuple[SkippedKey, ...]
+) -> tuple[JWK, ...]:
+    """The one key that ``shared`` (entries carrying ``kid``) holds for ``alg``, or raise."""
+    found = distinct_keys(shared, alg)
+    if len(found) > 1:
+        raise NoMatchingKeyError(
+            f"kid {kid[:64]!r} names {len(found)} different keys that may verify {alg}; "
+            "it is ambiguous"
+        )
+    if found and found[0].key is not None:
+        return (found[0].key,)
+    loaded = tuple(e.key for e in shared if e.key is not None)
+    if found or not loaded:
+        index = found[0].index if found else shared[0].index
+        reason = next((s for s in skipped if s.index == index), None)
+        if reason is not None:
+            raise _skipped_error(reason)
+        raise NoMatchingKeyError(f"no key matches kid {kid[:64]!r}")
+    return select_keys(loaded, kid, alg)
+
+
+def _skipped_error(skipped: SkippedKey) -> SkippedKeyError:
+    kid = skipped.kid or ""
+    return SkippedKeyError(
+        f"kid {kid[:64]!r} names a key that was skipped when the set was parsed: {skipped.reason}",
+        kid=kid,
+        reason=skipped.reason,
+        skipped_code=skipped.code,
+    )

@@ -9,8 +9,13 @@ Verification is deny-by-default:
 - ``alg`` must be implemented (``none`` is not), allowed by the caller, and
   allowed by the key: a key with ``alg`` accepts only that one, a key without
   accepts only algorithms of its own type and curve (RFC 8725 section 3.1);
-- ``crit`` members not understood are refused (RFC 7515 section 4.1.11), and
-  ``b64: false`` (RFC 7797) is refused;
+- every registered header parameter present must have its JSON type
+  (:mod:`keywell.jose.registered`: ``"kid": null`` or ``"crit": "x"`` is
+  refused with :class:`~keywell.errors.InvalidHeaderError` naming it, before
+  any key is looked up);
+- ``crit`` must name members present in the header and not parameters of
+  RFC 7515/7518 themselves; members not understood by the caller are refused
+  (RFC 7515 section 4.1.11), and ``b64: false`` (RFC 7797) is refused;
 - ``jku``, ``x5u``, ``jwk`` and ``x5c`` never choose the key: keys come only
   from the caller;
 - the signature length is checked against the algorithm before verifying.
@@ -29,6 +34,7 @@ from typing import Any, NamedTuple, Protocol
 
 from keywell.errors import (
     AlgorithmError,
+    InvalidHeaderError,
     InvalidSignatureError,
     MalformedTokenError,
     TokenTooLargeError,
@@ -37,6 +43,7 @@ from keywell.errors import (
 from keywell.jose.algorithms import ALGORITHMS, SignFn
 from keywell.jose.base64url import b64url_decode, b64url_encode
 from keywell.jose.jwk import JWK
+from keywell.jose.registered import HEADER_TYPES, check_header_types
 
 __all__ = [
     "DEFAULT_MAX_TOKEN_SIZE",
@@ -56,6 +63,8 @@ __all__ = [
 DEFAULT_MAX_TOKEN_SIZE = 16 * 1024
 _HEADER_CACHE_SIZE = 512
 _RESERVED_SIGN_HEADERS = frozenset({"alg", "crit", "b64"})
+# RFC 7515 section 4.1.11: "crit" must not name parameters of RFC 7515 or RFC 7518.
+_NOT_CRITICAL = frozenset(HEADER_TYPES) - {"b64"} | {"epk", "apu", "apv", "iv", "tag", "p2s", "p2c"}
 
 
 class KeySource(Protocol):
@@ -110,7 +119,7 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
         raise MalformedTokenError(f"{what} is not UTF-8") from None
     try:
         obj, end = _fast_decoder.raw_decode(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         obj, end = None, -1
     if (
         end == len(text)
@@ -126,6 +135,8 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
         raise MalformedTokenError(f"{what} has duplicate members") from None
     except ValueError:
         raise MalformedTokenError(f"{what} is not valid JSON") from None
+    except RecursionError:
+        raise MalformedTokenError(f"{what} nests JSON too deeply") from None
     if type(obj) is not dict:
         raise MalformedTokenError(f"{what} is not a JSON object")
     return _without_lone_surrogates(obj, text, what)
@@ -142,6 +153,8 @@ def _without_lone_surrogates(obj: dict[str, Any], text: str, what: str) -> dict[
             json.dumps(obj, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise MalformedTokenError(f"{what} holds a lone surrogate (RFC 7493)") from None
+        except RecursionError:
+            raise MalformedTokenError(f"{what} nests JSON too deeply") from None
     return obj
 
 
@@ -158,26 +171,31 @@ def parse_header(segment: str) -> tuple[Mapping[str, Any], str, str | None]:
     except ValueError as exc:
         raise MalformedTokenError(f"header is not valid base64url: {exc}") from None
     header = loads_object(raw, "header")
-    alg = header.get("alg")
-    if type(alg) is not str:
-        raise MalformedTokenError('header "alg" is missing or not a string')
+    check_header_types(header)
+    if "alg" not in header:
+        raise InvalidHeaderError('header "alg" is missing', member="alg")
+    alg = header["alg"]
     if alg not in ALGORITHMS:
         if alg.lower() == "none":
             raise UnsupportedAlgorithmError('alg "none" is never accepted')
         raise UnsupportedAlgorithmError(f"unsupported algorithm {alg[:32]!r}")
-    kid = header.get("kid")
-    if kid is not None and type(kid) is not str:
-        raise MalformedTokenError('header "kid" is not a string')
+    kid = header.get("kid")  # a string when present: checked above
     if "b64" in header and header["b64"] is not True:
-        raise MalformedTokenError('unencoded payloads ("b64": false, RFC 7797) are not accepted')
-    crit = header.get("crit")
-    if crit is not None and (
-        type(crit) is not list
-        or not crit
-        or not all(type(c) is str and c in header for c in crit)
-        or len(set(crit)) != len(crit)
-    ):
-        raise MalformedTokenError('header "crit" must list header members present in the header')
+        raise InvalidHeaderError(
+            'unencoded payloads ("b64": false, RFC 7797) are not accepted', member="b64"
+        )
+    if "crit" in header:
+        for name in header["crit"]:
+            if name not in header:
+                raise InvalidHeaderError(
+                    f'header "crit" names {name[:32]!r}, which the header lacks', member="crit"
+                )
+            if name in _NOT_CRITICAL:
+                raise InvalidHeaderError(
+                    f'header "crit" names {name!r}, a parameter of RFC 7515/7518 itself '
+                    "(section 4.1.11)",
+                    member="crit",
+                )
     result = (MappingProxyType(header), alg, kid)
     if len(_header_cache) >= _HEADER_CACHE_SIZE:
         _header_cache.clear()
@@ -243,7 +261,9 @@ def verify_compact(
     if "crit" in header:
         unknown = set(header["crit"]) - set(crit)
         if unknown:
-            raise MalformedTokenError(f"unsupported critical header {sorted(unknown)[0][:32]!r}")
+            raise InvalidHeaderError(
+                f"unsupported critical header {sorted(unknown)[0][:32]!r}", member="crit"
+            )
     candidates = keys.candidates(kid, alg)
     try:
         sig = b64url_decode(s)

@@ -65,7 +65,9 @@ def decode(
     ``typ`` requires that header type; ``now`` overrides the clock.
 
     Raises:
-        keywell.errors.TokenError and its subclasses, each saying why.
+        keywell.errors.TokenError and its subclasses, each saying why (see
+        :meth:`keywell.Verifier.verify`); a registered claim or header
+        parameter of the wrong JSON type is refused, never read as absent.
     """
     return Verifier(
         keys,

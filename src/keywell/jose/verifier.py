@@ -117,8 +117,15 @@ class Verifier:
     def verify(self, token: str | bytes) -> Mapping[str, Any]:
         """Verify ``token`` and return its claims, read-only.
 
+        Every registered header parameter and claim present must have its JSON
+        type (:mod:`keywell.jose.registered`, RFC 7515/7519 section 4.1).
+
         Raises:
-            keywell.errors.TokenError subclasses, each saying why.
+            keywell.errors.TokenError subclasses, each saying why, among them
+            InvalidHeaderError (a header parameter of the wrong type, before
+            any key lookup), SkippedKeyError (the kid names a key skipped when
+            the set was parsed) and ClaimError with ``reason="type"``; a
+            remote set adds JWKSFetchError. Nothing else escapes.
         """
         return self._verify_with(token, self._keys)
 

@@ -9,12 +9,12 @@ a server sends.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from keywell.jose.kid_rule import distinct_keys, entry_of_members, shared_kids
 from keywell.lint.findings import Finding, Report, Severity
-from keywell.lint.keys import KeyResult, lint_key
+from keywell.lint.keys import KeyResult, lint_key, secret_findings, short
 
 __all__ = ["lint_document", "lint_json"]
 
@@ -25,22 +25,60 @@ def _set_finding(code: str, severity: Severity, message: str, advice: str) -> Fi
     return Finding(severity=severity, code=code, message=message, advice=advice)
 
 
-def _duplicates(results: list[KeyResult]) -> list[Finding]:
-    counts = Counter(r.kid for r in results if r.kid is not None)
+def _duplicates(items: list[object]) -> list[Finding]:
+    """Findings for kids several entries share, judged by the verifiers' own rule.
+
+    :mod:`keywell.jose.kid_rule` decides per token: a kid is ``duplicate-kid``
+    (high) only if, for some algorithm, it names several *different* keys that
+    may verify it; entries with identical material are one key, reported as
+    ``repeated-key`` (info).
+    """
+    entries = [
+        e
+        for index, item in enumerate(items)
+        if isinstance(item, Mapping)
+        for e in [entry_of_members(item, index)]
+        if e is not None
+    ]
     out = []
-    for index, r in enumerate(results):
-        if r.kid is not None and counts[r.kid] > 1:
-            out.append(
+    for kid, group in shared_kids(entries).items():
+        algs = sorted({alg for e in group for alg in e.algs})
+        clashing = {alg: distinct_keys(group, alg) for alg in algs}
+        clashing = {alg: found for alg, found in clashing.items() if len(found) > 1}
+        shown = short(kid)
+        if clashing:
+            alg, found = next(iter(clashing.items()))
+            named = {e.index for found in clashing.values() for e in found}
+            message = (
+                f"{len(found)} different keys share this kid and may verify {alg}"
+                if len(clashing) == 1
+                else f"different keys share this kid and may verify {', '.join(clashing)}"
+            )
+            out += [
                 Finding(
                     severity=Severity.HIGH,
                     code="duplicate-kid",
-                    message=f"{counts[r.kid]} keys share this kid",
-                    advice="Give each key a distinct kid; a verifier may pick the wrong key "
-                    "and refuse valid tokens.",
-                    index=index,
-                    kid=r.kid,
+                    message=message,
+                    advice="Give each key a distinct kid; verifiers refuse tokens whose kid "
+                    "names several keys (RFC 7517 section 4.5).",
+                    index=e.index,
+                    kid=shown,
                 )
-            )
+                for e in group
+                if e.index in named
+            ]
+        elif len({e.material for e in group}) < len(group):
+            out += [
+                Finding(
+                    severity=Severity.INFO,
+                    code="repeated-key",
+                    message=f"the same key is listed {len(group)} times under this kid",
+                    advice="List each key once; verifiers treat identical entries as one key.",
+                    index=e.index,
+                    kid=shown,
+                )
+                for e in group[1:]
+            ]
     return out
 
 
@@ -78,7 +116,9 @@ def lint_document(document: object, *, source: str = "-", now: datetime | None =
             else 'the document has no "keys" array'
         )
         finding = _set_finding("not-a-jwks", Severity.HIGH, what, _NOT_A_SET_ADVICE)
-        return Report.build(source=source, key_count=0, findings=[finding])
+        # A single JWK holding secrets is still a leak if it was published.
+        leaks = secret_findings(document) if "kty" in document else []
+        return Report.build(source=source, key_count=0, findings=[finding, *leaks])
     if not items:
         finding = _set_finding(
             "empty-set",
@@ -89,7 +129,7 @@ def lint_document(document: object, *, source: str = "-", now: datetime | None =
         return Report.build(source=source, key_count=0, findings=[finding])
     results = [lint_key(item, index, now=when) for index, item in enumerate(items)]
     findings = [f for r in results for f in r.findings]
-    findings += _duplicates(results)
+    findings += _duplicates(items)
     findings += _mixed_use(results)
     return Report.build(source=source, key_count=len(items), findings=findings)
 

@@ -25,10 +25,11 @@ from keywell.lint.members import (
     PRIVATE_MEMBERS,
     SIG_OPS,
     enc_alg_fits,
+    role_of,
 )
 from keywell.lint.x5c import check_x5c
 
-__all__ = ["KeyResult", "lint_key", "short"]
+__all__ = ["KeyResult", "lint_key", "secret_findings", "short"]
 
 _KEY_MATERIAL = frozenset({"kty", "crv", "x", "y", "n", "e", "k", *PRIVATE_MEMBERS})
 _MIN_RSA_BITS = 2048
@@ -52,7 +53,7 @@ class KeyResult:
 
 
 class _Checker:
-    def __init__(self, item: Mapping[str, Any], index: int) -> None:
+    def __init__(self, item: Mapping[str, Any], index: int | None) -> None:
         self.item = item
         self.index = index
         kid = item.get("kid")
@@ -69,25 +70,6 @@ class _Checker:
                 kid=self.result.kid,
             )
         )
-
-
-def _role(use: object, alg: object, ops: object, crv: object) -> str | None:
-    if use in ("sig", "enc"):
-        return str(use)
-    if isinstance(alg, str):
-        if alg in ALGORITHMS:
-            return "sig"
-        if alg in ENC_ALGS:
-            return "enc"
-    if isinstance(ops, list):
-        names = {op for op in ops if isinstance(op, str)}
-        if names & SIG_OPS:
-            return "sig"
-        if names & ENC_OPS:
-            return "enc"
-    if crv in ("X25519", "X448"):
-        return "enc"
-    return None
 
 
 def _check_meta(c: _Checker, kty: str | None) -> None:
@@ -147,14 +129,31 @@ def _check_meta(c: _Checker, kty: str | None) -> None:
 
 
 def _check_alg(c: _Checker, alg: str, kty: str, crv: object) -> None:
+    if alg.lower() == "none":
+        c.add(
+            Severity.HIGH,
+            "alg-none",
+            f'"alg" is "{short(alg)}": the key claims unsigned tokens',
+            'Set the algorithm the key signs with; "none" is no algorithm for a key '
+            "(RFC 8725 section 3.1) and a verifier trusting it would accept forgeries.",
+        )
+        return
+    use = c.item.get("use")
+    if (use == "enc" and alg in ALGORITHMS) or (use == "sig" and alg in ENC_ALGS):
+        kind = "a signature" if alg in ALGORITHMS else "an encryption"
+        c.add(
+            Severity.HIGH,
+            "use-alg-conflict",
+            f'"use" is "{use}" but "alg" "{short(alg)}" is {kind} algorithm',
+            'Make "use" and "alg" agree (RFC 7517 section 4.2); verifiers refuse the key '
+            "or use it for the wrong purpose.",
+        )
     where = f"a key of type {short(kty)}" + (f" on {short(crv)}" if isinstance(crv, str) else "")
     fits: bool | None = None
     if alg in ALGORITHMS:
         fits = ALGORITHMS[alg].fits(kty, crv if isinstance(crv, str) else None)
     elif alg in ENC_ALGS:
         fits = enc_alg_fits(alg, kty, crv)
-    elif alg.lower() == "none":
-        fits = False
     if fits is False:
         c.add(
             Severity.HIGH,
@@ -192,6 +191,14 @@ def _check_secrets(c: _Checker, kty: str | None) -> None:
             "Publish the public half only, and treat this private key as compromised: "
             "revoke it and rotate to a new one.",
         )
+
+
+def secret_findings(item: Mapping[str, Any]) -> list[Finding]:
+    """The ``symmetric-key`` / ``private-members`` findings of one JWK (no index)."""
+    kty = item.get("kty")
+    c = _Checker(item, None)
+    _check_secrets(c, kty if isinstance(kty, str) else None)
+    return c.result.findings
 
 
 def _check_rsa_size(c: _Checker) -> int | None:
@@ -283,5 +290,5 @@ def lint_key(item: object, index: int, *, now: datetime) -> KeyResult:
         public_key = jwk.public_key if jwk is not None else None
         for severity, code, message, advice in check_x5c(item, public_key, now=now):
             c.add(severity, code, message, advice)
-    c.result.role = _role(item.get("use"), item.get("alg"), item.get("key_ops"), item.get("crv"))
+    c.result.role = role_of(item.get("use"), item.get("alg"), item.get("key_ops"), item.get("crv"))
     return c.result

@@ -9,6 +9,8 @@ say they do not belong in a signing set).
 
 from __future__ import annotations
 
+from keywell.jose.algorithms import ALGORITHMS
+
 __all__ = [
     "ENC_ALGS",
     "ENC_OPS",
@@ -16,6 +18,7 @@ __all__ = [
     "PRIVATE_MEMBERS",
     "SIG_OPS",
     "enc_alg_fits",
+    "role_of",
 ]
 
 #: Members that only a private (or secret) key carries (RFC 7518 section 6).
@@ -83,3 +86,23 @@ def enc_alg_fits(alg: str, kty: str, crv: object) -> bool:
     if kty == "EC":
         return crv in _ECDH_EC_CURVES
     return kty == "OKP" and crv in _ECDH_OKP_CURVES
+
+
+def role_of(use: object, alg: object, ops: object, crv: object) -> str | None:
+    """The role a key plays ("sig" or "enc") by use, alg, key_ops or curve; None if untold."""
+    if use in ("sig", "enc"):
+        return str(use)
+    if isinstance(alg, str):
+        if alg in ALGORITHMS:
+            return "sig"
+        if alg in ENC_ALGS:
+            return "enc"
+    if isinstance(ops, list):
+        names = {op for op in ops if isinstance(op, str)}
+        if names & SIG_OPS:
+            return "sig"
+        if names & ENC_OPS:
+            return "enc"
+    if crv in ("X25519", "X448"):
+        return "enc"
+    return None
