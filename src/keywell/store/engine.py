@@ -5,10 +5,16 @@ SQLite: the Python driver's own transaction handling is switched off and
 the database write lock from its first statement: two processes can never
 both read the same state and both decide a rotation. PostgreSQL locks the
 key-set row with ``SELECT ... FOR UPDATE`` instead (see the repository).
+
+A SQLite database file is created here, mode 0600 whatever the umask, before
+SQLite opens it; SQLite gives the ``-wal`` and ``-shm`` files it creates the
+main file's permissions, so the sealed keys and the admin-token hashes are
+readable by the owner alone. An existing file keeps its mode.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -32,12 +38,29 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url, memory=parsed.database in (None, "", ":memory:"))
+        memory = parsed.database in (None, "", ":memory:")
+        if not memory and parsed.query.get("uri") not in ("true", "1"):
+            _create_private(parsed.database or "")
+        return _sqlite_engine(url, memory=memory)
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True)
     raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
+
+
+def _create_private(path: str) -> None:
+    """Create the SQLite file ``path`` with mode 0600 if it does not exist yet."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a missing directory and the like: SQLite reports it when it connects
+    try:
+        os.fchmod(fd, 0o600)  # the mode above is masked by the umask; this is not
+    finally:
+        os.close(fd)
 
 
 def _sqlite_engine(url: str, *, memory: bool) -> Engine:
