@@ -449,3 +449,15 @@ def test_claims_that_are_not_json_are_refused(issuer: Issuer) -> None:
     issuer.create_keyset("main", issuer=ISS)
     with pytest.raises(ValueError, match="JSON compliant"):
         issuer.sign("main", {"score": float("nan")})
+
+
+@pytest.mark.parametrize("var", ["KEYWELL_KEK", "KEYWELL_KEKS", "KEYWELL_KEK_FILE"])
+def test_an_empty_kek_variable_never_falls_back_to_a_development_kek(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, var: str
+) -> None:
+    for name in ("KEYWELL_KEK", "KEYWELL_KEK_FILE", "KEYWELL_KEKS", "KEYWELL_KEK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(var, "")
+    with pytest.raises(KEKError, match=f"{var} is set but empty"):
+        Issuer(f"sqlite:///{tmp_path / 'kw.db'}", auto_upgrade=True)
+    assert not (tmp_path / "kw.db.kek").exists()

@@ -93,8 +93,9 @@ def assess(
     wrong += [k for k in needed if k in has and k not in checks and proofs.get(k) is False]
     if missing or wrong:
         raise _refuse(ring, needed, missing, wrong)
-    record = [k for k in needed if k not in checks]
-    if ring.newest not in checks and ring.newest not in record:
+    # the sealing KEK last: the most recently recorded id is the one replicas seal with
+    record = [k for k in needed if k not in checks and k != ring.newest]
+    if ring.newest not in checks:
         record.append(ring.newest)
     return record
 
