@@ -118,7 +118,7 @@ GOOD_KEY = b64url_encode(secrets.token_bytes(32))
         ({"KEYWELL_KEKS": ",, ,"}, "KEYWELL_KEKS is set but holds no KEK"),
         ({"KEYWELL_KEK_FILE": ""}, "KEYWELL_KEK_FILE is set but empty"),
         ({"KEYWELL_KEK": GOOD_KEY, "KEYWELL_KEK_ID": ""}, "KEYWELL_KEK_ID is set but empty"),
-        ({"KEYWELL_KEKS": f":{GOOD_KEY}"}, "empty KEK id"),
+        ({"KEYWELL_KEKS": f":{GOOD_KEY}"}, "entry 1: a KEK id is 1-100"),
         ({"KEYWELL_KEKS": "a:"}, "must be 32 bytes, got 0"),
         ({"KEYWELL_KEK": GOOD_KEY[:-1]}, "not base64url"),  # truncated text
         ({"KEYWELL_KEK": GOOD_KEY[:-3]}, "must be 32 bytes, got 30"),  # truncated key
@@ -172,3 +172,26 @@ def test_check_values_bind_the_id_and_the_key() -> None:
     assert not KEKRing.generate("c").matches_check("a", check)  # id not held
     assert check != ring.check_value("a")  # a fresh nonce each time
     assert key not in check
+
+
+BAD_IDS = ["a b", "a\0b", "x" * 101, "caf\u00e9", "a\tb"]
+
+
+@pytest.mark.parametrize("kek_id", BAD_IDS)
+def test_a_kek_id_the_store_could_not_hold_is_refused_everywhere(kek_id: str) -> None:
+    with pytest.raises(ValueError, match="KEK id is 1-100"):
+        KEKRing([(kek_id, secrets.token_bytes(32))])
+    for env in (
+        {"KEYWELL_KEK": GOOD_KEY, "KEYWELL_KEK_ID": kek_id},
+        {"KEYWELL_KEKS": f"{kek_id}:{GOOD_KEY}"},
+    ):
+        with pytest.raises(KEKError, match="KEK id is 1-100") as info:
+            KEKRing.from_env(env)
+        assert kek_id not in str(info.value)  # position, not text: it may be a misplaced key
+
+
+def test_a_key_put_where_the_id_goes_is_not_echoed() -> None:
+    with pytest.raises(KEKError) as info:
+        KEKRing.from_env({"KEYWELL_KEKS": f"{GOOD_KEY}:main"})  # id and key swapped
+    assert GOOD_KEY not in str(info.value)
+    assert "KEYWELL_KEKS entry 1" in str(info.value)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import warnings
 from collections.abc import Iterable, Mapping
@@ -49,6 +50,9 @@ _AAD_LABEL = "keywell-private-jwk-v1"
 _CHECK_LABEL = "keywell-kek-check-v1"
 _CHECK_PLAINTEXT = b"keywell KEK check value v1"
 _SOURCES = ("KEYWELL_KEK_FILE", "KEYWELL_KEKS", "KEYWELL_KEK", "KEYWELL_KEK_ID")
+# Printable ASCII without ':' (id:key) and ',' (list separator); fits keywell_keys.kek_id.
+_KEK_ID = re.compile(r"[!-+\--9;-~]{1,100}")
+_KEK_ID_RULE = "a KEK id is 1-100 printable ASCII characters without ':', ',' or spaces"
 
 
 class DevelopmentKEKWarning(UserWarning):
@@ -84,20 +88,20 @@ def _parse_key(text: str, source: str) -> bytes:
 def _parse_entries(
     text: str, source: str, default_id: str | None = None
 ) -> list[tuple[str, bytes]]:
+    """``id:key`` or bare-key entries; errors name the entry's position, never its text."""
     out: list[tuple[str, bytes]] = []
-    for raw in text.replace(",", "\n").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    lines = [raw.strip() for raw in text.replace(",", "\n").splitlines()]
+    for n, line in enumerate((x for x in lines if x and not x.startswith("#")), 1):
+        where = f"{source} entry {n}"
         if ":" in line:
-            kek_id, _, value = line.partition(":")
-            if not kek_id.strip():
-                raise KEKError(f"{source}: an entry has an empty KEK id before ':'")
-            key = _parse_key(value, f"{source} ({kek_id.strip()})")
-            out.append((kek_id.strip(), key))
+            kek_id, _, value = (part.strip() for part in line.partition(":"))
         else:
-            key = _parse_key(line, source)
-            out.append((default_id or derive_kek_id(key), key))
+            kek_id, value = default_id or "", line
+        key = _parse_key(value, where)
+        kek_id = kek_id if ":" in line or default_id is not None else derive_kek_id(key)
+        if not _KEK_ID.fullmatch(kek_id):
+            raise KEKError(f"{where}: {_KEK_ID_RULE}")
+        out.append((kek_id, key))
     if not out:
         raise KEKError(f"{source} is set but holds no KEK")
     return out
@@ -132,8 +136,8 @@ class KEKRing:
             raise ValueError("a KEKRing needs at least one KEK")
         self._aeads: dict[str, AESGCM] = {}
         for kek_id, key in items:
-            if not isinstance(kek_id, str) or not kek_id or ":" in kek_id:
-                raise ValueError("a KEK id must be a non-empty string without ':'")
+            if not isinstance(kek_id, str) or not _KEK_ID.fullmatch(kek_id):
+                raise ValueError(_KEK_ID_RULE)
             if not isinstance(key, bytes) or len(key) != 32:
                 raise ValueError(f"KEK {kek_id!r} must be 32 bytes")
             if kek_id in self._aeads:
