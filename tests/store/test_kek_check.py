@@ -135,6 +135,12 @@ MEMBERS = [
         "main",
     ),
     Member(
+        "old ring while the new KEK has sealed nothing yet",
+        lambda url: Issuer(url, keks=KEKRing([("main", MAIN), ("next", NEXT)])).close(),
+        lambda: GOOD,
+        None,
+    ),
+    Member(
         "KEK rotation begins: [main, next]",
         _nothing,
         lambda: KEKRing([("main", MAIN), ("next", NEXT)]),

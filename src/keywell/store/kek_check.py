@@ -30,6 +30,12 @@ transaction that writes key material (new keys, rewrap), so a replica whose
 ring another replica's KEK rotation left behind stops writing. Refusals are
 :class:`~keywell.errors.KEKError` naming the KEK ids the process has and the
 ids the store needs, never key bytes.
+
+Introducing a KEK: give every replica the ring ``[old, new]``. A replica
+still on ``[old]`` keeps working until the first key is sealed under ``new``,
+then refuses to write and fails readiness until it gets the new ring. Limit:
+a store written before check values existed whose keys are all destroyed
+proves nothing; the first ring opening it is recorded.
 """
 
 from __future__ import annotations
