@@ -431,14 +431,10 @@ def test_environment_kek_is_used_when_none_is_passed(
     iss.check_ready()
     assert iss.sign("main", {})
     iss.close()
-    # The keys were sealed under the environment's KEK: another KEK cannot open them.
-    other = Issuer(db, keks=KEKRing.generate(), production=True)
-    try:
-        with pytest.raises(KEKError) as info:
-            other.sign("main", {})
-        assert info.value.kek_id == "env"
-    finally:
-        other.close()
+    # The keys were sealed under the environment's KEK: another KEK is refused at open.
+    with pytest.raises(KEKError) as info:
+        Issuer(db, keks=KEKRing.generate(), production=True)
+    assert info.value.kek_id == "env"
 
 
 def test_repr_and_errors_carry_no_secrets(issuer: Issuer) -> None:
@@ -453,3 +449,15 @@ def test_claims_that_are_not_json_are_refused(issuer: Issuer) -> None:
     issuer.create_keyset("main", issuer=ISS)
     with pytest.raises(ValueError, match="JSON compliant"):
         issuer.sign("main", {"score": float("nan")})
+
+
+@pytest.mark.parametrize("var", ["KEYWELL_KEK", "KEYWELL_KEKS", "KEYWELL_KEK_FILE"])
+def test_an_empty_kek_variable_never_falls_back_to_a_development_kek(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, var: str
+) -> None:
+    for name in ("KEYWELL_KEK", "KEYWELL_KEK_FILE", "KEYWELL_KEKS", "KEYWELL_KEK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(var, "")
+    with pytest.raises(KEKError, match=f"{var} is set but empty"):
+        Issuer(f"sqlite:///{tmp_path / 'kw.db'}", auto_upgrade=True)
+    assert not (tmp_path / "kw.db.kek").exists()

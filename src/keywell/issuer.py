@@ -68,7 +68,9 @@ class Issuer(KeySetMethods):
         auto_upgrade: apply migrations at start instead of requiring them.
 
     Raises:
-        KEKError: no usable KEK configuration.
+        KEKError: no usable KEK configuration, or the KEKs cannot open what the
+            store holds (see :mod:`keywell.store.kek_check`): a process whose
+            KEKs cannot open the store's keys never writes key material.
         keywell.store.SchemaError: the schema is not at the latest migration.
     """
 
@@ -289,11 +291,22 @@ class Issuer(KeySetMethods):
     # -- operations ---------------------------------------------------------
 
     def check_ready(self) -> None:
-        """Raise a typed error unless the database answers and every active key decrypts."""
+        """Raise a typed error unless the store is usable by this process.
+
+        The database answers, the KEKs open what the store needs (KEKError once
+        another replica's KEK rotation left this one behind) and every active
+        key decrypts. A server's ``/readyz`` answers 503 on any of these.
+        """
+        self._store.check_keks()
         admin.check_ready(self._store)
 
     def rewrap(self, *, actor: str = "system") -> int:
-        """Re-seal every private key under the newest KEK (one transaction); returns the count."""
+        """Re-seal every private key under the newest KEK (one transaction); returns the count.
+
+        Raises:
+            KEKError: the KEKs cannot open what the store needs; nothing changed.
+        """
+        self._store.check_keks(self._clock(), record=True)  # each key is opened again below
         count = admin.rewrap(self._store, actor=actor, now=self._clock())
         self._signers.invalidate()
         return count

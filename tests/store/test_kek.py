@@ -104,3 +104,94 @@ def test_misuse_is_refused_at_construction() -> None:
         KEKRing([("a", b"short")])
     with pytest.raises(ValueError, match="id"):
         KEKRing([("a:b", secrets.token_bytes(32))])
+
+
+GOOD_KEY = b64url_encode(secrets.token_bytes(32))
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"KEYWELL_KEK": ""}, "KEYWELL_KEK is set but empty"),
+        ({"KEYWELL_KEK": "  \n"}, "KEYWELL_KEK is set but empty"),
+        ({"KEYWELL_KEKS": ""}, "KEYWELL_KEKS is set but empty"),
+        ({"KEYWELL_KEKS": ",, ,"}, "KEYWELL_KEKS is set but holds no KEK"),
+        ({"KEYWELL_KEK_FILE": ""}, "KEYWELL_KEK_FILE is set but empty"),
+        ({"KEYWELL_KEK": GOOD_KEY, "KEYWELL_KEK_ID": ""}, "KEYWELL_KEK_ID is set but empty"),
+        ({"KEYWELL_KEKS": f":{GOOD_KEY}"}, "entry 1: a KEK id is 1-100"),
+        ({"KEYWELL_KEKS": "a:"}, "must be 32 bytes, got 0"),
+        ({"KEYWELL_KEK": GOOD_KEY[:-1]}, "not base64url"),  # truncated text
+        ({"KEYWELL_KEK": GOOD_KEY[:-3]}, "must be 32 bytes, got 30"),  # truncated key
+        ({"KEYWELL_KEK": b64url_encode(bytes(31))}, "must be 32 bytes, got 31"),
+        (
+            {"KEYWELL_KEKS": f"a:{GOOD_KEY},a:{b64url_encode(secrets.token_bytes(32))}"},
+            "'a' is configured twice with different keys",
+        ),
+    ],
+)
+def test_an_empty_or_ambiguous_kek_variable_is_an_error_not_absent(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(KEKError, match=message) as info:
+        KEKRing.from_env(env)
+    assert GOOD_KEY not in str(info.value)
+
+
+def test_an_empty_kek_file_is_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "kek"
+    empty.write_text("# nothing here\n\n")
+    with pytest.raises(KEKError, match="holds no KEK"):
+        KEKRing.from_env({"KEYWELL_KEK_FILE": str(empty)})
+    with pytest.warns(DevelopmentKEKWarning), pytest.raises(KEKError, match="holds no KEK"):
+        KEKRing.development(empty)  # a development file left empty is not "no KEK"
+
+
+def test_an_exact_repeat_is_one_kek() -> None:
+    ring = KEKRing.from_env({"KEYWELL_KEKS": f"a:{GOOD_KEY}", "KEYWELL_KEK": f"a:{GOOD_KEY}"})
+    assert ring is not None
+    assert ring.ids == ("a",)
+    with pytest.raises(ValueError, match="twice"):
+        KEKRing([("a", secrets.token_bytes(32)), ("a", secrets.token_bytes(32))])
+
+
+@pytest.mark.parametrize("blob", [b"", b"\0" * 11, b"\0" * 27])
+def test_a_truncated_ciphertext_is_a_typed_error(blob: bytes) -> None:
+    ring = KEKRing.generate("a")
+    with pytest.raises(KEKError):
+        ring.open(blob, kek_id="a", keyset="s", kid="k")
+    assert not ring.matches_check("a", blob)
+
+
+def test_check_values_bind_the_id_and_the_key() -> None:
+    key = secrets.token_bytes(32)
+    ring = KEKRing([("a", key), ("b", key)])
+    check = ring.check_value("a")
+    assert ring.matches_check("a", check)
+    assert not ring.matches_check("b", check)  # same key, other id
+    assert not KEKRing([("a", secrets.token_bytes(32))]).matches_check("a", check)
+    assert not KEKRing.generate("c").matches_check("a", check)  # id not held
+    assert check != ring.check_value("a")  # a fresh nonce each time
+    assert key not in check
+
+
+BAD_IDS = ["a b", "a\0b", "x" * 101, "caf\u00e9", "a\tb"]
+
+
+@pytest.mark.parametrize("kek_id", BAD_IDS)
+def test_a_kek_id_the_store_could_not_hold_is_refused_everywhere(kek_id: str) -> None:
+    with pytest.raises(ValueError, match="KEK id is 1-100"):
+        KEKRing([(kek_id, secrets.token_bytes(32))])
+    for env in (
+        {"KEYWELL_KEK": GOOD_KEY, "KEYWELL_KEK_ID": kek_id},
+        {"KEYWELL_KEKS": f"{kek_id}:{GOOD_KEY}"},
+    ):
+        with pytest.raises(KEKError, match="KEK id is 1-100") as info:
+            KEKRing.from_env(env)
+        assert kek_id not in str(info.value)  # position, not text: it may be a misplaced key
+
+
+def test_a_key_put_where_the_id_goes_is_not_echoed() -> None:
+    with pytest.raises(KEKError) as info:
+        KEKRing.from_env({"KEYWELL_KEKS": f"{GOOD_KEY}:main"})  # id and key swapped
+    assert GOOD_KEY not in str(info.value)
+    assert "KEYWELL_KEKS entry 1" in str(info.value)

@@ -16,11 +16,20 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from keywell.errors import KEKError
+from keywell.issuer import Issuer
 from keywell.store import tables as t
 from keywell.store.engine import WRITE_OPTION, make_engine
+from keywell.store.kek import KEKRing
 from keywell.store.migrate import downgrade_engine, head_revision, upgrade
 
-KEYWELL_TABLES = {"keywell_keysets", "keywell_keys", "keywell_audit", "keywell_admin_tokens"}
+KEYWELL_TABLES = {
+    "keywell_keysets",
+    "keywell_keys",
+    "keywell_audit",
+    "keywell_admin_tokens",
+    "keywell_kek_checks",
+}
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
@@ -105,3 +114,28 @@ def test_downgrade_to_base_leaves_no_tables(engine: Engine) -> None:
         conn.rollback()
     upgrade(engine.url.render_as_string(hide_password=False))  # and back up again
     assert set(inspect(engine).get_table_names()) >= KEYWELL_TABLES
+
+
+def test_a_store_from_before_0002_gets_check_values_from_the_first_ring_that_opens_it(
+    any_url: str,
+) -> None:
+    key, other = b"k" * 32, b"x" * 32
+    issuer = Issuer(any_url, keks=KEKRing([("main", key)]), auto_upgrade=True)
+    issuer.create_keyset("main", issuer="https://i.test")
+    issuer.close()
+    engine = make_engine(any_url)
+    try:
+        downgrade_engine(engine, "0001")  # as written by a keywell without check values
+        assert "keywell_kek_checks" not in inspect(engine).get_table_names()
+        upgrade(any_url)
+        with engine.connect() as conn:
+            assert conn.execute(select(t.kek_checks)).all() == []
+            conn.rollback()
+        with pytest.raises(KEKError, match="wrong key"):  # same id, other bytes: the keys tell
+            Issuer(any_url, keks=KEKRing([("main", other)]))
+        Issuer(any_url, keks=KEKRing([("main", key)])).close()  # proves it, records it
+        with engine.connect() as conn:
+            assert conn.execute(select(t.kek_checks.c.kek_id)).scalars().all() == ["main"]
+            conn.rollback()
+    finally:
+        engine.dispose()

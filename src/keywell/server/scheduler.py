@@ -15,6 +15,13 @@ snapshot is older than ``max_staleness``: one version check in flight, shared
 by all waiters. If the store cannot be reached, the last documents are served
 (stale-if-error), logged once per outage, and the request path retries the
 store at most once per ``poll_interval`` meanwhile.
+
+A replica whose KEKs cannot open what the store needs (another replica
+rotated the KEK ring, DESIGN.md invariant 7) writes no key material: every
+transaction that would seal a key re-checks the ring first and raises
+:class:`~keywell.errors.KEKError`, so its ticks fail (logged once, with the
+KEK ids it has and the ids the store needs) and ``/readyz`` answers 503
+(:meth:`Issuer.check_ready` runs the same check) until the ring is fixed.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
+from keywell.errors import KEKError
 from keywell.server.logs import log_event
 from keywell.server.metrics import Metrics
 from keywell.server.published import Registry
@@ -151,7 +159,9 @@ class Scheduler:
                 failing = False
             except Exception as exc:  # keep the replica serving its last good snapshot
                 if not failing:
-                    log.error("%s failed: %s", step, type(exc).__name__, extra={"code": _code(exc)})
+                    # a KEKError message names KEK ids only; others may carry SQL parameters
+                    why = str(exc) if isinstance(exc, KEKError) else type(exc).__name__
+                    log.error("%s failed: %s", step, why, extra={"code": _code(exc)})
                 failing = True
             await anyio.sleep(interval)
 

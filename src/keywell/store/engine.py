@@ -5,17 +5,25 @@ SQLite: the Python driver's own transaction handling is switched off and
 the database write lock from its first statement: two processes can never
 both read the same state and both decide a rotation. PostgreSQL locks the
 key-set row with ``SELECT ... FOR UPDATE`` instead (see the repository).
+
+A new SQLite database file is created by :func:`create_private_file`, mode
+0600 whatever the umask, before the migrations (the first write to any
+keywell database) let SQLite open it for writing; SQLite gives the ``-wal``
+and ``-shm`` files it creates the main file's permissions, so the sealed keys
+and the admin-token hashes are readable by the owner alone. An existing file
+keeps its mode; a read of a missing database creates nothing.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["WRITE_OPTION", "make_engine"]
+__all__ = ["WRITE_OPTION", "create_private_file", "make_engine"]
 
 WRITE_OPTION = "keywell_write"
 """Execution option asking for a write-locking transaction (``BEGIN IMMEDIATE`` on SQLite)."""
@@ -38,6 +46,28 @@ def make_engine(url: str) -> Engine:
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True)
     raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
+
+
+def create_private_file(engine: Engine) -> None:
+    """Create the SQLite file of ``engine`` with mode 0600 if it does not exist yet.
+
+    Nothing is done for PostgreSQL, an in-memory database or a ``file:`` URI.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    if url.query.get("uri") in ("true", "1"):
+        return
+    try:
+        fd = os.open(url.database or "", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a missing directory and the like: SQLite reports it when it connects
+    try:
+        os.fchmod(fd, 0o600)  # the mode above is masked by the umask; this is not
+    finally:
+        os.close(fd)
 
 
 def _sqlite_engine(url: str, *, memory: bool) -> Engine:

@@ -13,6 +13,16 @@ Configuration, newest KEK last (new keys and :meth:`rewrap` use the newest):
   derived from the key (a truncated SHA-256, which reveals nothing usable);
 * ``KEYWELL_KEKS``: several ``id:key`` entries separated by commas;
 * ``KEYWELL_KEK_FILE``: a file holding one key, or ``id:key`` lines.
+
+A variable that is set but empty (or a file holding no key) is a
+:class:`~keywell.errors.KEKError`, never "no KEK configured": an empty
+``KEYWELL_KEK=""`` must not fall back to a fresh development KEK. One id
+given two different keys is refused too.
+
+Each KEK also seals a *check value* (:meth:`KEKRing.check_value`): a public
+constant sealed under the KEK with the KEK id as associated data, which the
+store keeps per KEK id so that a wrong key under a known id is detected even
+when no live key is left to try it on (:mod:`keywell.store.kek_check`).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import warnings
 from collections.abc import Iterable, Mapping
@@ -31,10 +42,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from keywell.errors import KEKError
 from keywell.jose.base64url import b64url_decode, b64url_encode
 
-__all__ = ["DevelopmentKEKWarning", "KEKRing", "seal_aad"]
+__all__ = ["DevelopmentKEKWarning", "KEKRing", "check_aad", "seal_aad"]
 
 _NONCE = 12
+_TAG = 16
 _AAD_LABEL = "keywell-private-jwk-v1"
+_CHECK_LABEL = "keywell-kek-check-v1"
+_CHECK_PLAINTEXT = b"keywell KEK check value v1"
+_SOURCES = ("KEYWELL_KEK_FILE", "KEYWELL_KEKS", "KEYWELL_KEK", "KEYWELL_KEK_ID")
+# Printable ASCII without ':' (id:key) and ',' (list separator); fits keywell_keys.kek_id.
+_KEK_ID = re.compile(r"[!-+\--9;-~]{1,100}")
+_KEK_ID_RULE = "a KEK id is 1-100 printable ASCII characters without ':', ',' or spaces"
 
 
 class DevelopmentKEKWarning(UserWarning):
@@ -51,6 +69,11 @@ def derive_kek_id(key: bytes) -> str:
     return "k-" + b64url_encode(hashlib.sha256(b"keywell-kek-id\0" + key).digest()[:9])
 
 
+def check_aad(kek_id: str) -> bytes:
+    """The associated data of a KEK check value (unambiguous JSON array)."""
+    return json.dumps([_CHECK_LABEL, kek_id], separators=(",", ":")).encode()
+
+
 def _parse_key(text: str, source: str) -> bytes:
     try:
         key = b64url_decode(text.strip())
@@ -65,18 +88,36 @@ def _parse_key(text: str, source: str) -> bytes:
 def _parse_entries(
     text: str, source: str, default_id: str | None = None
 ) -> list[tuple[str, bytes]]:
+    """``id:key`` or bare-key entries; errors name the entry's position, never its text."""
     out: list[tuple[str, bytes]] = []
-    for raw in text.replace(",", "\n").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    lines = [raw.strip() for raw in text.replace(",", "\n").splitlines()]
+    for n, line in enumerate((x for x in lines if x and not x.startswith("#")), 1):
+        where = f"{source} entry {n}"
         if ":" in line:
-            kek_id, _, value = line.partition(":")
-            key = _parse_key(value, f"{source} ({kek_id.strip()})")
-            out.append((kek_id.strip(), key))
+            kek_id, _, value = (part.strip() for part in line.partition(":"))
         else:
-            key = _parse_key(line, source)
-            out.append((default_id or derive_kek_id(key), key))
+            kek_id, value = default_id or "", line
+        key = _parse_key(value, where)
+        kek_id = kek_id if ":" in line or default_id is not None else derive_kek_id(key)
+        if not _KEK_ID.fullmatch(kek_id):
+            raise KEKError(f"{where}: {_KEK_ID_RULE}")
+        out.append((kek_id, key))
+    if not out:
+        raise KEKError(f"{source} is set but holds no KEK")
+    return out
+
+
+def _unique(items: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Drop exact repeats (first position kept); one id with two keys is refused."""
+    seen: dict[str, bytes] = {}
+    out: list[tuple[str, bytes]] = []
+    for kek_id, key in items:
+        if kek_id in seen:
+            if seen[kek_id] != key:
+                raise KEKError(f"KEK id {kek_id!r} is configured twice with different keys")
+            continue
+        seen[kek_id] = key
+        out.append((kek_id, key))
     return out
 
 
@@ -95,10 +136,12 @@ class KEKRing:
             raise ValueError("a KEKRing needs at least one KEK")
         self._aeads: dict[str, AESGCM] = {}
         for kek_id, key in items:
-            if not isinstance(kek_id, str) or not kek_id or ":" in kek_id:
-                raise ValueError("a KEK id must be a non-empty string without ':'")
+            if not isinstance(kek_id, str) or not _KEK_ID.fullmatch(kek_id):
+                raise ValueError(_KEK_ID_RULE)
             if not isinstance(key, bytes) or len(key) != 32:
                 raise ValueError(f"KEK {kek_id!r} must be 32 bytes")
+            if kek_id in self._aeads:
+                raise ValueError(f"KEK id {kek_id!r} is given twice")
             self._aeads[kek_id] = AESGCM(key)
         self._newest = items[-1][0]
 
@@ -110,46 +153,65 @@ class KEKRing:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> KEKRing | None:
-        """The ring configured in the environment, or ``None`` if none is.
+        """The ring configured in the environment, or ``None`` if no variable is set.
 
         Raises:
-            KEKError: a configured KEK is malformed or its file unreadable.
+            KEKError: a variable is set but empty, a KEK is malformed, one id has
+                two keys, or the KEK file is unreadable or holds no key.
         """
         env = os.environ if environ is None else environ
+        for name in _SOURCES:
+            if name in env and not env[name].strip():
+                raise KEKError(f"{name} is set but empty: give it a value or unset it")
+        kek_id = env.get("KEYWELL_KEK_ID")
         items: list[tuple[str, bytes]] = []
-        path = env.get("KEYWELL_KEK_FILE")
-        if path:
+        if "KEYWELL_KEK_FILE" in env:
+            path = env["KEYWELL_KEK_FILE"]
             try:
                 content = Path(path).read_text()
             except OSError as exc:
                 raise KEKError(f"cannot read KEYWELL_KEK_FILE {path}: {exc.strerror}") from exc
-            items += _parse_entries(content, "KEYWELL_KEK_FILE", env.get("KEYWELL_KEK_ID"))
-        if env.get("KEYWELL_KEKS"):
+            items += _parse_entries(content, "KEYWELL_KEK_FILE", kek_id)
+        if "KEYWELL_KEKS" in env:
             items += _parse_entries(env["KEYWELL_KEKS"], "KEYWELL_KEKS")
-        if env.get("KEYWELL_KEK"):
-            items += _parse_entries(env["KEYWELL_KEK"], "KEYWELL_KEK", env.get("KEYWELL_KEK_ID"))
-        return cls(items) if items else None
+        if "KEYWELL_KEK" in env:
+            items += _parse_entries(env["KEYWELL_KEK"], "KEYWELL_KEK", kek_id)
+        return cls(_unique(items)) if items else None
 
     @classmethod
     def development(cls, path: str | os.PathLike[str]) -> KEKRing:
-        """Load, or create with mode 0600, a development KEK file; warns loudly either way."""
+        """Load, or create with mode 0600, a development KEK file; warns loudly either way.
+
+        The file is written complete under a temporary name, then linked into
+        place, so a concurrent reader never sees it empty.
+
+        Raises:
+            KEKError: the file exists but is unreadable, empty or malformed.
+        """
         file = Path(path)
         if not file.exists():
             key = secrets.token_bytes(32)
+            tmp = file.with_name(f".{file.name}.{secrets.token_hex(8)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process created it first: read theirs below
-            else:
                 with os.fdopen(fd, "w") as fh:
                     fh.write(f"{derive_kek_id(key)}:{b64url_encode(key)}\n")
+                os.link(tmp, file)
+            except FileExistsError:
+                pass  # another process created it first: read theirs below
+            finally:
+                tmp.unlink()
         warnings.warn(
             f"DEVELOPMENT KEK in use ({file}): private keys are encrypted under a key stored "
             "beside the database. Set KEYWELL_KEK or KEYWELL_KEK_FILE in production.",
             DevelopmentKEKWarning,
             stacklevel=2,
         )
-        return cls(_parse_entries(file.read_text(), str(file)))
+        try:
+            content = file.read_text()
+        except OSError as exc:
+            raise KEKError(f"cannot read development KEK file {file}: {exc.strerror}") from exc
+        return cls(_unique(_parse_entries(content, str(file))))
 
     @property
     def newest(self) -> str:
@@ -167,6 +229,26 @@ class KEKRing:
         aad = seal_aad(keyset, kid, self._newest)
         return self._newest, nonce + self._aeads[self._newest].encrypt(nonce, plaintext, aad)
 
+    def check_value(self, kek_id: str) -> bytes:
+        """The check value of KEK ``kek_id``: ``nonce || AES-GCM(constant)``, the id as AAD.
+
+        It holds nothing secret (a public constant) and proves, once stored, that
+        a later ring holds the same key under that id (:meth:`matches_check`).
+        """
+        nonce = secrets.token_bytes(_NONCE)
+        return nonce + self._aeads[kek_id].encrypt(nonce, _CHECK_PLAINTEXT, check_aad(kek_id))
+
+    def matches_check(self, kek_id: str, check: bytes) -> bool:
+        """Whether KEK ``kek_id`` of this ring opens ``check`` (a stored check value)."""
+        aead = self._aeads.get(kek_id)
+        if aead is None or len(check) < _NONCE + _TAG:
+            return False
+        try:
+            plain = aead.decrypt(check[:_NONCE], check[_NONCE:], check_aad(kek_id))
+        except InvalidTag:
+            return False
+        return plain == _CHECK_PLAINTEXT
+
     def open(self, blob: bytes, *, kek_id: str, keyset: str, kid: str) -> bytes:
         """Decrypt a sealed key.
 
@@ -181,6 +263,8 @@ class KEKRing:
                 kek_id=kek_id,
             )
         try:
+            if len(blob) < _NONCE + _TAG:
+                raise InvalidTag  # truncated: treated like any altered ciphertext
             return aead.decrypt(blob[:_NONCE], blob[_NONCE:], seal_aad(keyset, kid, kek_id))
         except InvalidTag:
             raise KEKError(

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 from keywell.errors import KeywellError
-from keywell.store.engine import WRITE_OPTION, make_engine
+from keywell.store.engine import WRITE_OPTION, create_private_file, make_engine
 
 __all__ = [
     "SchemaError",
@@ -52,7 +52,11 @@ def head_revision() -> str:
 
 
 def upgrade_engine(engine: Engine) -> None:
-    """Apply every pending migration on ``engine`` (serialised across processes)."""
+    """Apply every pending migration on ``engine`` (serialised across processes).
+
+    A SQLite file that does not exist yet is created first, mode 0600.
+    """
+    create_private_file(engine)
     _migrate(engine, command.upgrade, "head")
 
 

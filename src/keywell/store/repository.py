@@ -6,7 +6,9 @@ SQLite the database write lock, taken by ``BEGIN IMMEDIATE``), then re-reads
 the set and its keys, so the caller plans on the state nobody else can change
 until it commits. Each committed change bumps the set's ``version``. A process
 dying mid-transaction leaves the previous committed state (DESIGN.md
-invariant 6).
+invariant 6). Key material is sealed only after :mod:`keywell.store.kek_check`
+proved, in that same transaction, that this process's KEKs open what the store
+holds (invariant 7).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from keywell.lifecycle import KeyInfo, KeySetInfo, KeyState, RotationPolicy, Ste
 from keywell.store import tables as t
 from keywell.store.engine import WRITE_OPTION
 from keywell.store.kek import KEKRing
+from keywell.store.kek_check import verify_ring
 from keywell.store.rows import key_info, keyset_info, to_us
 
 __all__ = ["LockedSet", "Store"]
@@ -42,6 +45,7 @@ class LockedSet:
         self.key_size: int | None = row.key_size
         self.info: KeySetInfo = keyset_info(row)
         self._keks = keks
+        self._keks_proven = False
         self._changed = False
         self.keys: list[KeyInfo] = []
         self._max_ttl: dict[str, int] = {}
@@ -83,6 +87,9 @@ class LockedSet:
         self._changed = self._changed or changed
 
     def _create_key(self, state: KeyState, now: datetime) -> str:
+        if not self._keks_proven:  # once per transaction, before the first seal
+            verify_ring(self.conn, self._keks, now=now, record=True)
+            self._keks_proven = True
         alg = self.info.alg
         jwk = self.spares.pop(0) if self.spares else None
         if jwk is None or jwk.alg != alg:
@@ -188,6 +195,17 @@ class Store:
         self.engine = engine
         self.keks = keks
 
+    def check_keks(self, now: datetime | None = None, *, record: bool = False) -> None:
+        """Raise :class:`~keywell.errors.KEKError` unless the KEKs open what the store needs.
+
+        With ``record`` (and ``now``), check values the store lacks are recorded.
+        """
+        with self.read() as conn:
+            pending = verify_ring(conn, self.keks, now=now, record=False)
+        if pending and record:
+            with self.write() as conn:
+                verify_ring(conn, self.keks, now=now, record=True)
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A short read transaction."""
@@ -221,6 +239,8 @@ class Store:
         except LookupError:
             return []
         count = sum(1 for step in steps if step.kid is None)
+        if count:  # refuse before the slow key generation, and again under the lock
+            self.check_keks()
         return [JWK.generate(info.alg, rsa_bits=row.key_size or 2048) for _ in range(count)]
 
     @contextmanager

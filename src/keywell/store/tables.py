@@ -1,4 +1,4 @@
-"""The schema: key sets, keys (private halves sealed), audit events, admin tokens.
+"""The schema: key sets, keys (private halves sealed), audit events, admin tokens, KEK checks.
 
 SQLAlchemy 2 Core tables the repository queries. Migrations never import them:
 each revision spells out its own DDL, and ``tests/store/test_migrations.py``
@@ -30,7 +30,16 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTCDateTime", "admin_tokens", "audit", "keys", "keysets", "metadata", "one_active_key"]
+__all__ = [
+    "UTCDateTime",
+    "admin_tokens",
+    "audit",
+    "kek_checks",
+    "keys",
+    "keysets",
+    "metadata",
+    "one_active_key",
+]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -135,4 +144,15 @@ admin_tokens = Table(
     Column("scopes", Text, nullable=False),  # space-separated
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False),
+)
+
+# One check value per KEK id the store knows (keywell.store.kek_check); the
+# highest id is the KEK most recently introduced to seal new keys.
+kek_checks = Table(
+    "keywell_kek_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kek_id", String(100), nullable=False, unique=True),
+    Column("check_value", LargeBinary, nullable=False),  # nonce || AES-256-GCM(constant)
+    Column("recorded_at", UTCDateTime, nullable=False),
 )
