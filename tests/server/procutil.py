@@ -143,3 +143,21 @@ class ServerProcess:
             return self.proc.wait(timeout=10)
         finally:
             self._out.close()
+
+
+@contextmanager
+def sqlite_deployment(directory: Path, *hmac_sets: str) -> Iterator[Deployment]:
+    """A SQLite store in ``directory``: the ``default`` set, ``hmac_sets``, an admin token."""
+    url = f"sqlite:///{directory / 'keywell.db'}"
+    kek = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    env = {**os.environ, "KEYWELL_KEK": kek, "KEYWELL_DATABASE_URL": url}
+    env.pop("KEYWELL_KEK_FILE", None)
+    issuer = Issuer(url, keks=KEKRing.from_env(env), auto_upgrade=True)
+    try:
+        issuer.create_keyset("default", issuer=ISSUER)
+        for name in hmac_sets:
+            issuer.create_keyset(name, issuer=ISSUER, alg="HS256")
+        secret = issuer.create_admin_token(["admin"], name="e2e")
+    finally:
+        issuer.close()
+    yield Deployment(url=url, env=env, admin=secret)
