@@ -58,7 +58,7 @@ def _sign_under_another_kek(issuer: Issuer) -> object:
 
 
 def _bind_twice() -> None:
-    from keywell.server.runner import bind_listener
+    from keywell.server.listeners import bind_listener
 
     first = bind_listener("127.0.0.1", 0)
     try:

@@ -79,8 +79,8 @@ class ServerConfig:
             ``backpressure``, uvicorn's ``limit_concurrency``); more wait in the
             backlog. Slow clients count until ``header_read_timeout`` drops them.
         header_read_timeout: seconds a client may take to send a request's
-            headers before the connection is closed (granian; uvicorn has no such
-            knob: put a reverse proxy in front, see ``keywell.server.limits``).
+            headers before the connection is closed, under granian and uvicorn
+            (see ``keywell.server.limits``).
         body_read_timeout: seconds a client may take to send a request body, from
             its first byte read by the app; later it gets 408 (any server).
         metrics_address: ``host:port`` of a separate listener serving ``/metrics``

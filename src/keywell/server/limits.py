@@ -7,9 +7,10 @@ below is a :class:`~keywell.server.config.ServerConfig` setting (TOML key,
 =====================  =========  ===========================================
 setting                default    enforced by
 =====================  =========  ===========================================
-``header_read_timeout``  5 s      granian (``http1_settings``): a connection
-                                  whose request headers are not complete in
-                                  time is closed. uvicorn has no such knob.
+``header_read_timeout``  5 s      granian (``http1_settings``), and for
+                                  uvicorn ``keywell.server.listeners``: a
+                                  connection whose request headers are not
+                                  complete in time is closed.
 ``body_read_timeout``   10 s      this module, under any server: a body not
                                   received in time gets 408 problem+json.
 ``max_connections``     4096      per worker: granian's ``backpressure``,

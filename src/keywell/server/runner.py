@@ -28,19 +28,11 @@ Processes and signals under granian:
   since the worker is the process that serves.
 
 The listening socket is bound here, in the main process, before any server
-starts, without ``SO_REUSEPORT`` (:func:`bind_listener`): a second server on a
-busy port, whatever either server is, fails at once with
-:class:`~keywell.errors.AddressInUseError`, and no other process can join the
-socket later (granian would otherwise bind one ``SO_REUSEPORT`` socket per
-worker, which lets any process of the same user share the port). granian's
-workers and uvicorn serve that one socket. Port 0 picks a free port; the
-``listening`` and ``keywell server ready`` log lines carry the bound one.
-
-Slow clients: ``header_read_timeout`` (granian's ``http1_settings``),
-``max_connections`` (granian's ``backpressure``, uvicorn's
-``limit_concurrency``) and ``backlog`` come from :class:`ServerConfig`; see
-``keywell.server.limits`` for every limit and the reverse-proxy settings that
-complement them.
+starts, without ``SO_REUSEPORT`` (``keywell.server.listeners``): a busy port
+fails at once with :class:`~keywell.errors.AddressInUseError`, whatever either
+server is. Port 0 picks a free port; the ``listening`` and ``keywell server
+ready`` log lines carry the bound one. Limits on slow clients come from
+:class:`ServerConfig` (``keywell.server.limits`` lists them all).
 
 uvicorn (``server = "uvicorn"``) serves in this very process (httptools,
 uvloop); it installs SIGINT/SIGTERM handlers that stop accepting connections,
@@ -52,7 +44,6 @@ the conventional status.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
 import os
 import signal
@@ -72,6 +63,7 @@ from keywell.server.config import (
     load_config,
     metrics_host_port,
 )
+from keywell.server.listeners import bind_listener, granian_on, uvicorn_protocol
 from keywell.server.logs import configure_logging, granian_log_config
 from keywell.server.metrics import start_metrics_listener
 from keywell.server.published import is_published_alg
@@ -83,7 +75,6 @@ __all__ = [
     "PARENT_PID_ENV",
     "WORKER_CONFIG_ENV",
     "app_from_env",
-    "bind_listener",
     "open_issuer",
     "serve",
 ]
@@ -109,38 +100,6 @@ def open_issuer(config: ServerConfig) -> Issuer:
         production=config.production,
         auto_upgrade=config.auto_upgrade,
     )
-
-
-def bind_listener(host: str, port: int, backlog: int = 2048) -> socket.socket:
-    """A listening TCP socket on ``host:port`` that no other process can share.
-
-    ``SO_REUSEADDR`` only (rebinding over TIME_WAIT; on Linux it never lets two
-    sockets listen on one port), never ``SO_REUSEPORT``. Port 0 picks a free
-    port (read it with ``getsockname()``). The socket is inheritable, for
-    granian's worker processes.
-
-    Raises:
-        AddressInUseError: another socket listens on ``host:port``.
-        OSError: any other bind failure (address not local, permission).
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
-            raise AddressInUseError(
-                f"address {where} is already in use by another process: stop it, "
-                "or choose another --port / --host",
-                address=where,
-            ) from None
-        raise
-    sock.set_inheritable(True)
-    return sock
 
 
 def serve(
@@ -213,7 +172,7 @@ def _serve_uvicorn(
             host=config.host,
             port=config.port,
             loop="uvloop",
-            http="httptools",
+            http=uvicorn_protocol(config.header_read_timeout),
             lifespan="on",
             access_log=False,
             log_config=None,
@@ -253,23 +212,9 @@ def _start_metrics(app: KeywellServer, config: ServerConfig) -> None:
 
 
 def _serve_granian(config: ServerConfig, graceful_timeout: int, listener: socket.socket) -> None:
-    from granian._granian import SocketHolder
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
-    from granian.server import Server
-
-    class OwnSocketServer(Server):  # type: ignore[misc,valid-type]
-        """granian serving ``listener`` (its own path on Windows), never SO_REUSEPORT sockets."""
-
-        def _init_shared_socket(self) -> None:
-            self._ssp = None
-            self._sfd = listener.fileno()
-            self._shd = SocketHolder(self._sfd, False, config.backlog)  # type: ignore[call-arg]
-            self._sso = listener
-
-        def _drop_shared_socket(self) -> None:
-            return  # the socket is serve()'s to close
 
     try:
         level = LogLevels(config.log_level.lower())
@@ -277,7 +222,7 @@ def _serve_granian(config: ServerConfig, graceful_timeout: int, listener: socket
         raise ValueError(f"log_level {config.log_level!r} is not a log level name") from None
     os.environ[WORKER_CONFIG_ENV] = config_to_json(config)
     os.environ[PARENT_PID_ENV] = str(os.getpid())
-    server = OwnSocketServer(
+    server = granian_on(listener, backlog=config.backlog)(
         f"{__name__}:app_from_env",
         address=config.host,
         port=config.port,
