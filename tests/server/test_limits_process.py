@@ -80,7 +80,7 @@ def jwks_latencies(client: httpx.Client, n: int) -> list[float]:
     return out
 
 
-def test_the_jwks_answers_while_1000_slow_clients_hold_connections_and_they_are_dropped(
+def test_the_jwks_answers_while_1100_slow_clients_hold_connections_and_they_are_dropped(
     deployment: Deployment, tmp_path: Path
 ) -> None:
     server = ServerProcess(deployment, tmp_path / "slow.log", extra=("--header-read-timeout", "10"))
@@ -89,7 +89,7 @@ def test_the_jwks_answers_while_1000_slow_clients_hold_connections_and_they_are_
         with httpx.Client(base_url=server.base, timeout=10) as client:
             jwks_latencies(client, 50)  # warm up
             idle = jwks_latencies(client, 300)
-            for _ in range(1000):  # each sends half a request line's headers, then stalls
+            for _ in range(1100):  # the 1,100: each sends part of its headers, stalls
                 s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
                 s.sendall(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: slow\r\nX-Slow: ")
                 slow.append(s)
