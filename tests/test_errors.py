@@ -62,6 +62,17 @@ _SKIPPING_SET = JWKSet.from_dict(
     {"keys": [{"kty": "EC", "crv": "P-192", "x": "AA", "y": "AA", "kid": "k1"}]}
 )
 
+
+def _bind_twice() -> None:
+    from keywell.server.listeners import bind_listener
+
+    first = bind_listener("127.0.0.1", 0)
+    try:
+        bind_listener("127.0.0.1", first.getsockname()[1]).close()
+    finally:
+        first.close()
+
+
 CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
     errors.MalformedTokenError: ("KW_TOKEN_MALFORMED", lambda: _verify("a.b")),
     errors.TokenTooLargeError: (
@@ -122,6 +133,7 @@ CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
         _on_issuer(lambda i: i.revoke("main", "no-such-kid", "compromised")),
     ),
     errors.KEKError: ("KW_KEK", _on_issuer(_sign_under_another_kek)),
+    errors.AddressInUseError: ("KW_ADDRESS_IN_USE", lambda: _bind_twice()),
 }
 
 

@@ -30,12 +30,14 @@ The tree::
     │   ├── KeySetNotFoundError          KW_KEYSET_NOT_FOUND
     │   ├── KeySetExistsError            KW_KEYSET_EXISTS
     │   └── KeyNotFoundError             KW_KEY_NOT_FOUND
-    └── KEKError                         KW_KEK
+    ├── KEKError                         KW_KEK
+    └── AddressInUseError                KW_ADDRESS_IN_USE
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AddressInUseError",
     "AlgorithmError",
     "ClaimError",
     "DiscoveryError",
@@ -260,3 +262,13 @@ class KEKError(KeywellError):
     def __init__(self, message: str, *, kek_id: str | None = None) -> None:
         super().__init__(message)
         self.kek_id = kek_id
+
+
+class AddressInUseError(KeywellError):
+    """The server's listen address is taken by another process; ``address`` is ``host:port``."""
+
+    code = "KW_ADDRESS_IN_USE"
+
+    def __init__(self, message: str, *, address: str) -> None:
+        super().__init__(message)
+        self.address = address

@@ -171,7 +171,7 @@ async def test_health_readiness_and_metrics(
     await client.get("/keysets/ghost/jwks.json")
     await client.post("/admin/v1/keysets/default/tokens", json={}, headers=bearer(tokens["sign"]))
     await client.get("/admin/v1/keysets")
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers=bearer(tokens["admin"]))).text
     samples = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):

@@ -1,127 +1,39 @@
 """Real server processes on loopback against PostgreSQL: minting, replicas, HTTP semantics, SIGTERM.
 
-Each test session gets a fresh PostgreSQL database (dropped at the end); the
-servers are started as ``python -m keywell.cli.server_cmds serve`` with the
-KEK in the environment, exactly as an operator would run them.
+Each test module gets a fresh PostgreSQL database (dropped at the end); the
+servers are started as ``python -m keywell.cli.server_cmds serve --port 0``
+with the KEK in the environment, exactly as an operator would run them, and
+the bound port is read from the ``listening`` log line (no free-port race).
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import secrets
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from keywell import JWKSet, Verifier
-from keywell.issuer import Issuer
-from keywell.store.kek import KEKRing
+from tests.server.procutil import (
+    ISSUER,
+    Deployment,
+    ServerProcess,
+    postgres_deployment,
+    serve_command,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-ISSUER = "https://issuer.e2e.test"
-
-
-@dataclass
-class Deployment:
-    url: str
-    env: dict[str, str]
-    admin: str
 
 
 @pytest.fixture(scope="module")
 def deployment() -> Iterator[Deployment]:
-    name = f"keywell_server_{secrets.token_hex(4)}"
-    try:
-        admin_conn = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required: {exc}")
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {exc}")
-    with admin_conn:
-        admin_conn.execute(f'CREATE DATABASE "{name}"')
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        kek = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-        env = {**os.environ, "KEYWELL_KEK": kek, "KEYWELL_DATABASE_URL": url}
-        env.pop("KEYWELL_KEK_FILE", None)
-        issuer = Issuer(url, keks=KEKRing.from_env(env), auto_upgrade=True)
-        try:
-            issuer.create_keyset("default", issuer=ISSUER)
-            secret = issuer.create_admin_token(["admin"], name="e2e")
-        finally:
-            issuer.close()
-        try:
-            yield Deployment(url=url, env=env, admin=secret)
-        finally:
-            admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServerProcess:
-    def __init__(self, deployment: Deployment, log: Path, *, server: str = "granian") -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self._out = log.open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "keywell.cli.server_cmds",
-                "serve",
-                "--database",
-                deployment.url,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-json",
-                "--server",
-                server,
-            ],
-            env=deployment.env,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-        )
-        self.http = httpx.Client(base_url=self.base, timeout=10)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {log.read_text()}")
-            try:
-                if self.http.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready: {log.read_text()}")
-            time.sleep(0.05)
-
-    def stop(self) -> int:
-        self.http.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=20)
-        finally:
-            self._out.close()
+    with postgres_deployment() as d:
+        yield d
 
 
 @pytest.fixture
@@ -271,3 +183,79 @@ def test_a_sigkill_of_the_granian_main_process_leaves_no_worker_serving(
         httpx.get(f"{server.base}/healthz", timeout=2)
     server.stop()
     assert "keywell server stopped" in (tmp_path / "k.log").read_text()  # it shut down cleanly
+
+
+@pytest.mark.parametrize("first_server", ["granian", "uvicorn"])
+@pytest.mark.parametrize("second_server", ["granian", "uvicorn"])
+def test_a_second_server_on_a_busy_port_fails_to_start_and_the_first_keeps_serving(
+    deployment: Deployment, tmp_path: Path, first_server: str, second_server: str
+) -> None:
+    first = ServerProcess(deployment, tmp_path / "first.log", server=first_server)
+    try:
+        before = first.http.get("/.well-known/jwks.json")
+        assert before.status_code == 200
+        # the second server has a store of its own (another set entirely)
+        env = {**deployment.env, "KEYWELL_AUTO_UPGRADE": "1"}
+        second = subprocess.run(
+            [
+                *serve_command(deployment, "--port", str(first.port), "--server", second_server),
+                "--database",
+                f"sqlite:///{tmp_path / 'other.db'}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert f"address 127.0.0.1:{first.port} is already in use" in second.stderr
+        for _ in range(20):  # every answer still comes from the first server's one set
+            again = first.http.get("/.well-known/jwks.json")
+            assert again.status_code == 200
+            assert again.headers["etag"] == before.headers["etag"]
+    finally:
+        assert first.stop() in (0, -signal.SIGTERM)
+
+
+def test_granian_listens_on_one_socket_without_so_reuseport(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Workers share the main process's socket; no other process can bind beside it."""
+    import socket
+
+    server = ServerProcess(deployment, tmp_path / "g.log", extra=("--workers", "2"))
+    try:
+        intruder = socket.socket()
+        intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        with intruder, pytest.raises(OSError, match="in use"):
+            intruder.bind(("127.0.0.1", server.port))
+        assert server.http.get("/healthz").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_an_admin_token_revoked_on_one_replica_is_refused_by_the_other_within_max_staleness(
+    replicas: list[ServerProcess], deployment: Deployment
+) -> None:
+    from keywell.issuer import Issuer
+    from keywell.store.kek import KEKRing
+
+    a, b = replicas
+    issuer = Issuer(deployment.url, keks=KEKRing.from_env(deployment.env))
+    try:
+        secret = issuer.create_admin_token(["read"], name="short-lived")
+        headers = {"Authorization": f"Bearer {secret}"}
+        assert b.http.get("/admin/v1/keysets", headers=headers).status_code == 200  # B caches it
+        assert a.http.get("/admin/v1/keysets", headers=headers).status_code == 200
+        issuer.revoke_admin_token("short-lived")
+    finally:
+        issuer.close()
+    revoked_at = time.monotonic()
+    statuses = []
+    while time.monotonic() - revoked_at < 1.0:  # bounded; B's cache entry predates the revoke
+        sent = time.monotonic() - revoked_at
+        statuses.append((sent, b.http.get("/admin/v1/keysets", headers=headers).status_code))
+    # the default auth_cache_ttl is max_staleness, 0.25 s: a request sent later meets the store
+    late = [at for at, status in statuses if status == 200 and at > 0.25]
+    assert not late, f"accepted {late} s after revocation"
+    assert statuses[-1][1] == 401

@@ -21,25 +21,47 @@ __all__ = ["admin_token_app", "app", "register", "serve"]
 
 admin_token_app = typer.Typer(help="Admin API tokens (stored hashed; the secret is shown once).")
 
-_SCOPES = ("read", "sign", "rotate", "revoke", "admin")
+_SCOPES = ("read", "sign", "rotate", "revoke", "metrics", "admin")
+
+
+_CONFIG_HELP = "A TOML configuration file (its [server] table); flags and KEYWELL_* win over it."
 
 
 def serve(
     database: Annotated[
         str | None,
-        typer.Option("--database", help="SQLAlchemy URL (env KEYWELL_DATABASE_URL)."),
+        typer.Option(
+            "--database", metavar="URL", envvar="KEYWELL_DATABASE_URL", help="SQLAlchemy URL."
+        ),
     ] = None,
-    host: Annotated[str | None, typer.Option(help="Listen address (env KEYWELL_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port (env KEYWELL_PORT).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(metavar="ADDRESS", envvar="KEYWELL_HOST", help="Listen address."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT",
+            envvar="KEYWELL_PORT",
+            help="Listen port; 0 picks a free one (the 'listening' log line names it). "
+            "A port in use is an error.",
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", exists=True, dir_okay=False, help="A TOML configuration file."),
+        typer.Option("--config", metavar="FILE", exists=True, dir_okay=False, help=_CONFIG_HELP),
     ] = None,
     public_url: Annotated[
-        str | None, typer.Option(help="External base URL used in discovery documents.")
+        str | None,
+        typer.Option(
+            metavar="URL",
+            envvar="KEYWELL_PUBLIC_URL",
+            help="External base URL used in discovery documents.",
+        ),
     ] = None,
     log_json: Annotated[
-        bool | None, typer.Option("--log-json/--log-text", help="JSON log lines.")
+        bool | None,
+        typer.Option("--log-json/--log-text", envvar="KEYWELL_LOG_JSON", help="JSON log lines."),
     ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Machine output: JSON log lines (as --log-json).")
@@ -47,15 +69,60 @@ def serve(
     server: Annotated[
         str | None,
         typer.Option(
-            "--server", help="HTTP server: granian (default) or uvicorn (env KEYWELL_SERVER)."
+            "--server",
+            metavar="granian|uvicorn",
+            envvar="KEYWELL_SERVER",
+            help="HTTP server [default: granian].",
         ),
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(help="Worker processes, granian only (env KEYWELL_WORKERS; default 1)."),
+        typer.Option(
+            metavar="N",
+            envvar="KEYWELL_WORKERS",
+            help="Worker processes, granian only [default: 1].",
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            envvar="KEYWELL_MAX_CONNECTIONS",
+            help="Connections one worker serves at once [default: 4096].",
+        ),
+    ] = None,
+    header_read_timeout: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            envvar="KEYWELL_HEADER_READ_TIMEOUT",
+            help="Close a connection whose request headers take longer (granian) [default: 5].",
+        ),
+    ] = None,
+    body_read_timeout: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            envvar="KEYWELL_BODY_READ_TIMEOUT",
+            help="Answer 408 to a request body that takes longer [default: 10].",
+        ),
+    ] = None,
+    metrics_address: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            envvar="KEYWELL_METRICS_ADDRESS",
+            help="Also serve /metrics without a token on this private address "
+            "(on the main port /metrics needs a token with the metrics scope).",
+        ),
     ] = None,
 ) -> None:
-    """Serve the JWKS endpoints, discovery, the admin API and metrics (SIGTERM stops it)."""
+    """Serve the JWKS endpoints, discovery, the admin API and metrics (SIGTERM stops it).
+
+    Every option is also a setting of the --config file and a KEYWELL_*
+    variable; the limits on slow clients and their reverse-proxy complements
+    are described in keywell.server.limits.
+    """
     if json_out:
         log_json = True
     from keywell.errors import KeywellError
@@ -72,6 +139,10 @@ def serve(
             log_json=log_json,
             server=server,
             workers=workers,
+            max_connections=max_connections,
+            header_read_timeout=header_read_timeout,
+            body_read_timeout=body_read_timeout,
+            metrics_address=metrics_address,
         )
         run(cfg)
     except (KeywellError, ValueError) as exc:
@@ -89,13 +160,19 @@ def serve(
 def create_token(
     scope: Annotated[
         list[str],
-        typer.Option("--scope", help=f"Repeatable; one of {', '.join(_SCOPES)}."),
+        typer.Option("--scope", metavar="SCOPE", help=f"Repeatable; one of {', '.join(_SCOPES)}."),
     ],
-    name: Annotated[str, typer.Option(help="A label for the audit log.")] = "",
+    name: Annotated[str, typer.Option(metavar="LABEL", help="A label for the audit log.")] = "",
     database: Annotated[
-        str | None, typer.Option("--database", help="SQLAlchemy URL (env KEYWELL_DATABASE_URL).")
+        str | None,
+        typer.Option(
+            "--database", metavar="URL", envvar="KEYWELL_DATABASE_URL", help="SQLAlchemy URL."
+        ),
     ] = None,
-    config: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False)] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", metavar="FILE", exists=True, dir_okay=False, help=_CONFIG_HELP),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help='Print {"token": ...}.')] = False,
 ) -> None:
     """Create an admin API token and print its secret once (only its hash is stored)."""
@@ -131,6 +208,7 @@ def register(main: typer.Typer) -> None:
         "serve",
         epilog=examples(
             "keywell serve --database sqlite:///keywell.db --port 8080",
+            "keywell serve --port 0 --log-json   # a free port, named in the 'listening' line",
             "KEYWELL_KEK_FILE=/etc/keywell/kek keywell serve --database "
             "postgresql+psycopg://keywell@db/keywell --host 0.0.0.0 --public-url https://keys.example.com",
         ),

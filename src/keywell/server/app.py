@@ -3,10 +3,11 @@
 Layers, outermost first::
 
     FastPath     GET/HEAD of JWK Sets and discovery documents from precomputed bytes
+    ClientLimits per-address throttle of failed authentications (429), body deadline (408)
     AdminGuard   bearer-token authentication and scopes for /admin/v1 (before any parsing);
                  token minting served right here (keywell.server.minting)
     FastAPI      the admin API (OpenAPI 3 schema at /admin/v1/openapi.json),
-                 /healthz, /readyz, /metrics
+                 /healthz, /readyz, /metrics (to a token with the ``metrics`` scope)
 
 FastAPI was chosen over Starlette alone for the admin API because its OpenAPI
 schema is generated from the same pydantic models that validate requests and
@@ -33,10 +34,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keywell.errors import KeywellError
 from keywell.server.admin import build_admin_router
-from keywell.server.auth import Authenticator
+from keywell.server.auth import Authenticator, authorize
 from keywell.server.config import ServerConfig
 from keywell.server.fastpath import FastPath, Receive, Scope, Send
 from keywell.server.guard import OPENAPI_PATH, AdminGuard
+from keywell.server.limits import ClientLimits, FailureThrottle
 from keywell.server.metrics import CONTENT_TYPE, Metrics
 from keywell.server.minting import FastMint
 from keywell.server.problems import PROBLEM_JSON, Problem, problem_from_error
@@ -146,7 +148,7 @@ class KeywellServer:
         )
         self.authenticator = Authenticator(
             issuer,
-            ttl=config.auth_cache_ttl,
+            ttl=config.auth_cache_seconds,
             on_failure=lambda reason: metrics.count(metrics.auth_failures, reason),
         )
 
@@ -173,8 +175,16 @@ class KeywellServer:
             max_body=config.max_body_bytes,
             mint=FastMint(issuer, metrics),
         )
-        self.app = FastPath(
+        limits = ClientLimits(
             guard,
+            throttle=FailureThrottle(
+                limit=config.auth_failure_limit, window=config.auth_failure_window
+            ),
+            body_timeout=config.body_read_timeout,
+            on_throttled=lambda: metrics.count(metrics.auth_failures, "throttled"),
+        )
+        self.app = FastPath(
+            limits,
             registry,
             metrics.count_jwks,
             freshen=self.scheduler.ensure_fresh,
@@ -191,7 +201,10 @@ class KeywellServer:
         await self.scheduler.refresh(force=True)
         async with anyio.create_task_group() as tg:
             await tg.start(self.scheduler.run)
-            log.info("keywell server ready", extra={"keysets": len(self.state.registry.infos)})
+            log.info(
+                "keywell server ready",
+                extra={"keysets": len(self.state.registry.infos), "port": self.state.config.port},
+            )
             try:
                 yield self
             finally:
@@ -220,9 +233,16 @@ class KeywellServer:
             return JSONResponse({"status": "ready"})
 
         if state.config.metrics:
+            auth = self.authenticator
 
             @api.get("/metrics", include_in_schema=False)
-            async def metrics() -> Response:
+            async def metrics(request: Request) -> Response:
+                principal = await auth.authenticate(request.headers.get("authorization"))
+                try:
+                    authorize(principal, "metrics")
+                except Problem:
+                    auth.on_failure("scope")
+                    raise
                 text = state.metrics.render(state.registry.keys, state.registry.infos)
                 return PlainTextResponse(text, media_type=CONTENT_TYPE)
 

@@ -1,11 +1,17 @@
 """Admin API authentication: bearer tokens (RFC 6750) with scopes, checked through the Issuer.
 
 Tokens are stored hashed by the store; :meth:`Issuer.check_admin_token` maps a
-secret to its scopes. Lookups are cached in memory for a few seconds under the
-SHA-256 of the secret (never the secret itself), so the minting path does not
-pay a database round trip per request; an unknown token is never cached.
+secret to its scopes. Lookups, found or not, are cached in memory under the
+SHA-256 of the secret (never the secret itself) for ``ttl`` seconds, in one
+bounded cache: the minting path pays no database round trip per request, and
+a flood of one unknown token pays none either (a flood of many unknown tokens
+is rate-limited per client address by ``keywell.server.limits``). The server
+sets ``ttl`` to its staleness bound (``ServerConfig.auth_cache_seconds``,
+0.25 s by default): a token revoked through one replica, or created on one,
+is refused, or accepted, by every replica within that bound.
 
-Scopes: ``read``, ``sign``, ``rotate``, ``revoke`` and ``admin``, which grants all.
+Scopes: ``read``, ``sign``, ``rotate``, ``revoke``, ``metrics`` (scrape
+``/metrics``) and ``admin``, which grants all.
 A missing or unknown token is a 401 with ``WWW-Authenticate: Bearer``; a valid
 token without the scope is a 403 with ``error="insufficient_scope"``
 (RFC 6750 section 3.1). Neither response repeats what the client sent.
@@ -16,17 +22,20 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import anyio.to_thread
 
 from keywell.server.problems import Problem
 
 if TYPE_CHECKING:
     from keywell.issuer import Issuer
 
-__all__ = ["SCOPES", "Authenticator", "Principal", "authorize"]
+__all__ = ["SCOPES", "Authenticator", "Principal", "StoreMisses", "authorize"]
 
-SCOPES = frozenset({"read", "sign", "rotate", "revoke", "admin"})
+SCOPES = frozenset({"read", "sign", "rotate", "revoke", "metrics", "admin"})
 MAX_SECRET_LENGTH = 512
 _REALM = 'Bearer realm="keywell-admin"'
 
@@ -37,6 +46,28 @@ class Principal:
 
     scopes: frozenset[str]
     actor: str
+
+
+class StoreMisses:
+    """How many unknown tokens one request looked up in the store (set per request).
+
+    ``keywell.server.limits`` installs one with :meth:`counting` around a
+    request and throttles the client address when it ends up non-zero: only a
+    failure that cost a database round trip counts (a missing header, a
+    malformed one or a cached miss cost nothing).
+    """
+
+    current: ContextVar[StoreMisses | None] = ContextVar("keywell_store_misses", default=None)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @classmethod
+    def record(cls) -> None:
+        """Count one store lookup of an unknown token in the current request, if counted."""
+        tally = cls.current.get()
+        if tally is not None:
+            tally.count += 1  # the worker thread runs in a copy of the request's context
 
 
 def unauthorized(detail: str, *, invalid: bool) -> Problem:
@@ -59,13 +90,14 @@ def authorize(principal: Principal, scope: str) -> None:
 
 
 class Authenticator:
-    """Resolve bearer secrets to principals with a short positive cache.
+    """Resolve bearer secrets to principals with a short cache of hits and misses.
 
     Args:
         issuer: the key store holding hashed admin tokens.
-        ttl: seconds a successful lookup is reused; a revoked token may be
-            accepted for at most this long by a replica that saw it recently.
-        max_entries: the cache size bound.
+        ttl: seconds a lookup is reused; a revoked token may be accepted for at
+            most this long by a replica that saw it recently, and a new one
+            refused for as long by a replica that was just asked for it.
+        max_entries: the cache size bound (hits and misses together).
         clock: a monotonic clock (tests).
         on_failure: called with ``"missing"``, ``"invalid"`` or ``"scope"`` (metrics).
     """
@@ -85,7 +117,7 @@ class Authenticator:
         self._ttl = ttl
         self._max = max_entries
         self._clock = clock
-        self._cache: dict[bytes, tuple[float, Principal]] = {}
+        self._cache: dict[bytes, tuple[float, Principal | None]] = {}
         self.on_failure = on_failure or (lambda reason: None)
 
     @staticmethod
@@ -93,9 +125,15 @@ class Authenticator:
         return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
 
     def cached(self, secret: str) -> Principal | None:
-        """The cached principal for ``secret``, or ``None`` (no I/O)."""
+        """The cached principal for ``secret``, or ``None`` when not cached (no I/O).
+
+        Raises:
+            Problem: 401, ``secret`` was looked up within ``ttl`` and is unknown.
+        """
         hit = self._cache.get(self._digest(secret))
         if hit is not None and hit[0] > self._clock():
+            if hit[1] is None:
+                raise self.reject_unknown()
             return hit[1]
         return None
 
@@ -107,16 +145,31 @@ class Authenticator:
         if hit is not None and hit[0] > now:
             return hit[1]
         scopes = self._issuer.check_admin_token(secret)
+        principal = None
         if scopes is None:
-            self._cache.pop(digest, None)
-            return None
-        principal = Principal(frozenset(scopes), f"admin-token:{digest.hex()[:12]}")
+            StoreMisses.record()
+        else:
+            principal = Principal(frozenset(scopes), f"admin-token:{digest.hex()[:12]}")
         if self._ttl > 0:
             if len(self._cache) >= self._max:
                 self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
                 if len(self._cache) >= self._max:
                     self._cache.clear()
             self._cache[digest] = (now + self._ttl, principal)
+        return principal
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal of an ``Authorization`` header value (RFC 6750 section 2.1).
+
+        Raises:
+            Problem: 401, no bearer token, or one the store does not know.
+        """
+        secret = self.secret_from_header(authorization)
+        principal = self.cached(secret)
+        if principal is None:
+            principal = await anyio.to_thread.run_sync(self.lookup, secret)
+        if principal is None:
+            raise self.reject_unknown()
         return principal
 
     def secret_from_header(self, authorization: str | None) -> str:

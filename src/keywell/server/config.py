@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SERVERS", "ServerConfig", "config_from_json", "config_to_json", "load_config"]
+__all__ = [
+    "SERVERS",
+    "ServerConfig",
+    "config_from_json",
+    "config_to_json",
+    "load_config",
+    "metrics_host_port",
+]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -57,13 +64,33 @@ class ServerConfig:
             returns only once this long has passed since its commit, so every
             replica then serves the new set. At least ``poll_interval``; default
             ``max(0.25, 2.5 * poll_interval)`` (see ``staleness_bound``).
-        auth_cache_ttl: seconds an admin token's scopes are cached in memory.
+        auth_cache_ttl: seconds an admin token's lookup (its scopes, or that it is
+            unknown) is reused from memory; default the staleness bound, so a token
+            revoked through one replica is refused by every replica within
+            ``max_staleness`` (0.25 s by default), as a revoked key is.
+        auth_failure_limit: failed admin authentications one client address may
+            make per ``auth_failure_window`` before its admin requests get 429
+            with ``Retry-After`` (a token bucket: the budget refills evenly).
+        auth_failure_window: seconds over which ``auth_failure_limit`` refills.
         max_body_bytes: the largest admin request body accepted.
+        backlog: the listen queue length (connections the kernel holds before
+            the server accepts them).
+        max_connections: connections one worker serves at once (granian's
+            ``backpressure``, uvicorn's ``limit_concurrency``); more wait in the
+            backlog. Slow clients count until ``header_read_timeout`` drops them.
+        header_read_timeout: seconds a client may take to send a request's
+            headers before the connection is closed, under granian and uvicorn
+            (see ``keywell.server.limits``).
+        body_read_timeout: seconds a client may take to send a request body, from
+            its first byte read by the app; later it gets 408 (any server).
+        metrics_address: ``host:port`` of a separate listener serving ``/metrics``
+            without a token (bind it to a private interface); ``None``: metrics
+            only on the main port to a token with the ``metrics`` scope.
         log_json: emit one JSON object per log line.
         log_level: the root log level name.
         production: refuse development conveniences (a generated KEK).
         auto_upgrade: apply database migrations at start-up.
-        metrics: serve ``/metrics``.
+        metrics: serve ``/metrics`` (to a ``metrics`` token, or on ``metrics_address``).
         server: the HTTP server, ``granian`` (default: a Rust HTTP stack, much
             faster on the public endpoints) or ``uvicorn`` (httptools, uvloop).
         workers: worker processes (granian only); each runs its own scheduler.
@@ -77,8 +104,15 @@ class ServerConfig:
     tick_interval: float = 5.0
     poll_interval: float = 0.1
     max_staleness: float | None = None
-    auth_cache_ttl: float = 5.0
+    auth_cache_ttl: float | None = None
+    auth_failure_limit: int = 20
+    auth_failure_window: float = 60.0
     max_body_bytes: int = 64 * 1024
+    backlog: int = 2048
+    max_connections: int = 4096
+    header_read_timeout: float = 5.0
+    body_read_timeout: float = 10.0
+    metrics_address: str | None = None
     log_json: bool = False
     log_level: str = "INFO"
     production: bool = False
@@ -90,10 +124,26 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
             raise ValueError("port must be an integer in 0..65535")
-        for name in ("tick_interval", "poll_interval", "auth_cache_ttl"):
+        for name in (
+            "tick_interval",
+            "poll_interval",
+            "auth_failure_window",
+            "header_read_timeout",
+            "body_read_timeout",
+        ):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or value <= 0:
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive number of seconds")
+        if self.auth_cache_ttl is not None and (
+            not isinstance(self.auth_cache_ttl, int | float) or self.auth_cache_ttl < 0
+        ):
+            raise ValueError("auth_cache_ttl must be a number of seconds >= 0")
+        for name in ("auth_failure_limit", "backlog", "max_connections"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer")
+        if self.metrics_address is not None:
+            metrics_host_port(self.metrics_address)
         if self.max_staleness is not None and (
             not isinstance(self.max_staleness, int | float)
             or not self.max_staleness >= self.poll_interval
@@ -105,6 +155,8 @@ class ServerConfig:
             raise ValueError("workers must be a positive integer")
         if self.workers > 1 and self.server != "granian":
             raise ValueError("workers > 1 needs server = 'granian'")
+        if self.workers > 1 and self.metrics_address is not None:
+            raise ValueError("metrics_address serves one process's metrics: it needs workers = 1")
         if not isinstance(self.max_body_bytes, int) or self.max_body_bytes <= 0:
             raise ValueError("max_body_bytes must be a positive integer")
         if not self.default_keyset or "/" in self.default_keyset:
@@ -118,6 +170,13 @@ class ServerConfig:
         if self.max_staleness is not None:
             return float(self.max_staleness)
         return max(0.25, 2.5 * self.poll_interval)
+
+    @property
+    def auth_cache_seconds(self) -> float:
+        """``auth_cache_ttl``, or by default the staleness bound."""
+        if self.auth_cache_ttl is not None:
+            return float(self.auth_cache_ttl)
+        return self.staleness_bound
 
     @property
     def base_url(self) -> str:
@@ -137,6 +196,15 @@ class ServerConfig:
             if f.repr and f.name != "database_url"
         ]
         return f"ServerConfig(database_url={_mask_url(self.database_url)!r}, {', '.join(parts)})"
+
+
+def metrics_host_port(address: str) -> tuple[str, int]:
+    """Split a ``host:port`` (``[v6]:port``) listener address; ValueError if malformed."""
+    host, sep, port = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"metrics_address must be host:port, not {address!r}")
+    return host, int(port)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(ServerConfig)}

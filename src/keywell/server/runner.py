@@ -27,6 +27,13 @@ Processes and signals under granian:
   process group (``os.killpg``; start the server with ``start_new_session``),
   since the worker is the process that serves.
 
+The listening socket is bound here, in the main process, before any server
+starts, without ``SO_REUSEPORT`` (``keywell.server.listeners``): a busy port
+fails at once with :class:`~keywell.errors.AddressInUseError`, whatever either
+server is. Port 0 picks a free port; the ``listening`` and ``keywell server
+ready`` log lines carry the bound one. Limits on slow clients come from
+:class:`ServerConfig` (``keywell.server.limits`` lists them all).
+
 uvicorn (``server = "uvicorn"``) serves in this very process (httptools,
 uvloop); it installs SIGINT/SIGTERM handlers that stop accepting connections,
 let in-flight requests finish (up to ``graceful_timeout`` seconds), then run
@@ -36,23 +43,41 @@ the conventional status.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from keywell.errors import AddressInUseError
 from keywell.server.app import KeywellServer, create_app
-from keywell.server.config import ServerConfig, config_from_json, config_to_json, load_config
+from keywell.server.config import (
+    ServerConfig,
+    config_from_json,
+    config_to_json,
+    load_config,
+    metrics_host_port,
+)
+from keywell.server.listeners import bind_listener, granian_on, uvicorn_protocol
 from keywell.server.logs import configure_logging, granian_log_config
+from keywell.server.metrics import start_metrics_listener
+from keywell.server.published import is_published_alg
 
 if TYPE_CHECKING:
     from keywell.issuer import Issuer
 
-__all__ = ["PARENT_PID_ENV", "WORKER_CONFIG_ENV", "app_from_env", "open_issuer", "serve"]
+__all__ = [
+    "PARENT_PID_ENV",
+    "WORKER_CONFIG_ENV",
+    "app_from_env",
+    "open_issuer",
+    "serve",
+]
 
 log = logging.getLogger("keywell.server")
 
@@ -82,19 +107,35 @@ def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT under ``config.server``; closes ``issuer``.
 
-    Under uvicorn the app serves ``issuer`` (opened from ``config`` if not
-    given). Under granian the workers open their own, so ``issuer`` (or one
-    opened here to check the KEK, the database and migrations before any
-    worker starts) is closed before serving.
+    The listening socket is bound first (:func:`bind_listener`), so a busy
+    port fails before anything else with :class:`AddressInUseError`, as does a
+    busy ``metrics_address``. Under uvicorn the app serves ``issuer`` (opened
+    from ``config`` if not given). Under granian the workers open their own, so
+    ``issuer`` (or one opened here to check the KEK, the database and
+    migrations before any worker starts) is closed before serving.
     """
     configure_logging(json_output=config.log_json, level=config.log_level)
-    own = issuer or open_issuer(config)
-    if config.server == "uvicorn":
-        _serve_uvicorn(config, own, graceful_timeout)
-    else:
-        own.close()
-        _share_development_kek(config)
-        _serve_granian(config, graceful_timeout)
+    try:
+        listener = bind_listener(config.host, config.port, config.backlog)
+    except AddressInUseError:
+        if issuer is not None:
+            issuer.close()
+        raise
+    try:
+        config = dataclasses.replace(config, port=int(listener.getsockname()[1]))
+        if config.metrics_address is not None:
+            host, port = metrics_host_port(config.metrics_address)
+            if port:  # a fixed metrics port must be free too (0 is picked by the worker)
+                bind_listener(host, port).close()
+        own = issuer or open_issuer(config)
+        if config.server == "uvicorn":
+            _serve_uvicorn(config, own, graceful_timeout, listener)
+        else:
+            own.close()
+            _share_development_kek(config)
+            _serve_granian(config, graceful_timeout, listener)
+    finally:
+        listener.close()
 
 
 def _share_development_kek(config: ServerConfig) -> None:
@@ -118,36 +159,62 @@ def _share_development_kek(config: ServerConfig) -> None:
             os.environ["KEYWELL_KEK_FILE"] = str(kek)
 
 
-def _serve_uvicorn(config: ServerConfig, own: Issuer, graceful_timeout: int) -> None:
+def _serve_uvicorn(
+    config: ServerConfig, own: Issuer, graceful_timeout: int, listener: socket.socket
+) -> None:
     import uvicorn
 
     try:
         app = create_app(own, config, close_issuer=True)
+        _start_metrics(app, config)
         uv = uvicorn.Config(
             app,
             host=config.host,
             port=config.port,
             loop="uvloop",
-            http="httptools",
+            http=uvicorn_protocol(config.header_read_timeout),
             lifespan="on",
             access_log=False,
             log_config=None,
             server_header=False,
             timeout_graceful_shutdown=graceful_timeout,
+            backlog=config.backlog,
+            limit_concurrency=config.max_connections,
         )
         log.info(
             "listening",
-            extra={"host": config.host, "port": config.port, "url": config.base_url},
+            extra={
+                "host": config.host,
+                "port": config.port,
+                "url": config.base_url,
+                "server": "uvicorn",
+            },
         )
-        uvicorn.Server(uv).run()
+        uvicorn.Server(uv).run(sockets=[listener])
     finally:  # not reached when uvicorn re-raises SIGTERM; the lifespan closed it then
         own.close()
 
 
-def _serve_granian(config: ServerConfig, graceful_timeout: int) -> None:
+def _start_metrics(app: KeywellServer, config: ServerConfig) -> None:
+    """Serve unauthenticated metrics on ``metrics_address``, naming published sets only."""
+    if config.metrics_address is None or not config.metrics:
+        return
+    host, port = metrics_host_port(config.metrics_address)
+    registry = app.state.registry
+
+    def public(name: str) -> bool:
+        info = registry.infos.get(name)
+        return info is not None and is_published_alg(info.alg)
+
+    start_metrics_listener(
+        host, port, lambda: app.state.metrics.render(registry.keys, registry.infos, named=public)
+    )
+
+
+def _serve_granian(config: ServerConfig, graceful_timeout: int, listener: socket.socket) -> None:
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
-    from granian.server import Server
 
     try:
         level = LogLevels(config.log_level.lower())
@@ -155,7 +222,7 @@ def _serve_granian(config: ServerConfig, graceful_timeout: int) -> None:
         raise ValueError(f"log_level {config.log_level!r} is not a log level name") from None
     os.environ[WORKER_CONFIG_ENV] = config_to_json(config)
     os.environ[PARENT_PID_ENV] = str(os.getpid())
-    server = Server(
+    server = granian_on(listener, backlog=config.backlog)(
         f"{__name__}:app_from_env",
         address=config.host,
         port=config.port,
@@ -168,6 +235,11 @@ def _serve_granian(config: ServerConfig, graceful_timeout: int) -> None:
         log_dictconfig=granian_log_config(json_output=config.log_json, level=config.log_level),
         factory=True,
         workers_kill_timeout=graceful_timeout,
+        backlog=config.backlog,
+        backpressure=config.max_connections,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(config.header_read_timeout * 1000))
+        ),
     )
     log.info(
         "listening",
@@ -197,7 +269,9 @@ def app_from_env() -> KeywellServer:
     if parent and parent.isdigit() and int(parent) == os.getppid():
         _exit_with_parent(int(parent))
     configure_logging(json_output=config.log_json, level=config.log_level)
-    return create_app(open_issuer(config), config, close_issuer=True)
+    app = create_app(open_issuer(config), config, close_issuer=True)
+    _start_metrics(app, config)
+    return app
 
 
 def _exit_with_parent(parent: int) -> None:
