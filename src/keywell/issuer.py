@@ -36,6 +36,7 @@ from keywell.lifecycle import (
     RotationResult,
     Step,
     Transition,
+    emergency_warning,
     next_due,
     plan,
     plan_revoke,
@@ -177,11 +178,8 @@ class Issuer(KeySetMethods):
         active = next(k for k in locked.keys if k.state is KeyState.ACTIVE)
         warning = None
         if emergency:
-            warning = (
-                f"emergency rotation: key {active.kid} signs at once; verifiers holding a cached "
-                f"JWKS (up to {locked.info.policy.jwks_max_age}) may reject its tokens until "
-                "they refresh"
-            )
+            at = done[-1].at if done else self._clock()
+            warning = emergency_warning(locked.info.policy, locked.keys, at)
         return RotationResult(
             performed=bool(done),
             active_kid=active.kid,

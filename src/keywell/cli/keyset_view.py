@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from keywell.cli.output import console, escape
+from keywell.lifecycle.durations import format_duration
 
 __all__ = [
-    "format_duration",
     "render_keyset",
     "render_policy",
     "render_rotation",
@@ -45,21 +45,6 @@ _POLICY_LABELS = (
     ("JWKS max-age", "jwks_max_age"),
     ("clock skew", "clock_skew"),
 )
-
-
-def format_duration(seconds: int | None) -> str:
-    """``2592000`` as ``30d``, ``5400`` as ``1h30m``; ``-`` for None."""
-    if seconds is None:
-        return "-"
-    if seconds == 0:
-        return "0s"
-    parts = []
-    rest = int(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if rest >= size:
-            parts.append(f"{rest // size}{unit}")
-            rest %= size
-    return "".join(parts)
 
 
 def format_time(value: str | None) -> str:
