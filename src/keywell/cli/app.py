@@ -23,13 +23,16 @@ from keywell.cli import (
     token_cmds,
     verify_cmds,
 )
-from keywell.cli.output import examples
+from keywell.cli.output import examples, route_warnings
 
 __all__ = ["app"]
 
 app = typer.Typer(
     name="keywell",
-    help="JSON Web Key Sets end to end: keys, tokens and JWKS checks from the terminal.",
+    help="JSON Web Key Sets end to end: keys, tokens and JWKS checks from the terminal.\n\n"
+    "Every command takes --json for scripts. Exit codes: 0 success, 1 a verification "
+    "or lint failure, 2 a usage error, 3 nothing done yet (keyset rotate before the "
+    "pending key may sign; the output says when).",
     epilog=examples(
         "keywell jwk generate --alg ES256 --out key.jwk --public-out key.pub.jwk",
         "keywell token sign --key key.jwk --claim sub=alice --ttl 15m",
@@ -63,8 +66,10 @@ def root(
     """JSON Web Key Sets end to end: keys, tokens and JWKS checks from the terminal.
 
     Every command takes --json for scripts. Exit codes: 0 success, 1 a
-    verification or lint failure, 2 a usage error.
+    verification or lint failure, 2 a usage error, 3 nothing done yet
+    (keyset rotate before the pending key may sign; the output says when).
     """
+    route_warnings()
 
 
 app.add_typer(jwk_cmds.app, name="jwk")

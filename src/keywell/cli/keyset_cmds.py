@@ -3,8 +3,9 @@
 Every command works on the local store (``--database``, default
 ``KEYWELL_DATABASE_URL`` or ``sqlite:///keywell.db``; KEKs from
 ``KEYWELL_KEK``/``KEYWELL_KEKS``/``KEYWELL_KEK_FILE``, else a development KEK
-file beside a SQLite database) or, with ``--server URL``, on a running key
-server through its admin API with ``--token`` (or ``KEYWELL_TOKEN``). See
+file beside a SQLite database) or, with ``--admin-url URL`` (formerly
+``--server``, still accepted, hidden), on a running key server through its
+admin API with ``--token`` (or ``KEYWELL_TOKEN``). See
 :mod:`keywell.cli.keyset_backends` and :mod:`keywell.cli.keyset_view`.
 """
 
@@ -16,7 +17,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
+from keywell.cli.output import (
+    EXIT_NOT_DONE,
+    JsonOpt,
+    console,
+    die,
+    emit_json,
+    escape,
+    examples,
+    warn,
+)
 
 if TYPE_CHECKING:
     from keywell.cli.keyset_backends import LocalBackend, RemoteBackend
@@ -39,12 +49,18 @@ DatabaseOpt = Annotated[
         help="Local store: a SQLAlchemy URL or a SQLite file [default: sqlite:///keywell.db].",
     ),
 ]
-ServerOpt = Annotated[
+AdminUrlOpt = Annotated[
     str | None,
     typer.Option(
-        "--server", metavar="URL", help="Act on a running key server's admin API instead."
+        "--admin-url",
+        metavar="URL",
+        envvar="KEYWELL_ADMIN_URL",
+        show_envvar=True,
+        help="Act on a running key server's admin API (its base URL) instead.",
     ),
 ]
+#: The old spelling of --admin-url (``serve --server`` names the HTTP server): hidden.
+ServerOpt = Annotated[str | None, typer.Option("--server", metavar="URL", hidden=True)]
 TokenOpt = Annotated[
     str | None,
     typer.Option(
@@ -52,7 +68,7 @@ TokenOpt = Annotated[
         metavar="TOKEN",
         envvar="KEYWELL_TOKEN",
         show_envvar=True,
-        help="Admin API token for --server (prefer the environment variable).",
+        help="Admin API token for --admin-url (prefer the environment variable).",
     ),
 ]
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The key set's name.")]
@@ -71,23 +87,32 @@ SkewOpt = Annotated[str | None, _duration("--clock-skew")]
 
 @contextmanager
 def _backend(
-    database: str | None, server: str | None, token: str | None, json_out: bool
+    database: str | None,
+    admin_url: str | None,
+    token: str | None,
+    json_out: bool,
+    server: str | None = None,
 ) -> Iterator[LocalBackend | RemoteBackend]:
-    """Open the backend; report any failure (typed code, exit 2) and close it afterwards."""
+    """Open the backend; report any failure (typed code, exit 2) and close it afterwards.
+
+    ``server`` is the deprecated spelling of ``admin_url``.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
     from keywell.cli import keyset_backends as kb
     from keywell.errors import KeywellError
 
-    def warn(message: str) -> None:
-        console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}")
-
+    if server is not None:
+        if admin_url is not None and admin_url != server:
+            die("give --admin-url only (--server is its old name)", json_mode=json_out)
+        warn("--server is deprecated for keyset commands: use --admin-url")
+        admin_url = server
     backend: LocalBackend | RemoteBackend | None = None
     try:
-        if server is not None:
+        if admin_url is not None:
             if not token:
-                die("--server needs --token or KEYWELL_TOKEN", json_mode=json_out)
-            backend = kb.RemoteBackend(server, token)
+                die("--admin-url needs --token or KEYWELL_TOKEN", json_mode=json_out)
+            backend = kb.RemoteBackend(admin_url, token)
         else:
             backend = kb.LocalBackend(kb.open_issuer(kb.database_url(database), on_warning=warn))
         yield backend
@@ -125,7 +150,7 @@ def _policy_values(json_out: bool, **given: str | None) -> dict[str, int]:
     epilog=examples(
         "keywell keyset create api --issuer https://auth.example.com --alg ES256",
         "keywell keyset create api --issuer https://auth.example.com --rotation-period 30d \\",
-        "    --prepublish 7d --max-token-ttl 1h --server https://keys.internal --json",
+        "    --prepublish 7d --max-token-ttl 1h --admin-url https://keys.internal --json",
     )
 )
 def create(
@@ -143,8 +168,9 @@ def create(
     jwks_max_age: MaxAgeOpt = None,
     clock_skew: SkewOpt = None,
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a key set with an active key and a published successor."""
@@ -158,9 +184,9 @@ def create(
         jwks_max_age=jwks_max_age,
         clock_skew=clock_skew,
     )
-    with _backend(database, server, token, json_out) as backend:
+    with _backend(database, admin_url, token, json_out, server) as backend:
         created = backend.create(name, issuer, alg, policy, rsa_bits)
-        shown = backend.show(name)
+        shown = keyset_view.shown_out(backend.show(name))
     if json_out:
         emit_json(shown)
         return
@@ -171,15 +197,16 @@ def create(
 @app.command("list", epilog=examples("keywell keyset list", "keywell keyset list --json"))
 def list_(
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List the key sets with their algorithm, issuer, version and rotation period."""
     from keywell.cli import keyset_view
 
-    with _backend(database, server, token, json_out) as backend:
-        sets = backend.list_sets()
+    with _backend(database, admin_url, token, json_out, server) as backend:
+        sets = [keyset_view.keyset_out(s) for s in backend.list_sets()]
     if json_out:
         emit_json(sets)
     else:
@@ -189,21 +216,22 @@ def list_(
 @app.command(
     epilog=examples(
         "keywell keyset show api",
-        "KEYWELL_TOKEN=kwa_... keywell keyset show api --server https://keys.internal --json",
+        "KEYWELL_TOKEN=kwa_... keywell keyset show api --admin-url https://keys.internal --json",
     )
 )
 def show(
     name: NameArg,
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show a key set, its policy, and every key with its state and timestamps."""
     from keywell.cli import keyset_view
 
-    with _backend(database, server, token, json_out) as backend:
-        shown = backend.show(name)
+    with _backend(database, admin_url, token, json_out, server) as backend:
+        shown = keyset_view.shown_out(backend.show(name))
     if json_out:
         emit_json(shown)
     else:
@@ -213,7 +241,8 @@ def show(
 @app.command(
     epilog=examples(
         "keywell keyset rotate api                # planned: the pending key takes over",
-        "keywell keyset rotate api --emergency    # now, even if caches may lag",
+        "keywell keyset rotate api --emergency    # now: the pending key takes over at once",
+        "keywell keyset rotate api || [ $? -eq 3 ]  # 3: not yet possible, nothing changed",
     )
 )
 def rotate(
@@ -222,23 +251,28 @@ def rotate(
         bool,
         typer.Option(
             "--emergency",
-            help="Switch keys at once, even before the successor was published long enough.",
+            help="Rotate at once: the already-published pending key signs, a new pending key "
+            "is created (as when the active key is revoked).",
         ),
     ] = False,
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Rotate now: the pending key starts signing once published for --prepublish.
 
-    A planned rotation that is not yet possible changes nothing and says when
-    it will be. An emergency rotation switches at once and prints a warning:
-    verifiers holding a cached JWKS may reject the new key's tokens for a while.
+    A planned rotation that is not yet possible changes nothing, says when it
+    will be, and exits 3. An emergency rotation does not wait: the active key
+    retires, the pending key (already in every verifier's cached JWKS) signs
+    at once and a new pending key is published behind it, exactly as when the
+    active key is revoked. It warns if the pending key was published less
+    than the JWKS max-age ago.
     """
     from keywell.cli import keyset_view
 
-    with _backend(database, server, token, json_out) as backend:
+    with _backend(database, admin_url, token, json_out, server) as backend:
         result = backend.rotate(name, emergency=emergency)
     if result.get("warning"):
         console(stderr=True).print(f"[bold yellow]warning:[/] {escape(result['warning'])}")
@@ -246,29 +280,48 @@ def rotate(
         emit_json(result)
     else:
         keyset_view.render_rotation(result)
+    if not result["performed"]:
+        raise typer.Exit(EXIT_NOT_DONE)
 
 
 @app.command(
     epilog=examples(
         "keywell keyset revoke api 3f2a9c --reason 'key leaked in incident 42'",
-        "keywell keyset revoke api --reason 'rotated out' -- -Xk2fPq  # a kid starting with -",
+        "keywell keyset revoke api --kid -Xk2fPq --reason 'rotated out'  # a kid starting with -",
     )
 )
 def revoke(
     name: NameArg,
-    kid: Annotated[str, typer.Argument(metavar="KID", help="The key to revoke.")],
+    kid_arg: Annotated[
+        str | None,
+        typer.Argument(metavar="[KID]", help="The key to revoke (or --kid).", show_default=False),
+    ] = None,
     reason: Annotated[
         str, typer.Option("--reason", metavar="TEXT", help="Recorded in the audit log.")
-    ],
+    ] = "",
+    kid_opt: Annotated[
+        str | None,
+        typer.Option("--kid", metavar="KID", help="The key to revoke; safe for a kid starting -."),
+    ] = None,
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Revoke a key at once: unpublished, its private half destroyed, the reason recorded."""
+    """Revoke a key at once: unpublished, its private half destroyed, the reason recorded.
+
+    Revoking the active key hands over to the pending key, as an emergency
+    rotation does. --reason is required.
+    """
     from keywell.cli import keyset_view
 
-    with _backend(database, server, token, json_out) as backend:
+    if (kid_arg is None) == (kid_opt is None):
+        die("give the key as KID or --kid KID (exactly one)", json_mode=json_out)
+    if not reason.strip():
+        die("--reason is required (it is recorded in the audit log)", json_mode=json_out)
+    kid = str(kid_arg if kid_opt is None else kid_opt)
+    with _backend(database, admin_url, token, json_out, server) as backend:
         transitions = backend.revoke(name, kid, reason)
     if json_out:
         emit_json(transitions)
@@ -291,8 +344,9 @@ def policy(
     jwks_max_age: MaxAgeOpt = None,
     clock_skew: SkewOpt = None,
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show a key set's rotation policy, or change the settings given (others are kept).
@@ -310,8 +364,9 @@ def policy(
         jwks_max_age=jwks_max_age,
         clock_skew=clock_skew,
     )
-    with _backend(database, server, token, json_out) as backend:
+    with _backend(database, admin_url, token, json_out, server) as backend:
         info = backend.set_policy(name, values) if values else backend.show(name)["keyset"]
+        info = keyset_view.keyset_out(info)
     if json_out:
         emit_json({"name": info["name"], "updated": bool(values), "policy": info["policy"]})
     else:

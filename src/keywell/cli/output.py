@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_FAILED",
+    "EXIT_NOT_DONE",
     "EXIT_OK",
     "EXIT_USAGE",
     "JsonOpt",
@@ -32,6 +33,8 @@ __all__ = [
     "escape",
     "examples",
     "render_report",
+    "route_warnings",
+    "warn",
 ]
 
 #: The ``--json`` switch every command takes.
@@ -42,6 +45,11 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 #: A usage error: bad options, or an input that is not what the command needs.
 EXIT_USAGE = 2
+#: A valid request that changed nothing yet: ``keyset rotate`` before the pending
+#: key has been published for ``prepublish`` (the output says when it can).
+EXIT_NOT_DONE = 3
+
+_warned: set[str] = set()
 
 _STYLES = {
     "critical": "bold white on red",
@@ -89,6 +97,44 @@ def die(
     else:
         console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(exit_code)
+
+
+def warn(message: str) -> None:
+    """Print ``warning: message`` to stderr, once per process for each distinct message."""
+    if message in _warned:
+        return
+    _warned.add(message)
+    console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def route_warnings() -> None:
+    """Show keywell's own Python warnings (the development KEK's) through :func:`warn`.
+
+    In words, once per process, without the source path and line that
+    :func:`warnings.showwarning` adds; warnings of other packages keep
+    Python's format. Filters still apply (``-W error`` still raises).
+    """
+    import warnings
+
+    previous = warnings.showwarning
+    if getattr(previous, "__keywell__", False):
+        return
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if category.__module__.startswith("keywell."):
+            warn(str(message))
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    show.__keywell__ = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def render_report(report: Report) -> None:
