@@ -107,6 +107,10 @@ CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
         _on_issuer(lambda i: i.revoke("main", "no-such-kid", "compromised")),
     ),
     errors.KEKError: ("KW_KEK", _on_issuer(_sign_under_another_kek)),
+    errors.AdminTokenNotFoundError: (
+        "KW_ADMIN_TOKEN_NOT_FOUND",
+        _on_issuer(lambda i: i.revoke_admin_token(token_id=404)),
+    ),
 }
 
 

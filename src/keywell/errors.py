@@ -28,12 +28,14 @@ The tree::
     │   ├── KeySetNotFoundError          KW_KEYSET_NOT_FOUND
     │   ├── KeySetExistsError            KW_KEYSET_EXISTS
     │   └── KeyNotFoundError             KW_KEY_NOT_FOUND
-    └── KEKError                         KW_KEK
+    ├── KEKError                         KW_KEK
+    └── AdminTokenNotFoundError          KW_ADMIN_TOKEN_NOT_FOUND
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AdminTokenNotFoundError",
     "AlgorithmError",
     "ClaimError",
     "DiscoveryError",
@@ -226,3 +228,9 @@ class KEKError(KeywellError):
     def __init__(self, message: str, *, kek_id: str | None = None) -> None:
         super().__init__(message)
         self.kek_id = kek_id
+
+
+class AdminTokenNotFoundError(KeywellError):
+    """No admin token has that id (revoking one by id)."""
+
+    code = "KW_ADMIN_TOKEN_NOT_FOUND"

@@ -16,6 +16,7 @@ import typer
 
 from keywell.cli import (
     admin_cmds,
+    admin_token_cmds,
     jwk_cmds,
     jwks_cmds,
     keyset_cmds,
@@ -80,3 +81,4 @@ app.add_typer(keyset_cmds.app, name="keyset")
 app.add_typer(admin_cmds.kek_app, name="kek")
 app.add_typer(admin_cmds.db_app, name="db")
 server_cmds.register(app)
+admin_token_cmds.register(server_cmds.admin_token_app)  # list and revoke beside create

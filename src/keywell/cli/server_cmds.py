@@ -97,12 +97,23 @@ def create_token(
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False)] = None,
     json_out: Annotated[bool, typer.Option("--json", help='Print {"token": ...}.')] = False,
+    ttl: Annotated[
+        str, typer.Option("--ttl", metavar="DURATION", help="Lifetime: 1h, 30d, 1d12h...")
+    ] = "90d",
 ) -> None:
     """Create an admin API token and print its secret once (only its hash is stored)."""
+    from datetime import timedelta
+
+    from keywell.cli.params import parse_duration
     from keywell.errors import KeywellError
     from keywell.server.config import load_config
     from keywell.server.runner import open_issuer
 
+    try:
+        lifetime = timedelta(seconds=parse_duration(ttl))
+    except ValueError as exc:
+        typer.echo(f"error: --ttl: {exc}", err=True)
+        raise typer.Exit(2) from None
     unknown = sorted(set(scope) - set(_SCOPES))
     if unknown:
         typer.echo(f"error: unknown scope(s) {', '.join(unknown)}", err=True)
@@ -111,7 +122,7 @@ def create_token(
         cfg = load_config(file=config, database_url=database)
         issuer = open_issuer(cfg)
         try:
-            secret = issuer.create_admin_token(scope, name=name, actor="cli")
+            secret = issuer.create_admin_token(scope, name=name, actor="cli", ttl=lifetime)
         finally:
             issuer.close()
     except (KeywellError, ValueError) as exc:
