@@ -149,7 +149,7 @@ def list_tokens(
 def revoke_tokens(
     ids: Annotated[
         list[int] | None,
-        typer.Argument(metavar="[ID]...", help="Token ids (from admin-token list).", min=1),
+        typer.Argument(metavar="ID", help="Token ids (from admin-token list).", min=1),
     ] = None,
     name: Annotated[
         str | None,

@@ -24,9 +24,11 @@ from keywell.cli import (
     token_cmds,
     verify_cmds,
 )
-from keywell.cli.output import examples, route_warnings
+from keywell.cli.output import examples, plain_argument_help, route_warnings
 
 __all__ = ["app"]
+
+plain_argument_help()
 
 app = typer.Typer(
     name="keywell",

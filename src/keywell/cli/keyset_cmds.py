@@ -161,7 +161,12 @@ def create(
     alg: Annotated[
         str, typer.Option("--alg", metavar="ALG", help="RS256, PS256, ES256, ES384, ES512, EdDSA.")
     ] = "ES256",
-    rsa_bits: Annotated[int, typer.Option("--rsa-bits", metavar="BITS", min=2048)] = 2048,
+    rsa_bits: Annotated[
+        int,
+        typer.Option(
+            "--rsa-bits", metavar="BITS", min=2048, help="RSA modulus size (RS256, PS256)."
+        ),
+    ] = 2048,
     rotation_period: RotationOpt = None,
     prepublish: PrepublishOpt = None,
     max_token_ttl: MaxTtlOpt = None,
@@ -292,13 +297,13 @@ def rotate(
 )
 def revoke(
     name: NameArg,
-    kid_arg: Annotated[
-        str | None,
-        typer.Argument(metavar="[KID]", help="The key to revoke (or --kid).", show_default=False),
-    ] = None,
     reason: Annotated[
         str, typer.Option("--reason", metavar="TEXT", help="Recorded in the audit log.")
-    ] = "",
+    ],
+    kid_arg: Annotated[
+        str | None,
+        typer.Argument(metavar="KID", help="The key to revoke (or --kid).", show_default=False),
+    ] = None,
     kid_opt: Annotated[
         str | None,
         typer.Option("--kid", metavar="KID", help="The key to revoke; safe for a kid starting -."),
@@ -312,14 +317,14 @@ def revoke(
     """Revoke a key at once: unpublished, its private half destroyed, the reason recorded.
 
     Revoking the active key hands over to the pending key, as an emergency
-    rotation does. --reason is required.
+    rotation does.
     """
     from keywell.cli import keyset_view
 
     if (kid_arg is None) == (kid_opt is None):
         die("give the key as KID or --kid KID (exactly one)", json_mode=json_out)
     if not reason.strip():
-        die("--reason is required (it is recorded in the audit log)", json_mode=json_out)
+        die("--reason must not be empty (it is recorded in the audit log)", json_mode=json_out)
     kid = str(kid_arg if kid_opt is None else kid_opt)
     with _backend(database, admin_url, token, json_out, server) as backend:
         transitions = backend.revoke(name, kid, reason)

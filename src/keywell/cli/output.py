@@ -32,6 +32,7 @@ __all__ = [
     "emit_json",
     "escape",
     "examples",
+    "plain_argument_help",
     "render_report",
     "route_warnings",
     "warn",
@@ -97,6 +98,26 @@ def die(
     else:
         console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(exit_code)
+
+
+def plain_argument_help() -> None:
+    """Show an argument in help by its metavar alone (``NAME``), as Click shows options.
+
+    Typer 0.29 appends the Python type to every argument (``NAME <str>``),
+    even one with a metavar, where options print their metavar only; this
+    makes the two agree for every command of this process's CLI.
+    """
+    from typer.core import TyperArgument
+
+    original = TyperArgument.display_type_rich
+    if getattr(original, "__keywell__", False):
+        return
+
+    def display(self: TyperArgument, ctx: Any) -> str | None:
+        return None if self.metavar is not None else original(self, ctx)
+
+    display.__keywell__ = True  # type: ignore[attr-defined]
+    TyperArgument.display_type_rich = display  # type: ignore[method-assign]
 
 
 def warn(message: str) -> None:

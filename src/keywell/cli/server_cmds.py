@@ -89,14 +89,32 @@ def serve(
 def create_token(
     scope: Annotated[
         list[str],
-        typer.Option("--scope", help=f"Repeatable; one of {', '.join(_SCOPES)}."),
+        typer.Option("--scope", metavar="SCOPE", help=f"Repeatable; one of {', '.join(_SCOPES)}."),
     ],
-    name: Annotated[str, typer.Option(help="A label for the audit log.")] = "",
+    name: Annotated[
+        str, typer.Option("--name", metavar="NAME", help="A label for the audit log.")
+    ] = "",
     database: Annotated[
-        str | None, typer.Option("--database", help="SQLAlchemy URL (env KEYWELL_DATABASE_URL).")
+        str | None,
+        typer.Option(
+            "--database",
+            metavar="URL",
+            envvar="KEYWELL_DATABASE_URL",
+            show_envvar=True,
+            help="A SQLAlchemy URL or a SQLite file [default: sqlite:///keywell.db].",
+        ),
     ] = None,
-    config: Annotated[Path | None, typer.Option("--config", exists=True, dir_okay=False)] = None,
-    json_out: Annotated[bool, typer.Option("--json", help='Print {"token": ...}.')] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            exists=True,
+            dir_okay=False,
+            help="A TOML configuration file (its [server] table), as for keywell serve.",
+        ),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
     ttl: Annotated[
         str, typer.Option("--ttl", metavar="DURATION", help="Lifetime: 1h, 30d, 1d12h...")
     ] = "90d",
@@ -119,7 +137,10 @@ def create_token(
         typer.echo(f"error: unknown scope(s) {', '.join(unknown)}", err=True)
         raise typer.Exit(2)
     try:
-        cfg = load_config(file=config, database_url=database)
+        from keywell.cli.keyset_backends import database_url
+
+        url = database_url(database) if database else None  # a bare path is a SQLite file
+        cfg = load_config(file=config, database_url=url)
         issuer = open_issuer(cfg)
         try:
             secret = issuer.create_admin_token(scope, name=name, actor="cli", ttl=lifetime)
