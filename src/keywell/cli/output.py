@@ -117,7 +117,7 @@ def plain_argument_help() -> None:
         return None if self.metavar is not None else original(self, ctx)
 
     display.__keywell__ = True  # type: ignore[attr-defined]
-    TyperArgument.display_type_rich = display  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = display  # type: ignore[method-assign,assignment]
 
 
 def warn(message: str) -> None:
