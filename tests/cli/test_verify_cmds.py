@@ -201,7 +201,7 @@ def test_jwks_fetch_shows_keys_and_caching_headers(server: JWKSServer, key: JWK)
     assert "kid=enc-key  kty=RSA  alg=-  use=enc  (not usable for verification)" in plain.stdout
     assert "skipped key 2 (odd): OKP public key must be exactly 56 octets" in plain.stdout
     assert "  cache-control: public, max-age=900" in plain.stdout
-    assert "keywell would cache this set for 900 s" in plain.stdout
+    assert "keywell would cache this set for 15m" in plain.stdout
 
 
 def test_jwks_fetch_failures(server: JWKSServer) -> None:

@@ -6,11 +6,28 @@ Durations are :mod:`keywell.lifecycle.durations`, the one syntax keywell reads a
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
-from keywell.lifecycle.durations import format_duration, parse_duration
-
 __all__ = ["format_duration", "parse_claim", "parse_duration"]
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``text`` (``30s``, ``15m``, ``1h30m``): :func:`keywell.lifecycle.parse_duration`.
+
+    Imported on first use so ``keywell --help`` does not load the lifecycle package.
+    Raises ValueError as that function does.
+    """
+    from keywell.lifecycle.durations import parse_duration as parse
+
+    return parse(text)
+
+
+def format_duration(value: int | float | timedelta | None) -> str:
+    """``30d``, ``1h30m``: :func:`keywell.lifecycle.format_duration` (imported on first use)."""
+    from keywell.lifecycle.durations import format_duration as fmt
+
+    return fmt(value)
 
 
 def parse_claim(text: str) -> tuple[str, Any]:
