@@ -290,12 +290,17 @@ def test_server_mode_end_to_end(live: Live) -> None:
     assert shown["keyset"]["policy"]["max_token_ttl"] == 1800
     active = next(k["kid"] for k in shown["keys"] if k["state"] == "active")
 
+    published_before = {
+        k["kid"] for k in httpx.get(f"{live.base}/keysets/api/jwks.json").json()["keys"]
+    }
     code, rotated = cli(["keyset", "rotate", "api", "--emergency", *srv], env)
     assert (code, rotated["performed"]) == (0, True)
     assert rotated["warning"].startswith("emergency rotation")
     new_active = rotated["active_kid"]
+    assert new_active in published_before - {active}  # invariant 5, through the admin API
     served = httpx.get(f"{live.base}/keysets/api/jwks.json").json()
     assert new_active in {k["kid"] for k in served["keys"]}
+    assert len({k["kid"] for k in served["keys"]} - published_before) == 1  # a new successor
 
     code, revoked = cli(["keyset", "revoke", "api", "--reason", "drill", *srv, "--", active], env)
     assert (code, revoked[0]["new_state"]) == (0, "revoked")

@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from keywell.lifecycle import (
     KeyInfo,
@@ -201,3 +203,40 @@ def test_revoking_twice_is_a_no_op_and_an_unknown_kid_is_a_lookup_error() -> Non
     assert plan_revoke([ACTIVE, revoked], "p", "again") == []
     with pytest.raises(LookupError):
         plan_revoke([ACTIVE, PENDING], "nope", "x")
+
+
+_STATES = st.sampled_from([KeyState.ACTIVE, KeyState.PENDING, KeyState.RETIRED, KeyState.EXPIRED])
+
+
+@given(
+    states=st.lists(_STATES, min_size=1, max_size=6),
+    ages=st.lists(st.integers(0, 40), min_size=6, max_size=6),
+    how=st.sampled_from(["emergency", "revoke"]),
+)
+def test_a_replaced_signer_is_always_a_key_already_published(
+    states: list[KeyState], ages: list[int], how: str
+) -> None:
+    """Invariant 5 over any set of keys: the new signer is the oldest pending key, if any."""
+    keys = [
+        key(f"k{i}", s, T0 - ages[i] * DAY, activated_at=T0 if s is KeyState.ACTIVE else None)
+        for i, s in enumerate(states)
+    ]
+    actives = [k for k in keys if k.state is KeyState.ACTIVE]
+    if how == "emergency":
+        steps, _ = plan_rotate(POLICY, keys, T0, emergency=True)
+        leaving = {k.kid for k in actives}
+    else:
+        if not actives:
+            return
+        steps = plan_revoke(keys, actives[0].kid, "test")
+        leaving = {actives[0].kid}
+    pending = sorted(
+        (k for k in keys if k.state is KeyState.PENDING and k.kid not in leaving),
+        key=lambda k: (k.published_at, k.kid),
+    )
+    new_active = [s for s in steps if s.new_state is KeyState.ACTIVE]
+    assert len(new_active) == 1
+    assert new_active[0].kid == (pending[0].kid if pending else None)
+    after_pending = len(pending) - (1 if pending else 0)
+    after_pending += sum(1 for s in steps if s.kid is None and s.new_state is KeyState.PENDING)
+    assert after_pending >= 1
