@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from keywell.issuer import Issuer
+from keywell.store.kek import KEKRing
 from tests.cli.conftest import run
 from tests.cli.test_keyset_cmds import ISS, cli, new_kek
 
@@ -137,3 +139,17 @@ def test_the_development_kek_warning_is_one_line_in_words(tmp_path: Path) -> Non
         ], args
         assert "Warning" not in done.stderr  # no Python warnings line with a class and path
         assert ".py:" not in done.stderr
+
+
+def test_a_policy_change_is_audited_in_the_options_syntax(db: str, env: dict[str, str]) -> None:
+    args = ["keyset", "policy", "api", "--database", db, "--rotation-period", "14d"]
+    code, _ = cli([*args, "--prepublish", "2d", "--max-token-ttl", "1h30m"], env)
+    assert code == 0
+    issuer = Issuer(db, keks=KEKRing.from_env(env))
+    try:
+        reasons = [e.reason for e in issuer.history("api") if e.action == "update_policy"]
+    finally:
+        issuer.close()
+    assert reasons == [
+        "rotation_period=14d prepublish=2d max_token_ttl=1h30m jwks_max_age=1h clock_skew=1m"
+    ]

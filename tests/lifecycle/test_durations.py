@@ -56,3 +56,19 @@ def test_policy_errors_speak_the_options_syntax() -> None:
     with pytest.raises(PolicyError) as caught:
         RotationPolicy(rotation_period=timedelta(days=1), jwks_max_age=timedelta(days=2))
     assert "jwks_max_age (2d) exceeds prepublish (1d)" in caught.value.message
+
+
+def test_a_policy_describes_itself_in_the_options_syntax() -> None:
+    assert RotationPolicy().describe() == (
+        "rotation_period=30d prepublish=30d(rotation_period) max_token_ttl=1h "
+        "jwks_max_age=1h clock_skew=1m"
+    )
+    custom = RotationPolicy(
+        rotation_period=timedelta(days=14),
+        prepublish=timedelta(days=2),
+        max_token_ttl=timedelta(minutes=90),
+        clock_skew=timedelta(0),
+    )
+    assert custom.describe() == (
+        "rotation_period=14d prepublish=2d max_token_ttl=1h30m jwks_max_age=1h clock_skew=0s"
+    )

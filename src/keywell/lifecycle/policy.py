@@ -77,6 +77,21 @@ class RotationPolicy:
                 setting="jwks_max_age",
             )
 
+    def describe(self) -> str:
+        """The settings in the options' duration syntax, for people and audit logs.
+
+        ``rotation_period=30d prepublish=30d(rotation_period) max_token_ttl=1h
+        jwks_max_age=1h clock_skew=1m``.
+        """
+        pre = _show(self.effective_prepublish)
+        if self.prepublish is None:
+            pre += "(rotation_period)"
+        return (
+            f"rotation_period={_show(self.rotation_period)} prepublish={pre} "
+            f"max_token_ttl={_show(self.max_token_ttl)} "
+            f"jwks_max_age={_show(self.jwks_max_age)} clock_skew={_show(self.clock_skew)}"
+        )
+
     @property
     def effective_prepublish(self) -> timedelta:
         """``prepublish``, or ``rotation_period`` when it was left unset."""
