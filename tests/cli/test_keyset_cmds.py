@@ -290,6 +290,8 @@ def test_server_mode_end_to_end(live: Live) -> None:
     assert shown["keyset"]["policy"]["max_token_ttl"] == 1800
     active = next(k["kid"] for k in shown["keys"] if k["state"] == "active")
 
+    code, deferred = cli(["keyset", "rotate", "api", *srv], env)
+    assert (code, deferred["performed"]) == (3, False)  # the same exit code as locally
     published_before = {
         k["kid"] for k in httpx.get(f"{live.base}/keysets/api/jwks.json").json()["keys"]
     }
