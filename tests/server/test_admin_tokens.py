@@ -7,6 +7,7 @@ the server's few-second auth cache (``auth_cache_ttl``) never holds it.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -18,7 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from typer.testing import CliRunner
 
+from keywell.cli.app import app
 from keywell.issuer import Issuer
 from keywell.server import ServerConfig, create_app
 from keywell.store.kek import KEKRing
@@ -144,3 +147,30 @@ def test_refusals(
     r = live.client.request(method, path, json=body, headers=headers)
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_the_cli_lists_and_revokes_through_the_admin_api(live: Live) -> None:
+    base = str(live.client.base_url).rstrip("/")
+    made = live.client.post(
+        PATH, json={"scopes": ["read"], "name": "ci"}, headers=auth(live.admin)
+    ).json()
+    remote = ["--admin-url", base, "--token", live.admin, "--json"]
+    listed = CliRunner().invoke(app, ["admin-token", "list", *remote])
+    assert listed.exit_code == 0, listed.output
+    assert [(t["name"], t["state"]) for t in json.loads(listed.stdout)] == [
+        ("root", "valid"),
+        ("reader", "valid"),
+        ("ci", "valid"),
+    ]
+    revoked = CliRunner().invoke(app, ["admin-token", "revoke", str(made["id"]), *remote])
+    assert (revoked.exit_code, json.loads(revoked.stdout)) == (0, {"revoked": 1})
+    again = CliRunner().invoke(app, ["admin-token", "revoke", str(made["id"]), *remote])
+    assert json.loads(again.stdout) == {"revoked": 0}
+    unknown = CliRunner().invoke(app, ["admin-token", "revoke", "999", *remote])
+    assert (unknown.exit_code, json.loads(unknown.stdout)["error"]["code"]) == (
+        2,
+        "KW_ADMIN_TOKEN_NOT_FOUND",
+    )
+    assert live.client.get("/admin/v1/keysets", headers=auth(made["token"])).status_code == 401
+    every = CliRunner().invoke(app, ["admin-token", "list", "--all", *remote])
+    assert [t["state"] for t in json.loads(every.stdout)] == ["valid", "valid", "revoked"]

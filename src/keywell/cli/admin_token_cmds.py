@@ -7,7 +7,8 @@
 ``KEYWELL_KEK*``). No secret is ever shown: a token is named by its id, its
 label and its fingerprint (12 hex digits of the secret's SHA-256, the
 ``admin-token:...`` actor of its audit events). The same operations are in
-the admin API under ``/admin/v1/admin-tokens`` (:mod:`keywell.server.admin_tokens`).
+the admin API under ``/admin/v1/admin-tokens`` (:mod:`keywell.server.admin_tokens`),
+which ``--admin-url URL`` (with ``--token``) uses instead of the store.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from keywell.cli.keyset_cmds import AdminUrlOpt, TokenOpt
 from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
 
 if TYPE_CHECKING:
+    from keywell.cli.keyset_backends import RemoteBackend
     from keywell.issuer import Issuer
     from keywell.issuer_admin import AdminTokenInfo
 
@@ -78,29 +81,47 @@ def _issuer(database: str | None, config: Path | None, json_out: bool) -> Iterat
             issuer.close()
 
 
+@contextmanager
+def _remote(admin_url: str, token: str | None, json_out: bool) -> Iterator[RemoteBackend]:
+    from keywell.cli.keyset_backends import CommandError, RemoteBackend
+
+    if not token:
+        die("--admin-url needs --token or KEYWELL_TOKEN", json_mode=json_out)
+    backend: RemoteBackend | None = None
+    try:
+        backend = RemoteBackend(admin_url, token)
+        yield backend
+    except CommandError as exc:
+        die(exc.message, json_mode=json_out, code=exc.code)
+    finally:
+        if backend is not None:
+            backend.close()
+
+
 def _ts(value: Any) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def _state(info: AdminTokenInfo) -> str:
-    if info.revoked:
-        return "revoked"
-    return "valid" if info.usable else "expired"
+def _with_state(wire: dict[str, Any]) -> dict[str, Any]:
+    """The wire form plus its ``state``: valid, expired or revoked."""
+    state = "revoked" if wire["revoked"] else "valid" if wire["usable"] else "expired"
+    return {**wire, "state": state}
 
 
 def token_dict(info: AdminTokenInfo) -> dict[str, Any]:
     """A token in the admin API's wire form, with its ``state`` (valid, expired, revoked)."""
-    return {
-        "id": info.id,
-        "name": info.name,
-        "scopes": list(info.scopes),
-        "fingerprint": info.fingerprint,
-        "created_at": _ts(info.created_at),
-        "expires_at": _ts(info.expires_at),
-        "revoked": info.revoked,
-        "usable": info.usable,
-        "state": _state(info),
-    }
+    return _with_state(
+        {
+            "id": info.id,
+            "name": info.name,
+            "scopes": list(info.scopes),
+            "fingerprint": info.fingerprint,
+            "created_at": _ts(info.created_at),
+            "expires_at": _ts(info.expires_at),
+            "revoked": info.revoked,
+            "usable": info.usable,
+        }
+    )
 
 
 def list_tokens(
@@ -109,6 +130,8 @@ def list_tokens(
     ] = False,
     database: DatabaseOpt = None,
     config: ConfigOpt = None,
+    admin_url: AdminUrlOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List admin tokens: id, name, scopes, fingerprint, expiry (never a secret).
@@ -118,8 +141,13 @@ def list_tokens(
     """
     from keywell.cli.keyset_view import format_time
 
-    with _issuer(database, config, json_out) as issuer:
-        tokens = [token_dict(i) for i in issuer.list_admin_tokens() if all_ or i.usable]
+    if admin_url is not None:
+        with _remote(admin_url, token, json_out) as remote:
+            every = [_with_state(t) for t in remote.list_admin_tokens()]
+    else:
+        with _issuer(database, config, json_out) as issuer:
+            every = [token_dict(i) for i in issuer.list_admin_tokens()]
+    tokens = [t for t in every if all_ or t["usable"]]
     if json_out:
         emit_json(tokens)
         return
@@ -157,6 +185,8 @@ def revoke_tokens(
     ] = None,
     database: DatabaseOpt = None,
     config: ConfigOpt = None,
+    admin_url: AdminUrlOpt = None,
+    token: TokenOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Revoke admin tokens at once, by id or by name; revoked tokens get 401.
@@ -168,15 +198,32 @@ def revoke_tokens(
     if bool(ids) == (name is not None):
         die("give token ids or --name NAME (one of the two)", json_mode=json_out)
     revoked = 0
-    with _issuer(database, config, json_out) as issuer:
+    if admin_url is not None:
         if name is not None:
-            revoked = issuer.revoke_admin_token(name, actor="cli")
-        for token_id in ids or []:
-            revoked += issuer.revoke_admin_token(token_id=token_id, actor="cli")
+            die("--name works on the local store; give ids with --admin-url", json_mode=json_out)
+        with _remote(admin_url, token, json_out) as remote:
+            before = {t["id"]: t["revoked"] for t in remote.list_admin_tokens()}
+            for token_id in ids or []:
+                remote.revoke_admin_token(token_id)
+                revoked += 0 if before.get(token_id, True) else 1
+    else:
+        revoked = _revoke_local(ids or [], name, database, config, json_out)
     if json_out:
         emit_json({"revoked": revoked})
     else:
         console().print(f"revoked {revoked} admin token{'' if revoked == 1 else 's'}")
+
+
+def _revoke_local(
+    ids: list[int], name: str | None, database: str | None, config: Path | None, json_out: bool
+) -> int:
+    revoked = 0
+    with _issuer(database, config, json_out) as issuer:
+        if name is not None:
+            revoked = issuer.revoke_admin_token(name, actor="cli")
+        for token_id in ids:
+            revoked += issuer.revoke_admin_token(token_id=token_id, actor="cli")
+    return revoked
 
 
 def register(group: typer.Typer) -> None:

@@ -295,6 +295,14 @@ class RemoteBackend:
         current = self._call("GET", path)["policy"]
         return dict(self._call("PUT", path + "/policy", {**current, **values}))
 
+    def list_admin_tokens(self) -> list[dict[str, Any]]:
+        """Every admin token (``/admin-tokens``; never a secret)."""
+        return list(self._call("GET", "/admin-tokens"))
+
+    def revoke_admin_token(self, token_id: int) -> dict[str, Any]:
+        """Revoke one admin token by id; its wire form afterwards."""
+        return dict(self._call("POST", f"/admin-tokens/{int(token_id)}/revoke"))
+
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
