@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from keywell.cli.keyset_cmds import AdminUrlOpt, TokenOpt
+from keywell.cli.keyset_options import AdminUrlOpt, TokenOpt
 from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
 
 if TYPE_CHECKING:
@@ -98,10 +98,6 @@ def _remote(admin_url: str, token: str | None, json_out: bool) -> Iterator[Remot
             backend.close()
 
 
-def _ts(value: Any) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
 def _with_state(wire: dict[str, Any]) -> dict[str, Any]:
     """The wire form plus its ``state``: valid, expired or revoked."""
     state = "revoked" if wire["revoked"] else "valid" if wire["usable"] else "expired"
@@ -110,18 +106,9 @@ def _with_state(wire: dict[str, Any]) -> dict[str, Any]:
 
 def token_dict(info: AdminTokenInfo) -> dict[str, Any]:
     """A token in the admin API's wire form, with its ``state`` (valid, expired, revoked)."""
-    return _with_state(
-        {
-            "id": info.id,
-            "name": info.name,
-            "scopes": list(info.scopes),
-            "fingerprint": info.fingerprint,
-            "created_at": _ts(info.created_at),
-            "expires_at": _ts(info.expires_at),
-            "revoked": info.revoked,
-            "usable": info.usable,
-        }
-    )
+    from keywell.cli.wire import admin_token_dict
+
+    return _with_state(admin_token_dict(info))
 
 
 def list_tokens(

@@ -6,30 +6,31 @@ Every command works on the local store (``--database``, default
 file beside a SQLite database) or, with ``--admin-url URL`` (formerly
 ``--server``, still accepted, hidden), on a running key server through its
 admin API with ``--token`` (or ``KEYWELL_TOKEN``). See
-:mod:`keywell.cli.keyset_backends` and :mod:`keywell.cli.keyset_view`.
+:mod:`keywell.cli.keyset_options`, :mod:`keywell.cli.keyset_backends` and
+:mod:`keywell.cli.keyset_view`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from keywell.cli.output import (
-    EXIT_NOT_DONE,
-    JsonOpt,
-    console,
-    die,
-    emit_json,
-    escape,
-    examples,
-    warn,
+from keywell.cli.keyset_options import (
+    AdminUrlOpt,
+    DatabaseOpt,
+    MaxAgeOpt,
+    MaxTtlOpt,
+    NameArg,
+    PrepublishOpt,
+    RotationOpt,
+    ServerOpt,
+    SkewOpt,
+    TokenOpt,
+    open_backend,
+    policy_values,
 )
-
-if TYPE_CHECKING:
-    from keywell.cli.keyset_backends import LocalBackend, RemoteBackend
+from keywell.cli.output import EXIT_NOT_DONE, JsonOpt, console, die, emit_json, escape, examples
 
 __all__ = ["app"]
 
@@ -38,112 +39,6 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        metavar="URL",
-        envvar="KEYWELL_DATABASE_URL",
-        show_envvar=True,
-        help="Local store: a SQLAlchemy URL or a SQLite file [default: sqlite:///keywell.db].",
-    ),
-]
-AdminUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--admin-url",
-        metavar="URL",
-        envvar="KEYWELL_ADMIN_URL",
-        show_envvar=True,
-        help="Act on a running key server's admin API (its base URL) instead.",
-    ),
-]
-#: The old spelling of --admin-url (``serve --server`` names the HTTP server): hidden.
-ServerOpt = Annotated[str | None, typer.Option("--server", metavar="URL", hidden=True)]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        metavar="TOKEN",
-        envvar="KEYWELL_TOKEN",
-        show_envvar=True,
-        help="Admin API token for --admin-url (prefer the environment variable).",
-    ),
-]
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The key set's name.")]
-
-
-def _duration(flag: str) -> Any:
-    return typer.Option(flag, metavar="DURATION", help="30s, 15m, 1h, 30d or 1h30m.")
-
-
-RotationOpt = Annotated[str | None, _duration("--rotation-period")]
-PrepublishOpt = Annotated[str | None, _duration("--prepublish")]
-MaxTtlOpt = Annotated[str | None, _duration("--max-token-ttl")]
-MaxAgeOpt = Annotated[str | None, _duration("--jwks-max-age")]
-SkewOpt = Annotated[str | None, _duration("--clock-skew")]
-
-
-@contextmanager
-def _backend(
-    database: str | None,
-    admin_url: str | None,
-    token: str | None,
-    json_out: bool,
-    server: str | None = None,
-) -> Iterator[LocalBackend | RemoteBackend]:
-    """Open the backend; report any failure (typed code, exit 2) and close it afterwards.
-
-    ``server`` is the deprecated spelling of ``admin_url``.
-    """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from keywell.cli import keyset_backends as kb
-    from keywell.errors import KeywellError
-
-    if server is not None:
-        if admin_url is not None and admin_url != server:
-            die("give --admin-url only (--server is its old name)", json_mode=json_out)
-        warn("--server is deprecated for keyset commands: use --admin-url")
-        admin_url = server
-    backend: LocalBackend | RemoteBackend | None = None
-    try:
-        if admin_url is not None:
-            if not token:
-                die("--admin-url needs --token or KEYWELL_TOKEN", json_mode=json_out)
-            backend = kb.RemoteBackend(admin_url, token)
-        else:
-            backend = kb.LocalBackend(kb.open_issuer(kb.database_url(database), on_warning=warn))
-        yield backend
-    except kb.CommandError as exc:
-        die(exc.message, json_mode=json_out, code=exc.code)
-    except KeywellError as exc:
-        die(exc.message, json_mode=json_out, code=exc.code)
-    except ValueError as exc:
-        die(str(exc), json_mode=json_out, code="KW_INVALID_REQUEST")
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
-        die(f"database error: {reason}", json_mode=json_out, code="KW_DATABASE")
-    finally:
-        if backend is not None:
-            backend.close()
-
-
-def _policy_values(json_out: bool, **given: str | None) -> dict[str, int]:
-    from keywell.cli.params import parse_duration
-
-    values: dict[str, int] = {}
-    for name, text in given.items():
-        if text is not None:
-            if name == "clock_skew" and text.strip() in ("0", "0s"):
-                values[name] = 0
-                continue
-            try:
-                values[name] = parse_duration(text)
-            except ValueError as exc:
-                die(f"--{name.replace('_', '-')}: {exc}", json_mode=json_out)
-    return values
 
 
 @app.command(
@@ -181,7 +76,7 @@ def create(
     """Create a key set with an active key and a published successor."""
     from keywell.cli import keyset_view
 
-    policy = _policy_values(
+    policy = policy_values(
         json_out,
         rotation_period=rotation_period,
         prepublish=prepublish,
@@ -189,7 +84,7 @@ def create(
         jwks_max_age=jwks_max_age,
         clock_skew=clock_skew,
     )
-    with _backend(database, admin_url, token, json_out, server) as backend:
+    with open_backend(database, admin_url, token, json_out, server) as backend:
         created = backend.create(name, issuer, alg, policy, rsa_bits)
         shown = keyset_view.shown_out(backend.show(name))
     if json_out:
@@ -210,7 +105,7 @@ def list_(
     """List the key sets with their algorithm, issuer, version and rotation period."""
     from keywell.cli import keyset_view
 
-    with _backend(database, admin_url, token, json_out, server) as backend:
+    with open_backend(database, admin_url, token, json_out, server) as backend:
         sets = [keyset_view.keyset_out(s) for s in backend.list_sets()]
     if json_out:
         emit_json(sets)
@@ -235,7 +130,7 @@ def show(
     """Show a key set, its policy, and every key with its state and timestamps."""
     from keywell.cli import keyset_view
 
-    with _backend(database, admin_url, token, json_out, server) as backend:
+    with open_backend(database, admin_url, token, json_out, server) as backend:
         shown = keyset_view.shown_out(backend.show(name))
     if json_out:
         emit_json(shown)
@@ -277,7 +172,7 @@ def rotate(
     """
     from keywell.cli import keyset_view
 
-    with _backend(database, admin_url, token, json_out, server) as backend:
+    with open_backend(database, admin_url, token, json_out, server) as backend:
         result = backend.rotate(name, emergency=emergency)
     if result.get("warning"):
         console(stderr=True).print(f"[bold yellow]warning:[/] {escape(result['warning'])}")
@@ -326,7 +221,7 @@ def revoke(
     if not reason.strip():
         die("--reason must not be empty (it is recorded in the audit log)", json_mode=json_out)
     kid = str(kid_arg if kid_opt is None else kid_opt)
-    with _backend(database, admin_url, token, json_out, server) as backend:
+    with open_backend(database, admin_url, token, json_out, server) as backend:
         transitions = backend.revoke(name, kid, reason)
     if json_out:
         emit_json(transitions)
@@ -361,7 +256,7 @@ def policy(
     """
     from keywell.cli import keyset_view
 
-    values = _policy_values(
+    values = policy_values(
         json_out,
         rotation_period=rotation_period,
         prepublish=prepublish,
@@ -369,7 +264,7 @@ def policy(
         jwks_max_age=jwks_max_age,
         clock_skew=clock_skew,
     )
-    with _backend(database, admin_url, token, json_out, server) as backend:
+    with open_backend(database, admin_url, token, json_out, server) as backend:
         info = backend.set_policy(name, values) if values else backend.show(name)["keyset"]
         info = keyset_view.keyset_out(info)
     if json_out:
