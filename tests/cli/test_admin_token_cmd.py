@@ -44,6 +44,9 @@ def test_created_token_has_exactly_its_scopes(
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["scopes"] == ["read", "sign"]
+    assert (out["id"], out["name"], out["revoked"], out["usable"]) == (1, "", False, True)
+    lifetime = datetime.fromisoformat(out["expires_at"]) - datetime.fromisoformat(out["created_at"])
+    assert lifetime == timedelta(days=90)  # the default --ttl
     issuer = Issuer(url, keks=kek)
     try:
         assert issuer.check_admin_token(out["token"]) == frozenset({"read", "sign"})

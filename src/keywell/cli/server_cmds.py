@@ -144,6 +144,7 @@ def create_token(
         issuer = open_issuer(cfg)
         try:
             secret = issuer.create_admin_token(scope, name=name, actor="cli", ttl=lifetime)
+            info = issuer.admin_token_info(secret)
         finally:
             issuer.close()
     except (KeywellError, ValueError) as exc:
@@ -152,7 +153,10 @@ def create_token(
     if json_out:
         import json
 
-        typer.echo(json.dumps({"token": secret, "scopes": sorted(set(scope)), "name": name}))
+        from keywell.cli.wire import admin_token_dict
+
+        shown = admin_token_dict(info) if info is not None else {}
+        typer.echo(json.dumps({**shown, "token": secret, "scopes": sorted(set(scope))}))
     else:
         typer.echo(secret)
 
