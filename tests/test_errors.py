@@ -134,6 +134,10 @@ CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
     ),
     errors.KEKError: ("KW_KEK", _on_issuer(_sign_under_another_kek)),
     errors.AddressInUseError: ("KW_ADDRESS_IN_USE", lambda: _bind_twice()),
+    errors.AdminTokenNotFoundError: (
+        "KW_ADMIN_TOKEN_NOT_FOUND",
+        _on_issuer(lambda i: i.revoke_admin_token(token_id=404)),
+    ),
 }
 
 

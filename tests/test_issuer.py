@@ -288,20 +288,21 @@ def test_planned_rotate_waits_for_prepublish_and_says_when(issuer: Issuer, clock
     assert issuer.history("main")[0].actor == "ops"
 
 
-def test_emergency_rotate_activates_a_fresh_key_with_a_warning(
+def test_emergency_rotate_promotes_the_published_pending_key_with_a_warning(
     issuer: Issuer, clock: Clock
 ) -> None:
     issuer.create_keyset("main", issuer=ISS)
     old_active, pending = (k.kid for k in issuer.keys("main"))
     result = issuer.rotate("main", emergency=True)
     assert result.performed
-    assert result.active_kid not in (old_active, pending)
+    assert result.active_kid == pending  # already published: invariant 5
     assert result.warning is not None
     assert "refresh" in result.warning
     assert header(issuer.sign("main", {}))["kid"] == result.active_kid
     by_kid = {k.kid: k.state for k in issuer.keys("main")}
     assert by_kid[old_active] is KeyState.RETIRED
-    assert by_kid[pending] is KeyState.PENDING
+    assert by_kid[pending] is KeyState.ACTIVE
+    assert sum(state is KeyState.PENDING for state in by_kid.values()) == 1  # a new successor
 
 
 def test_tick_rotates_and_expires_on_schedule_and_is_idempotent(

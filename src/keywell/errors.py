@@ -31,13 +31,15 @@ The tree::
     │   ├── KeySetExistsError            KW_KEYSET_EXISTS
     │   └── KeyNotFoundError             KW_KEY_NOT_FOUND
     ├── KEKError                         KW_KEK
-    └── AddressInUseError                KW_ADDRESS_IN_USE
+    ├── AddressInUseError                KW_ADDRESS_IN_USE
+    └── AdminTokenNotFoundError          KW_ADMIN_TOKEN_NOT_FOUND
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AddressInUseError",
+    "AdminTokenNotFoundError",
     "AlgorithmError",
     "ClaimError",
     "DiscoveryError",
@@ -272,3 +274,9 @@ class AddressInUseError(KeywellError):
     def __init__(self, message: str, *, address: str) -> None:
         super().__init__(message)
         self.address = address
+
+
+class AdminTokenNotFoundError(KeywellError):
+    """No admin token has that id (revoking one by id)."""
+
+    code = "KW_ADMIN_TOKEN_NOT_FOUND"

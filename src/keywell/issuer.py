@@ -36,6 +36,7 @@ from keywell.lifecycle import (
     RotationResult,
     Step,
     Transition,
+    emergency_warning,
     next_due,
     plan,
     plan_revoke,
@@ -179,11 +180,8 @@ class Issuer(KeySetMethods):
         active = next(k for k in locked.keys if k.state is KeyState.ACTIVE)
         warning = None
         if emergency:
-            warning = (
-                f"emergency rotation: key {active.kid} signs at once; verifiers holding a cached "
-                f"JWKS (up to {locked.info.policy.jwks_max_age}) may reject its tokens until "
-                "they refresh"
-            )
+            at = done[-1].at if done else self._clock()
+            warning = emergency_warning(locked.info.policy, locked.keys, at)
         return RotationResult(
             performed=bool(done),
             active_kid=active.kid,
@@ -312,20 +310,45 @@ class Issuer(KeySetMethods):
         return count
 
     def create_admin_token(
-        self, scopes: Iterable[str], *, name: str = "", actor: str = "system"
+        self,
+        scopes: Iterable[str],
+        *,
+        name: str = "",
+        actor: str = "system",
+        ttl: timedelta | None = admin.DEFAULT_TOKEN_TTL,
     ) -> str:
-        """Create an admin API token; the secret is returned once and stored only hashed."""
+        """Create an admin API token valid for ``ttl`` (90 days; ``None``: never expires).
+
+        The secret is returned once and stored only hashed; see
+        :meth:`admin_token_info` for its id and expiry.
+        """
         return admin.create_admin_token(
-            self._store, scopes, name=name, actor=actor, now=self._clock()
+            self._store, scopes, name=name, actor=actor, now=self._clock(), ttl=ttl
         )
 
     def check_admin_token(self, secret: str) -> frozenset[str] | None:
-        """The scopes of an admin token, or ``None`` if unknown or revoked."""
-        return admin.check_admin_token(self._store, secret)
+        """The scopes of an admin token, or ``None`` if unknown, revoked or expired."""
+        return admin.check_admin_token(self._store, secret, now=self._clock())
 
-    def revoke_admin_token(self, name: str, *, actor: str = "system") -> int:
-        """Revoke the admin tokens called ``name``; returns how many."""
-        return admin.revoke_admin_token(self._store, name, actor=actor, now=self._clock())
+    def admin_token_info(self, secret: str) -> admin.AdminTokenInfo | None:
+        """The id, name, scopes and expiry of the token ``secret`` (``None`` if unknown)."""
+        return admin.admin_token_info(self._store, secret, now=self._clock())
+
+    def list_admin_tokens(self) -> list[admin.AdminTokenInfo]:
+        """Every admin token (never a secret), oldest first, revoked and expired included."""
+        return admin.list_admin_tokens(self._store, now=self._clock())
+
+    def revoke_admin_token(
+        self, name: str | None = None, *, token_id: int | None = None, actor: str = "system"
+    ) -> int:
+        """Revoke the token ``token_id``, or the tokens called ``name``; returns how many.
+
+        Raises:
+            AdminTokenNotFoundError: no token has ``token_id``.
+        """
+        return admin.revoke_admin_token(
+            self._store, name, token_id=token_id, actor=actor, now=self._clock()
+        )
 
     def close(self) -> None:
         """Release the database connections."""

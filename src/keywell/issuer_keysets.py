@@ -136,7 +136,7 @@ class KeySetMethods:
             for key in locked.keys:  # a pending key signs under this policy once promoted
                 if key.state in (KeyState.ACTIVE, KeyState.PENDING):
                     locked.bump_ttl_cap(key.kid, to_us(policy.max_token_ttl))
-            locked.audit("update_policy", actor=actor, at=now, reason=repr(policy))
+            locked.audit("update_policy", actor=actor, at=now, reason=policy.describe())
             locked.apply(plan(policy, locked.keys, now), now=now, actor=actor, action="tick")
         self._signers.invalidate(name)
         return locked.info

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 
 from keywell import __version__
+from keywell.cli.app import app
 from tests.cli.conftest import run
 
 LINT_FIXTURES = Path(__file__).resolve().parent.parent / "lint" / "fixtures"
@@ -17,6 +21,8 @@ COMMANDS = [
     ["serve"],
     ["admin-token"],
     ["admin-token", "create"],
+    ["admin-token", "list"],
+    ["admin-token", "revoke"],
     ["jwk"],
     ["jwk", "generate"],
     ["jwk", "convert"],
@@ -48,6 +54,40 @@ LEAF_COMMANDS = [c for c in COMMANDS if len(c) == 2]
 def test_version() -> None:
     result = run(["--version"])
     assert (result.exit_code, result.stdout) == (0, f"keywell {__version__}\n")
+    assert __version__ == importlib.metadata.version("keywell")  # the installed distribution
+
+
+def _leaves(group: Any, path: list[str]) -> list[list[str]]:
+    found = []
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a group (typer vendors its own click)
+            found += _leaves(command, [*path, name])
+        else:
+            found.append([*path, name])
+    return found
+
+
+def test_every_command_is_in_the_help_table() -> None:
+    every = _leaves(typer.main.get_command(app), [])
+    assert sorted(every) == sorted([*LEAF_COMMANDS, ["serve"]])
+
+
+# The kind: help that speaks two dialects. Every command but `serve` (owned with the
+# server's runner) shows metavars, never Python types; env vars as [env var: ...];
+# a help line for every option.
+_TYPE_HINT = re.compile(r"<(str|int|float|bool|path|file|list\[[a-z]+\]|[a-z]+ range)>")
+
+
+@pytest.mark.parametrize("command", [c for c in LEAF_COMMANDS if c != ["serve"]], ids=" ".join)
+def test_help_speaks_one_dialect(command: list[str]) -> None:
+    text = run([*command, "--help"]).stdout
+    assert not _TYPE_HINT.search(text), text
+    assert "(env KEYWELL" not in text
+    options = re.findall(r"^  (--[a-z-]+)(?: [A-Z|.]+)?(.*)$", text, re.M)
+    for flag, rest in options:
+        assert re.sub(r"\[[^\]]*\]?", "", rest).strip(), f"{flag} has no help"
+    for var in re.findall(r"KEYWELL_[A-Z_]+", text):
+        assert f"[env var: {var}]" in text.replace("\n", " ") or "Examples" in text
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "root")

@@ -70,7 +70,7 @@ def key_states(db: str, env: dict[str, str], name: str) -> dict[str, KeyState]:
 
 @pytest.fixture
 def upgraded(db: str, env: dict[str, str]) -> str:
-    assert cli(["db", "upgrade", "--database", db], env) == (0, {"revision": "0002"})
+    assert cli(["db", "upgrade", "--database", db], env) == (0, {"revision": "0003"})
     return db
 
 
@@ -80,10 +80,10 @@ def test_db_upgrade_first_then_idempotent(db: str, env: dict[str, str]) -> None:
     assert "keywell db upgrade" in out["error"]["message"]
     assert not Path(db.removeprefix("sqlite:///")).exists()  # nothing created by a failed list
     for _ in range(2):
-        assert cli(["db", "upgrade", "--database", db], env) == (0, {"revision": "0002"})
+        assert cli(["db", "upgrade", "--database", db], env) == (0, {"revision": "0003"})
     assert cli(["keyset", "list", "--database", db], env) == (0, [])
     plain = run(["db", "upgrade", "--database", db], env=env)
-    assert plain.stdout == "database at revision 0002 (latest)\n"
+    assert plain.stdout == "database at revision 0003 (latest)\n"
 
 
 def test_local_create_list_show_rotate_revoke(upgraded: str, env: dict[str, str]) -> None:
@@ -101,14 +101,27 @@ def test_local_create_list_show_rotate_revoke(upgraded: str, env: dict[str, str]
     assert [(s["name"], s["issuer"], s["alg"]) for s in sets] == [("api", ISS, "ES256")]
 
     code, deferred = cli(["keyset", "rotate", "api", "--database", db], env)
-    assert (code, deferred["performed"], deferred["active_kid"]) == (0, False, active)
+    assert (code, deferred["performed"], deferred["active_kid"]) == (3, False, active)
     assert deferred["next_possible_at"] is not None
+    plain_deferred = run(["keyset", "rotate", "api", "--database", db], env=env)
+    assert plain_deferred.exit_code == 3  # the same distinct code as with --json
+    assert plain_deferred.stdout.startswith("not rotated: ")
 
+    pending = next(k["kid"] for k in shown["keys"] if k["state"] == "pending")
+    published_before = {
+        k["kid"] for k in cli(["keyset", "show", "api", "--database", db], env)[1]["keys"]
+    }
     emergency = run(["keyset", "rotate", "api", "--emergency", "--database", db], env=env)
     assert emergency.exit_code == 0
-    assert "warning: emergency rotation" in emergency.stderr
-    assert emergency.stdout.startswith("rotated: key ")
-    assert key_states(db, env, "api")[active] is KeyState.RETIRED
+    assert "warning: emergency rotation: the pending key" in emergency.stderr
+    assert emergency.stdout.startswith(f"rotated: key {pending} signs now")
+    states = key_states(db, env, "api")
+    assert states[active] is KeyState.RETIRED
+    # Invariant 5: the new signer was already published; a new successor is pending.
+    assert states[pending] is KeyState.ACTIVE
+    assert pending in published_before
+    assert [k for k, s in states.items() if s is KeyState.PENDING] != []
+    assert not {k for k, s in states.items() if s is KeyState.PENDING} & published_before
 
     # Thumbprint kids may start with "-": they go after "--", as for any CLI argument.
     revoke = ["keyset", "revoke", "api", "--reason", "leaked", "--database", db, "--", active]
@@ -146,6 +159,7 @@ def test_local_policy_show_and_update(upgraded: str, env: dict[str, str]) -> Non
     assert updated["policy"] == {
         "rotation_period": 14 * 86400,
         "prepublish": 2 * 86400,
+        "prepublish_is_rotation_period": False,
         "max_token_ttl": 900,
         "jwks_max_age": 1800,
         "clock_skew": 60,
@@ -264,7 +278,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
 
 def test_server_mode_end_to_end(live: Live) -> None:
     env = {"KEYWELL_TOKEN": live.admin}
-    srv = ["--server", live.base]
+    srv = ["--admin-url", live.base]
     code, sets = cli(["keyset", "list", *srv], env)
     assert (code, [s["name"] for s in sets]) == (0, ["default"])
     assert sets[0]["jwks_uri"] == f"{live.base}/.well-known/jwks.json"
@@ -276,12 +290,19 @@ def test_server_mode_end_to_end(live: Live) -> None:
     assert shown["keyset"]["policy"]["max_token_ttl"] == 1800
     active = next(k["kid"] for k in shown["keys"] if k["state"] == "active")
 
+    code, deferred = cli(["keyset", "rotate", "api", *srv], env)
+    assert (code, deferred["performed"]) == (3, False)  # the same exit code as locally
+    published_before = {
+        k["kid"] for k in httpx.get(f"{live.base}/keysets/api/jwks.json").json()["keys"]
+    }
     code, rotated = cli(["keyset", "rotate", "api", "--emergency", *srv], env)
     assert (code, rotated["performed"]) == (0, True)
     assert rotated["warning"].startswith("emergency rotation")
     new_active = rotated["active_kid"]
+    assert new_active in published_before - {active}  # invariant 5, through the admin API
     served = httpx.get(f"{live.base}/keysets/api/jwks.json").json()
     assert new_active in {k["kid"] for k in served["keys"]}
+    assert len({k["kid"] for k in served["keys"]} - published_before) == 1  # a new successor
 
     code, revoked = cli(["keyset", "revoke", "api", "--reason", "drill", *srv, "--", active], env)
     assert (code, revoked[0]["new_state"]) == (0, "revoked")
@@ -299,7 +320,7 @@ def test_server_mode_end_to_end(live: Live) -> None:
 
 
 def test_server_mode_errors(live: Live) -> None:
-    srv = ["--server", live.base]
+    srv = ["--admin-url", live.base]
     code, forbidden = cli(["keyset", "rotate", "default", *srv, "--token", live.read], {})
     assert (code, forbidden["error"]["code"]) == (2, "KW_FORBIDDEN")
     assert live.read not in json.dumps(forbidden)

@@ -44,7 +44,7 @@ def test_verify_against_a_remote_jwks(server: JWKSServer, key: JWK) -> None:
         "cli-key",
     )
     assert out["issuer_checked"] is True
-    plain = run([*args, "--alg", "ES256"])
+    plain = run([*args, "--alg", "ES256", "--no-issuer"])
     assert plain.exit_code == 0
     assert plain.stdout.startswith("VERIFIED: signature (kid cli-key, ES256)")
     assert "the issuer was not checked" in plain.stdout
@@ -52,7 +52,7 @@ def test_verify_against_a_remote_jwks(server: JWKSServer, key: JWK) -> None:
     wrong_iss = run([*args, "--iss", "https://other.example", "--json"])
     assert wrong_iss.exit_code == 1
     assert json.loads(wrong_iss.stdout)["error"]["code"] == "KW_CLAIM_INVALID"
-    wrong_alg = run([*args, "--alg", "RS256", "--json"])
+    wrong_alg = run([*args, "--alg", "RS256", "--no-issuer", "--json"])
     assert (wrong_alg.exit_code, json.loads(wrong_alg.stdout)["error"]["code"]) == (
         1,
         "KW_ALG_DISALLOWED",
@@ -63,7 +63,7 @@ def test_verify_against_a_remote_jwks(server: JWKSServer, key: JWK) -> None:
 def test_verify_failures_exit_1_with_the_typed_code(server: JWKSServer, key: JWK) -> None:
     server.set(jwks=jwks(key))
     other = JWK.generate("ES256", kid="cli-key")
-    base = ["token", "verify", "--jwks", server.url(), "--audience", "api", "--json"]
+    base = ["token", "verify", "--jwks", server.url(), "--audience", "api", "--no-issuer", "--json"]
     forged = run([*base[:2], token(other), *base[2:]])
     assert (forged.exit_code, json.loads(forged.stdout)["error"]["code"]) == (
         1,
@@ -84,7 +84,9 @@ def test_verify_failures_exit_1_with_the_typed_code(server: JWKSServer, key: JWK
     server.set(status=500, body=b"oops")
     down = run([*base[:2], token(key), *base[2:]])
     assert (down.exit_code, json.loads(down.stdout)["error"]["code"]) == (1, "KW_JWKS_FETCH")
-    human = run(["token", "verify", token(key), "--jwks", server.url(), "--audience", "api"])
+    human = run(
+        ["token", "verify", token(key), "--jwks", server.url(), "--aud", "api", "--no-issuer"]
+    )
     assert human.exit_code == 1
     assert human.stderr.startswith("error: ")
 
@@ -113,21 +115,66 @@ def test_verify_against_files(tmp_path: Path, key: JWK) -> None:
     good = token(key)
     for source in (set_file, pem_file):
         result = run(
-            ["token", "verify", "-", "--jwks", str(source), "--aud", "api", "--json"], stdin=good
+            [
+                "token",
+                "verify",
+                "-",
+                "--jwks",
+                str(source),
+                "--aud",
+                "api",
+                "--no-issuer",
+                "--json",
+            ],
+            stdin=good,
         )
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["claims"]["sub"] == "alice"
     leaked = tmp_path / "leaked.json"
     leaked.write_text(json.dumps({"keys": [key.to_dict(private=True)]}))
-    bad_file = run(["token", "verify", good, "--jwks", str(leaked), "--aud", "api", "--json"])
+    bad_file = run(
+        ["token", "verify", good, "--jwks", str(leaked), "--aud", "api", "--no-issuer", "--json"]
+    )
     assert (bad_file.exit_code, json.loads(bad_file.stdout)["error"]["code"]) == (2, "KW_JWKS")
-    missing = run(["token", "verify", good, "--jwks", "/nonexistent.json", "--aud", "api"])
+    missing = run(
+        ["token", "verify", good, "--jwks", "/nonexistent.json", "--aud", "api", "--no-issuer"]
+    )
     assert missing.exit_code == 2
     both = run(["token", "verify", good, "--jwks", str(set_file), "--issuer", ISS, "--aud", "x"])
     assert both.exit_code == 2
-    neither = run(["token", "verify", good, "--aud", "x"])
+    neither = run(["token", "verify", good, "--aud", "x", "--no-issuer"])
     assert neither.exit_code == 2
-    assert run(["token", "verify", good, "--jwks", str(set_file)]).exit_code == 2  # no --audience
+    assert run(["token", "verify", good, "--jwks", str(set_file), "--no-issuer"]).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "code", "message"),
+    [
+        (["--aud", "api", "--iss", ISS], 0, None),
+        (["--no-audience", "--iss", ISS], 0, None),
+        (["--aud", "api", "--no-issuer"], 0, None),
+        (["--no-audience", "--no-issuer"], 0, None),
+        (["--iss", ISS], 2, "give --audience, or --no-audience to skip that check explicitly"),
+        (["--aud", "api"], 2, "give --iss or --issuer, or --no-issuer to skip that check"),
+        ([], 2, "give --audience, or --no-audience"),
+        (["--aud", "api", "--no-audience", "--iss", ISS], 2, "not both"),
+        (["--aud", "api", "--iss", ISS, "--no-issuer"], 2, "not both"),
+    ],
+)
+def test_each_claim_check_is_given_or_switched_off_by_name(
+    tmp_path: Path, key: JWK, flags: list[str], code: int, message: str | None
+) -> None:
+    set_file = tmp_path / "jwks.json"
+    set_file.write_text(json.dumps(jwks(key)))
+    no_aud = token(key, aud="web") if "--no-audience" in flags else token(key)  # "web" != "api"
+    result = run(["token", "verify", no_aud, "--jwks", str(set_file), *flags, "--json"])
+    assert result.exit_code == code, result.output
+    out = json.loads(result.stdout)
+    if message is None:
+        assert out["audience_checked"] is ("--no-audience" not in flags)
+        assert out["issuer_checked"] is ("--no-issuer" not in flags)
+    else:
+        assert message in out["error"]["message"]
 
 
 def test_jwks_fetch_shows_keys_and_caching_headers(server: JWKSServer, key: JWK) -> None:
@@ -154,7 +201,7 @@ def test_jwks_fetch_shows_keys_and_caching_headers(server: JWKSServer, key: JWK)
     assert "kid=enc-key  kty=RSA  alg=-  use=enc  (not usable for verification)" in plain.stdout
     assert "skipped key 2 (odd): OKP public key must be exactly 56 octets" in plain.stdout
     assert "  cache-control: public, max-age=900" in plain.stdout
-    assert "keywell would cache this set for 900 s" in plain.stdout
+    assert "keywell would cache this set for 15m" in plain.stdout
 
 
 def test_jwks_fetch_failures(server: JWKSServer) -> None:
@@ -173,7 +220,18 @@ def test_verify_as_a_real_process(server: JWKSServer, key: JWK) -> None:
     script = str(Path(sys.executable).with_name("keywell"))
     good = jwt.encode({"aud": "api", "sub": "dave", "exp": int(time.time()) + 60}, key)
     ok = subprocess.run(
-        [script, "token", "verify", good, "--jwks", server.url(), "--aud", "api", "--json"],
+        [
+            script,
+            "token",
+            "verify",
+            good,
+            "--jwks",
+            server.url(),
+            "--aud",
+            "api",
+            "--no-issuer",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -183,7 +241,7 @@ def test_verify_as_a_real_process(server: JWKSServer, key: JWK) -> None:
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["claims"]["sub"] == "dave"
     bad = subprocess.run(
-        [script, "token", "verify", good, "--jwks", server.url(), "--aud", "web"],
+        [script, "token", "verify", good, "--jwks", server.url(), "--aud", "web", "--no-issuer"],
         capture_output=True,
         text=True,
         env=env,

@@ -35,6 +35,10 @@ LABELS = [
     "POST /admin/v1/keysets/{name}/rotate",
     "POST /admin/v1/keysets/{name}/tokens",
     "PUT /admin/v1/keysets/{name}/policy",
+    "GET /admin/v1/admin-tokens",
+    "POST /admin/v1/admin-tokens",
+    # last: it may revoke the token the other operations use
+    "POST /admin/v1/admin-tokens/{token_id}/revoke",
 ]
 
 

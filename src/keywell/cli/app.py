@@ -16,6 +16,7 @@ import typer
 
 from keywell.cli import (
     admin_cmds,
+    admin_token_cmds,
     jwk_cmds,
     jwks_cmds,
     keyset_cmds,
@@ -23,13 +24,18 @@ from keywell.cli import (
     token_cmds,
     verify_cmds,
 )
-from keywell.cli.output import examples
+from keywell.cli.output import examples, plain_argument_help, route_warnings
 
 __all__ = ["app"]
 
+plain_argument_help()
+
 app = typer.Typer(
     name="keywell",
-    help="JSON Web Key Sets end to end: keys, tokens and JWKS checks from the terminal.",
+    help="JSON Web Key Sets end to end: keys, tokens and JWKS checks from the terminal.\n\n"
+    "Every command takes --json for scripts. Exit codes: 0 success, 1 a verification "
+    "or lint failure, 2 a usage error, 3 nothing done yet (keyset rotate before the "
+    "pending key may sign; the output says when).",
     epilog=examples(
         "keywell jwk generate --alg ES256 --out key.jwk --public-out key.pub.jwk",
         "keywell token sign --key key.jwk --claim sub=alice --ttl 15m",
@@ -63,8 +69,10 @@ def root(
     """JSON Web Key Sets end to end: keys, tokens and JWKS checks from the terminal.
 
     Every command takes --json for scripts. Exit codes: 0 success, 1 a
-    verification or lint failure, 2 a usage error.
+    verification or lint failure, 2 a usage error, 3 nothing done yet
+    (keyset rotate before the pending key may sign; the output says when).
     """
+    route_warnings()
 
 
 app.add_typer(jwk_cmds.app, name="jwk")
@@ -75,3 +83,4 @@ app.add_typer(keyset_cmds.app, name="keyset")
 app.add_typer(admin_cmds.kek_app, name="kek")
 app.add_typer(admin_cmds.db_app, name="db")
 server_cmds.register(app)
+admin_token_cmds.register(server_cmds.admin_token_app)  # list and revoke beside create

@@ -138,4 +138,6 @@ def _render_fetch(
         out.print("  (none)")
     for name, value in headers.items():
         out.print(f"  {name.replace('_', '-')}: {escape(value)}")
-    out.print(f"keywell would cache this set for {int(ttl)} s")
+    from keywell.cli.params import format_duration
+
+    out.print(f"keywell would cache this set for {format_duration(ttl)}")

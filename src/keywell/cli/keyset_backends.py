@@ -1,7 +1,6 @@
 """Where ``keywell keyset`` acts: the local store through an Issuer, or a server's admin API.
 
-Both backends return the admin API's wire form (``keywell.server.models``):
-plain dicts with durations in whole seconds and times as RFC 3339 strings, so
+Both backends return the admin API's wire form (:mod:`keywell.cli.wire`), so
 ``--json`` output is the same whichever backend produced it. Failures raise
 :class:`CommandError` (a stable ``code`` and a message free of secrets) or a
 :class:`~keywell.errors.KeywellError`.
@@ -13,16 +12,18 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+from keywell.cli.wire import key_dict, keyset_dict, policy_dict, rotation_dict, transition_dict
 
 if TYPE_CHECKING:
     import httpx
 
     from keywell.issuer import Issuer
-    from keywell.lifecycle import KeyInfo, KeySetInfo, RotationPolicy, RotationResult, Transition
+    from keywell.lifecycle import RotationPolicy
     from keywell.store.kek import KEKRing
 
 __all__ = [
@@ -90,77 +91,6 @@ def open_issuer(
     for warning in caught:
         on_warning(str(warning.message))
     return issuer
-
-
-def _ts(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
-def _secs(value: timedelta) -> int:
-    return max(1, round(value.total_seconds()))
-
-
-def policy_dict(policy: RotationPolicy) -> dict[str, Any]:
-    """A policy in whole seconds (``prepublish`` may be ``None``: the rotation period)."""
-    return {
-        "rotation_period": _secs(policy.rotation_period),
-        "prepublish": None if policy.prepublish is None else _secs(policy.prepublish),
-        "max_token_ttl": _secs(policy.max_token_ttl),
-        "jwks_max_age": _secs(policy.jwks_max_age),
-        "clock_skew": int(policy.clock_skew.total_seconds()),
-    }
-
-
-def keyset_dict(info: KeySetInfo) -> dict[str, Any]:
-    """A key set in wire form."""
-    return {
-        "name": info.name,
-        "issuer": info.issuer,
-        "alg": info.alg,
-        "version": info.version,
-        "created_at": _ts(info.created_at),
-        "policy": policy_dict(info.policy),
-    }
-
-
-def key_dict(k: KeyInfo) -> dict[str, Any]:
-    """A key's state and timestamps in wire form."""
-    return {
-        "kid": k.kid,
-        "state": k.state.value,
-        "alg": k.alg,
-        "created_at": _ts(k.created_at),
-        "published_at": _ts(k.published_at),
-        "activated_at": _ts(k.activated_at),
-        "retired_at": _ts(k.retired_at),
-        "expires_at": _ts(k.expires_at),
-        "revoked_at": _ts(k.revoked_at),
-        "revoke_reason": k.revoke_reason,
-    }
-
-
-def transition_dict(t: Transition) -> dict[str, Any]:
-    """A transition in wire form."""
-    old = None if t.old_state is None else t.old_state.value
-    return {
-        "keyset": t.keyset,
-        "kid": t.kid,
-        "old_state": old,
-        "new_state": t.new_state.value,
-        "at": _ts(t.at),
-        "reason": t.reason,
-    }
-
-
-def rotation_dict(r: RotationResult) -> dict[str, Any]:
-    """A rotation result in wire form."""
-    return {
-        "performed": r.performed,
-        "active_kid": r.active_kid,
-        "warning": r.warning,
-        "next_possible_at": _ts(r.next_possible_at),
-        "transitions": [transition_dict(t) for t in r.transitions],
-    }
 
 
 def make_policy(values: dict[str, Any], base: RotationPolicy | None = None) -> RotationPolicy:
@@ -294,6 +224,14 @@ class RemoteBackend:
         path = f"/keysets/{quote(name, safe='')}"
         current = self._call("GET", path)["policy"]
         return dict(self._call("PUT", path + "/policy", {**current, **values}))
+
+    def list_admin_tokens(self) -> list[dict[str, Any]]:
+        """Every admin token (``/admin-tokens``; never a secret)."""
+        return list(self._call("GET", "/admin-tokens"))
+
+    def revoke_admin_token(self, token_id: int) -> dict[str, Any]:
+        """Revoke one admin token by id; its wire form afterwards."""
+        return dict(self._call("POST", f"/admin-tokens/{int(token_id)}/revoke"))
 
     def close(self) -> None:
         """Close the connection pool."""

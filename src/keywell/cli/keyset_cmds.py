@@ -3,23 +3,34 @@
 Every command works on the local store (``--database``, default
 ``KEYWELL_DATABASE_URL`` or ``sqlite:///keywell.db``; KEKs from
 ``KEYWELL_KEK``/``KEYWELL_KEKS``/``KEYWELL_KEK_FILE``, else a development KEK
-file beside a SQLite database) or, with ``--server URL``, on a running key
-server through its admin API with ``--token`` (or ``KEYWELL_TOKEN``). See
-:mod:`keywell.cli.keyset_backends` and :mod:`keywell.cli.keyset_view`.
+file beside a SQLite database) or, with ``--admin-url URL`` (formerly
+``--server``, still accepted, hidden), on a running key server through its
+admin API with ``--token`` (or ``KEYWELL_TOKEN``). See
+:mod:`keywell.cli.keyset_options`, :mod:`keywell.cli.keyset_backends` and
+:mod:`keywell.cli.keyset_view`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
-
-if TYPE_CHECKING:
-    from keywell.cli.keyset_backends import LocalBackend, RemoteBackend
+from keywell.cli.keyset_options import (
+    AdminUrlOpt,
+    DatabaseOpt,
+    MaxAgeOpt,
+    MaxTtlOpt,
+    NameArg,
+    PrepublishOpt,
+    RotationOpt,
+    ServerOpt,
+    SkewOpt,
+    TokenOpt,
+    open_backend,
+    policy_values,
+)
+from keywell.cli.output import EXIT_NOT_DONE, JsonOpt, console, die, emit_json, escape, examples
 
 __all__ = ["app"]
 
@@ -29,103 +40,12 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        metavar="URL",
-        envvar="KEYWELL_DATABASE_URL",
-        show_envvar=True,
-        help="Local store: a SQLAlchemy URL or a SQLite file [default: sqlite:///keywell.db].",
-    ),
-]
-ServerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--server", metavar="URL", help="Act on a running key server's admin API instead."
-    ),
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        metavar="TOKEN",
-        envvar="KEYWELL_TOKEN",
-        show_envvar=True,
-        help="Admin API token for --server (prefer the environment variable).",
-    ),
-]
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The key set's name.")]
-
-
-def _duration(flag: str) -> Any:
-    return typer.Option(flag, metavar="DURATION", help="30s, 15m, 1h, 30d or 1h30m.")
-
-
-RotationOpt = Annotated[str | None, _duration("--rotation-period")]
-PrepublishOpt = Annotated[str | None, _duration("--prepublish")]
-MaxTtlOpt = Annotated[str | None, _duration("--max-token-ttl")]
-MaxAgeOpt = Annotated[str | None, _duration("--jwks-max-age")]
-SkewOpt = Annotated[str | None, _duration("--clock-skew")]
-
-
-@contextmanager
-def _backend(
-    database: str | None, server: str | None, token: str | None, json_out: bool
-) -> Iterator[LocalBackend | RemoteBackend]:
-    """Open the backend; report any failure (typed code, exit 2) and close it afterwards."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from keywell.cli import keyset_backends as kb
-    from keywell.errors import KeywellError
-
-    def warn(message: str) -> None:
-        console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}")
-
-    backend: LocalBackend | RemoteBackend | None = None
-    try:
-        if server is not None:
-            if not token:
-                die("--server needs --token or KEYWELL_TOKEN", json_mode=json_out)
-            backend = kb.RemoteBackend(server, token)
-        else:
-            backend = kb.LocalBackend(kb.open_issuer(kb.database_url(database), on_warning=warn))
-        yield backend
-    except kb.CommandError as exc:
-        die(exc.message, json_mode=json_out, code=exc.code)
-    except KeywellError as exc:
-        die(exc.message, json_mode=json_out, code=exc.code)
-    except ValueError as exc:
-        die(str(exc), json_mode=json_out, code="KW_INVALID_REQUEST")
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
-        die(f"database error: {reason}", json_mode=json_out, code="KW_DATABASE")
-    finally:
-        if backend is not None:
-            backend.close()
-
-
-def _policy_values(json_out: bool, **given: str | None) -> dict[str, int]:
-    from keywell.cli.params import parse_duration
-
-    values: dict[str, int] = {}
-    for name, text in given.items():
-        if text is not None:
-            if name == "clock_skew" and text.strip() in ("0", "0s"):
-                values[name] = 0
-                continue
-            try:
-                values[name] = parse_duration(text)
-            except ValueError as exc:
-                die(f"--{name.replace('_', '-')}: {exc}", json_mode=json_out)
-    return values
-
 
 @app.command(
     epilog=examples(
         "keywell keyset create api --issuer https://auth.example.com --alg ES256",
         "keywell keyset create api --issuer https://auth.example.com --rotation-period 30d \\",
-        "    --prepublish 7d --max-token-ttl 1h --server https://keys.internal --json",
+        "    --prepublish 7d --max-token-ttl 1h --admin-url https://keys.internal --json",
     )
 )
 def create(
@@ -136,21 +56,27 @@ def create(
     alg: Annotated[
         str, typer.Option("--alg", metavar="ALG", help="RS256, PS256, ES256, ES384, ES512, EdDSA.")
     ] = "ES256",
-    rsa_bits: Annotated[int, typer.Option("--rsa-bits", metavar="BITS", min=2048)] = 2048,
+    rsa_bits: Annotated[
+        int,
+        typer.Option(
+            "--rsa-bits", metavar="BITS", min=2048, help="RSA modulus size (RS256, PS256)."
+        ),
+    ] = 2048,
     rotation_period: RotationOpt = None,
     prepublish: PrepublishOpt = None,
     max_token_ttl: MaxTtlOpt = None,
     jwks_max_age: MaxAgeOpt = None,
     clock_skew: SkewOpt = None,
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a key set with an active key and a published successor."""
     from keywell.cli import keyset_view
 
-    policy = _policy_values(
+    policy = policy_values(
         json_out,
         rotation_period=rotation_period,
         prepublish=prepublish,
@@ -158,9 +84,9 @@ def create(
         jwks_max_age=jwks_max_age,
         clock_skew=clock_skew,
     )
-    with _backend(database, server, token, json_out) as backend:
+    with open_backend(database, admin_url, token, json_out, server) as backend:
         created = backend.create(name, issuer, alg, policy, rsa_bits)
-        shown = backend.show(name)
+        shown = keyset_view.shown_out(backend.show(name))
     if json_out:
         emit_json(shown)
         return
@@ -171,15 +97,16 @@ def create(
 @app.command("list", epilog=examples("keywell keyset list", "keywell keyset list --json"))
 def list_(
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List the key sets with their algorithm, issuer, version and rotation period."""
     from keywell.cli import keyset_view
 
-    with _backend(database, server, token, json_out) as backend:
-        sets = backend.list_sets()
+    with open_backend(database, admin_url, token, json_out, server) as backend:
+        sets = [keyset_view.keyset_out(s) for s in backend.list_sets()]
     if json_out:
         emit_json(sets)
     else:
@@ -189,21 +116,22 @@ def list_(
 @app.command(
     epilog=examples(
         "keywell keyset show api",
-        "KEYWELL_TOKEN=kwa_... keywell keyset show api --server https://keys.internal --json",
+        "KEYWELL_TOKEN=kwa_... keywell keyset show api --admin-url https://keys.internal --json",
     )
 )
 def show(
     name: NameArg,
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show a key set, its policy, and every key with its state and timestamps."""
     from keywell.cli import keyset_view
 
-    with _backend(database, server, token, json_out) as backend:
-        shown = backend.show(name)
+    with open_backend(database, admin_url, token, json_out, server) as backend:
+        shown = keyset_view.shown_out(backend.show(name))
     if json_out:
         emit_json(shown)
     else:
@@ -213,7 +141,8 @@ def show(
 @app.command(
     epilog=examples(
         "keywell keyset rotate api                # planned: the pending key takes over",
-        "keywell keyset rotate api --emergency    # now, even if caches may lag",
+        "keywell keyset rotate api --emergency    # now: the pending key takes over at once",
+        "keywell keyset rotate api || [ $? -eq 3 ]  # 3: not yet possible, nothing changed",
     )
 )
 def rotate(
@@ -222,23 +151,28 @@ def rotate(
         bool,
         typer.Option(
             "--emergency",
-            help="Switch keys at once, even before the successor was published long enough.",
+            help="Rotate at once: the already-published pending key signs, a new pending key "
+            "is created (as when the active key is revoked).",
         ),
     ] = False,
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Rotate now: the pending key starts signing once published for --prepublish.
 
-    A planned rotation that is not yet possible changes nothing and says when
-    it will be. An emergency rotation switches at once and prints a warning:
-    verifiers holding a cached JWKS may reject the new key's tokens for a while.
+    A planned rotation that is not yet possible changes nothing, says when it
+    will be, and exits 3. An emergency rotation does not wait: the active key
+    retires, the pending key (already in every verifier's cached JWKS) signs
+    at once and a new pending key is published behind it, exactly as when the
+    active key is revoked. It warns if the pending key was published less
+    than the JWKS max-age ago.
     """
     from keywell.cli import keyset_view
 
-    with _backend(database, server, token, json_out) as backend:
+    with open_backend(database, admin_url, token, json_out, server) as backend:
         result = backend.rotate(name, emergency=emergency)
     if result.get("warning"):
         console(stderr=True).print(f"[bold yellow]warning:[/] {escape(result['warning'])}")
@@ -246,29 +180,48 @@ def rotate(
         emit_json(result)
     else:
         keyset_view.render_rotation(result)
+    if not result["performed"]:
+        raise typer.Exit(EXIT_NOT_DONE)
 
 
 @app.command(
     epilog=examples(
         "keywell keyset revoke api 3f2a9c --reason 'key leaked in incident 42'",
-        "keywell keyset revoke api --reason 'rotated out' -- -Xk2fPq  # a kid starting with -",
+        "keywell keyset revoke api --kid -Xk2fPq --reason 'rotated out'  # a kid starting with -",
     )
 )
 def revoke(
     name: NameArg,
-    kid: Annotated[str, typer.Argument(metavar="KID", help="The key to revoke.")],
     reason: Annotated[
         str, typer.Option("--reason", metavar="TEXT", help="Recorded in the audit log.")
     ],
+    kid_arg: Annotated[
+        str | None,
+        typer.Argument(metavar="KID", help="The key to revoke (or --kid).", show_default=False),
+    ] = None,
+    kid_opt: Annotated[
+        str | None,
+        typer.Option("--kid", metavar="KID", help="The key to revoke; safe for a kid starting -."),
+    ] = None,
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Revoke a key at once: unpublished, its private half destroyed, the reason recorded."""
+    """Revoke a key at once: unpublished, its private half destroyed, the reason recorded.
+
+    Revoking the active key hands over to the pending key, as an emergency
+    rotation does.
+    """
     from keywell.cli import keyset_view
 
-    with _backend(database, server, token, json_out) as backend:
+    if (kid_arg is None) == (kid_opt is None):
+        die("give the key as KID or --kid KID (exactly one)", json_mode=json_out)
+    if not reason.strip():
+        die("--reason must not be empty (it is recorded in the audit log)", json_mode=json_out)
+    kid = str(kid_arg if kid_opt is None else kid_opt)
+    with open_backend(database, admin_url, token, json_out, server) as backend:
         transitions = backend.revoke(name, kid, reason)
     if json_out:
         emit_json(transitions)
@@ -291,8 +244,9 @@ def policy(
     jwks_max_age: MaxAgeOpt = None,
     clock_skew: SkewOpt = None,
     database: DatabaseOpt = None,
-    server: ServerOpt = None,
+    admin_url: AdminUrlOpt = None,
     token: TokenOpt = None,
+    server: ServerOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Show a key set's rotation policy, or change the settings given (others are kept).
@@ -302,7 +256,7 @@ def policy(
     """
     from keywell.cli import keyset_view
 
-    values = _policy_values(
+    values = policy_values(
         json_out,
         rotation_period=rotation_period,
         prepublish=prepublish,
@@ -310,8 +264,9 @@ def policy(
         jwks_max_age=jwks_max_age,
         clock_skew=clock_skew,
     )
-    with _backend(database, server, token, json_out) as backend:
+    with open_backend(database, admin_url, token, json_out, server) as backend:
         info = backend.set_policy(name, values) if values else backend.show(name)["keyset"]
+        info = keyset_view.keyset_out(info)
     if json_out:
         emit_json({"name": info["name"], "updated": bool(values), "policy": info["policy"]})
     else:

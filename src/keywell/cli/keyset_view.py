@@ -12,14 +12,16 @@ from datetime import datetime
 from typing import Any
 
 from keywell.cli.output import console, escape
+from keywell.lifecycle.durations import format_duration
 
 __all__ = [
-    "format_duration",
+    "keyset_out",
     "render_keyset",
     "render_policy",
     "render_rotation",
     "render_sets",
     "render_transitions",
+    "shown_out",
 ]
 
 _TIME = re.compile(r"^\d{4}-\d\d-\d\dT")
@@ -47,19 +49,23 @@ _POLICY_LABELS = (
 )
 
 
-def format_duration(seconds: int | None) -> str:
-    """``2592000`` as ``30d``, ``5400`` as ``1h30m``; ``-`` for None."""
-    if seconds is None:
-        return "-"
-    if seconds == 0:
-        return "0s"
-    parts = []
-    rest = int(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if rest >= size:
-            parts.append(f"{rest // size}{unit}")
-            rest %= size
-    return "".join(parts)
+def keyset_out(info: dict[str, Any]) -> dict[str, Any]:
+    """A key set as printed, text or ``--json`` alike: its policy says what applies.
+
+    The wire form's ``"prepublish": null`` (follow the rotation period) becomes
+    the effective seconds, with ``"prepublish_is_rotation_period": true``.
+    """
+    policy = dict(info["policy"])
+    follows = policy["prepublish"] is None
+    if follows:
+        policy["prepublish"] = policy["rotation_period"]
+    policy["prepublish_is_rotation_period"] = follows
+    return {**info, "policy": policy}
+
+
+def shown_out(shown: dict[str, Any]) -> dict[str, Any]:
+    """A shown key set (``{"keyset", "keys"}``) as printed: see :func:`keyset_out`."""
+    return {**shown, "keyset": keyset_out(shown["keyset"])}
 
 
 def format_time(value: str | None) -> str:
@@ -126,10 +132,9 @@ def render_sets(sets: list[dict[str, Any]]) -> None:
 
 
 def _policy_line(p: dict[str, Any]) -> str:
-    pre = p["prepublish"] if p["prepublish"] is not None else p["rotation_period"]
     return (
         f"rotate every {format_duration(p['rotation_period'])}, prepublish "
-        f"{format_duration(pre)}, tokens up to {format_duration(p['max_token_ttl'])}, "
+        f"{format_duration(p['prepublish'])}, tokens up to {format_duration(p['max_token_ttl'])}, "
         f"JWKS max-age {format_duration(p['jwks_max_age'])}, "
         f"clock skew {format_duration(p['clock_skew'])}"
     )
@@ -194,6 +199,6 @@ def render_policy(info: dict[str, Any], *, updated: bool) -> None:
     for label, field in _POLICY_LABELS:
         value = policy[field]
         shown = format_duration(value)
-        if field == "prepublish" and value is None:
-            shown = f"{format_duration(policy['rotation_period'])} (the rotation period)"
+        if field == "prepublish" and policy["prepublish_is_rotation_period"]:
+            shown += " (the rotation period)"
         out.print(f"  {label + ':':<17}{shown}")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_FAILED",
+    "EXIT_NOT_DONE",
     "EXIT_OK",
     "EXIT_USAGE",
     "JsonOpt",
@@ -31,7 +32,10 @@ __all__ = [
     "emit_json",
     "escape",
     "examples",
+    "plain_argument_help",
     "render_report",
+    "route_warnings",
+    "warn",
 ]
 
 #: The ``--json`` switch every command takes.
@@ -42,6 +46,11 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 #: A usage error: bad options, or an input that is not what the command needs.
 EXIT_USAGE = 2
+#: A valid request that changed nothing yet: ``keyset rotate`` before the pending
+#: key has been published for ``prepublish`` (the output says when it can).
+EXIT_NOT_DONE = 3
+
+_warned: set[str] = set()
 
 _STYLES = {
     "critical": "bold white on red",
@@ -89,6 +98,64 @@ def die(
     else:
         console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(exit_code)
+
+
+def plain_argument_help() -> None:
+    """Show an argument in help by its metavar alone (``NAME``), as Click shows options.
+
+    Typer 0.29 appends the Python type to every argument (``NAME <str>``),
+    even one with a metavar, where options print their metavar only; this
+    makes the two agree for every command of this process's CLI.
+    """
+    from typer.core import TyperArgument
+
+    original = TyperArgument.display_type_rich
+    if getattr(original, "__keywell__", False):
+        return
+
+    def display(self: TyperArgument, ctx: Any) -> str | None:
+        return None if self.metavar is not None else original(self, ctx)
+
+    display.__keywell__ = True  # type: ignore[attr-defined]
+    TyperArgument.display_type_rich = display  # type: ignore[method-assign,assignment]
+
+
+def warn(message: str) -> None:
+    """Print ``warning: message`` to stderr, once per process for each distinct message."""
+    if message in _warned:
+        return
+    _warned.add(message)
+    console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def route_warnings() -> None:
+    """Show keywell's own Python warnings (the development KEK's) through :func:`warn`.
+
+    In words, once per process, without the source path and line that
+    :func:`warnings.showwarning` adds; warnings of other packages keep
+    Python's format. Filters still apply (``-W error`` still raises).
+    """
+    import warnings
+
+    previous = warnings.showwarning
+    if getattr(previous, "__keywell__", False):
+        return
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if category.__module__.startswith("keywell."):
+            warn(str(message))
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    show.__keywell__ = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 def render_report(report: Report) -> None:

@@ -1,37 +1,33 @@
-"""Parsing of command-line values: durations (``15m``) and claims (``k=v``)."""
+"""Parsing of command-line values: durations (``15m``) and claims (``k=v``).
+
+Durations are :mod:`keywell.lifecycle.durations`, the one syntax keywell reads and prints.
+"""
 
 from __future__ import annotations
 
 import json
-import re
+from datetime import timedelta
 from typing import Any
 
-__all__ = ["parse_claim", "parse_duration"]
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_PART = re.compile(r"(\d+)([smhd])")
-_MAX_SECONDS = 10 * 365 * 86400
+__all__ = ["format_duration", "parse_claim", "parse_duration"]
 
 
 def parse_duration(text: str) -> int:
-    """Seconds in a duration such as ``30s``, ``15m``, ``2h``, ``1d`` or ``1h30m``.
+    """Seconds in ``text`` (``30s``, ``15m``, ``1h30m``): :func:`keywell.lifecycle.parse_duration`.
 
-    A bare number is seconds. Raises ValueError for anything else, for zero,
-    and for more than ten years.
+    Imported on first use so ``keywell --help`` does not load the lifecycle package.
+    Raises ValueError as that function does.
     """
-    value = text.strip().lower()
-    if value.isdigit():
-        seconds = int(value)
-    else:
-        parts = _PART.findall(value)
-        if not parts or "".join(n + u for n, u in parts) != value:
-            raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h or 1d")
-        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
-    if seconds <= 0:
-        raise ValueError("a duration must be longer than zero")
-    if seconds > _MAX_SECONDS:
-        raise ValueError("a duration must be at most ten years")
-    return seconds
+    from keywell.lifecycle.durations import parse_duration as parse
+
+    return parse(text)
+
+
+def format_duration(value: int | float | timedelta | None) -> str:
+    """``30d``, ``1h30m``: :func:`keywell.lifecycle.format_duration` (imported on first use)."""
+    from keywell.lifecycle.durations import format_duration as fmt
+
+    return fmt(value)
 
 
 def parse_claim(text: str) -> tuple[str, Any]:

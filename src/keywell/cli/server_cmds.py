@@ -162,33 +162,60 @@ def create_token(
         list[str],
         typer.Option("--scope", metavar="SCOPE", help=f"Repeatable; one of {', '.join(_SCOPES)}."),
     ],
-    name: Annotated[str, typer.Option(metavar="LABEL", help="A label for the audit log.")] = "",
+    name: Annotated[
+        str, typer.Option("--name", metavar="NAME", help="A label for the audit log.")
+    ] = "",
     database: Annotated[
         str | None,
         typer.Option(
-            "--database", metavar="URL", envvar="KEYWELL_DATABASE_URL", help="SQLAlchemy URL."
+            "--database",
+            metavar="URL",
+            envvar="KEYWELL_DATABASE_URL",
+            show_envvar=True,
+            help="A SQLAlchemy URL or a SQLite file [default: sqlite:///keywell.db].",
         ),
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", metavar="FILE", exists=True, dir_okay=False, help=_CONFIG_HELP),
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            exists=True,
+            dir_okay=False,
+            help=_CONFIG_HELP,
+        ),
     ] = None,
-    json_out: Annotated[bool, typer.Option("--json", help='Print {"token": ...}.')] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
+    ttl: Annotated[
+        str, typer.Option("--ttl", metavar="DURATION", help="Lifetime: 1h, 30d, 1d12h...")
+    ] = "90d",
 ) -> None:
     """Create an admin API token and print its secret once (only its hash is stored)."""
+    from datetime import timedelta
+
+    from keywell.cli.params import parse_duration
     from keywell.errors import KeywellError
     from keywell.server.config import load_config
     from keywell.server.runner import open_issuer
 
+    try:
+        lifetime = timedelta(seconds=parse_duration(ttl))
+    except ValueError as exc:
+        typer.echo(f"error: --ttl: {exc}", err=True)
+        raise typer.Exit(2) from None
     unknown = sorted(set(scope) - set(_SCOPES))
     if unknown:
         typer.echo(f"error: unknown scope(s) {', '.join(unknown)}", err=True)
         raise typer.Exit(2)
     try:
-        cfg = load_config(file=config, database_url=database)
+        from keywell.cli.keyset_backends import database_url
+
+        url = database_url(database) if database else None  # a bare path is a SQLite file
+        cfg = load_config(file=config, database_url=url)
         issuer = open_issuer(cfg)
         try:
-            secret = issuer.create_admin_token(scope, name=name, actor="cli")
+            secret = issuer.create_admin_token(scope, name=name, actor="cli", ttl=lifetime)
+            info = issuer.admin_token_info(secret)
         finally:
             issuer.close()
     except (KeywellError, ValueError) as exc:
@@ -197,7 +224,10 @@ def create_token(
     if json_out:
         import json
 
-        typer.echo(json.dumps({"token": secret, "scopes": sorted(set(scope)), "name": name}))
+        from keywell.cli.wire import admin_token_dict
+
+        shown = admin_token_dict(info) if info is not None else {}
+        typer.echo(json.dumps({**shown, "token": secret, "scopes": sorted(set(scope))}))
     else:
         typer.echo(secret)
 

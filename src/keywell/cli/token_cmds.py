@@ -90,13 +90,10 @@ def decode_unverified(token: str) -> dict[str, Any]:
 
 
 def _relative(seconds: float) -> str:
-    span = abs(int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if span >= size:
-            amount = f"{span // size}{unit}"
-            break
-    else:
-        amount = f"{span}s"
+    """``in 14m30s`` or ``2h ago``, in the duration syntax the options accept."""
+    from keywell.cli.params import format_duration
+
+    amount = format_duration(abs(seconds))
     return f"in {amount}" if seconds >= 0 else f"{amount} ago"
 
 

@@ -22,8 +22,35 @@ EXAMPLES = examples(
     "keywell token verify $TOKEN --issuer https://auth.example.com --audience api",
     "keywell token verify $TOKEN --jwks https://auth.example.com/jwks.json \\",
     "    --iss https://auth.example.com --audience api --alg ES256 --leeway 30s",
-    "echo $TOKEN | keywell token verify - --jwks jwks.json --audience api --json",
+    "echo $TOKEN | keywell token verify - --jwks jwks.json --no-issuer --no-audience --json",
 )
+
+
+def _claim_checks(
+    audience: list[str] | None,
+    no_audience: bool,
+    expected_iss: str | None,
+    no_issuer: bool,
+    json_out: bool,
+) -> tuple[list[str] | None, str | None]:
+    """The audience and issuer to require: each given, or disabled explicitly (never by omission).
+
+    As in the Python API, where ``audience=None``/``issuer=None`` must be
+    written out: one rule for both claims.
+    """
+    checks = (
+        ("--audience", "--no-audience", bool(audience), no_audience),
+        ("--iss or --issuer", "--no-issuer", expected_iss is not None, no_issuer),
+    )
+    for given_flag, off_flag, given, off in checks:
+        if given and off:
+            die(f"give {given_flag} or {off_flag}, not both", json_mode=json_out)
+        if not given and not off:
+            die(
+                f"give {given_flag}, or {off_flag} to skip that check explicitly",
+                json_mode=json_out,
+            )
+    return (None if no_audience else audience), (None if no_issuer else expected_iss)
 
 
 def _verify_keys(jwks: str | None, issuer_url: str | None, json_out: bool) -> Any:
@@ -64,9 +91,17 @@ def verify(
         str, typer.Argument(metavar="TOKEN", help="The JWT, or - to read it from stdin.")
     ],
     audience: Annotated[
-        list[str],
-        typer.Option("--audience", "--aud", metavar="AUD", help="Accepted audience; repeatable."),
-    ],
+        list[str] | None,
+        typer.Option(
+            "--audience",
+            "--aud",
+            metavar="AUD",
+            help="Accepted audience; repeatable. Required unless --no-audience.",
+        ),
+    ] = None,
+    no_audience: Annotated[
+        bool, typer.Option("--no-audience", help="Do not check aud (explicit opt-out).")
+    ] = False,
     jwks: Annotated[
         str | None,
         typer.Option("--jwks", metavar="URL|FILE", help="The JWK Set: https URL or file."),
@@ -79,8 +114,13 @@ def verify(
     ] = None,
     iss: Annotated[
         str | None,
-        typer.Option("--iss", metavar="ISS", help="Expected iss (default: --issuer; else none)."),
+        typer.Option(
+            "--iss", metavar="ISS", help="Expected iss (default: --issuer). Or --no-issuer."
+        ),
     ] = None,
+    no_issuer: Annotated[
+        bool, typer.Option("--no-issuer", help="Do not check iss (explicit opt-out).")
+    ] = False,
     alg: Annotated[
         list[str] | None,
         typer.Option("--alg", metavar="ALG", help="Allowed algorithm; repeatable."),
@@ -98,7 +138,8 @@ def verify(
 
     The key comes from --jwks (a URL, fetched with keywell's client, or a
     JWKS, JWK or PEM file) or from the --issuer's discovery document, never
-    from the token. Without --issuer or --iss the issuer is not checked.
+    from the token. The audience and the issuer are always checked unless
+    switched off by name (--no-audience, --no-issuer), as in the Python API.
     """
     from keywell import Verifier
     from keywell.errors import KeywellError
@@ -109,7 +150,9 @@ def verify(
         skew = parse_duration(leeway) if leeway is not None else 0
     except ValueError as exc:
         die(f"--leeway: {exc}", json_mode=json_out)
-    expected_iss = iss or issuer_url
+    audience, expected_iss = _claim_checks(
+        audience, no_audience, iss or issuer_url, no_issuer, json_out
+    )
     keys = _verify_keys(jwks, issuer_url, json_out)
     try:
         verifier = Verifier(
@@ -131,15 +174,18 @@ def verify(
                 "verified": True,
                 "header": header,
                 "claims": claims,
-                "issuer_checked": bool(expected_iss),
+                "issuer_checked": expected_iss is not None,
+                "audience_checked": audience is not None,
             }
         )
         return
     out = console()
     signer = f"kid {header.get('kid')!s}, {header.get('alg')}"
     out.print(f"[bold green]VERIFIED[/]: signature ({escape(signer)}) and claims are valid")
-    if not expected_iss:
-        out.print("[yellow]note:[/] the issuer was not checked (pass --iss or --issuer)")
+    if expected_iss is None:
+        out.print("[yellow]note:[/] the issuer was not checked (--no-issuer)")
+    if audience is None:
+        out.print("[yellow]note:[/] the audience was not checked (--no-audience)")
     out.print(escape(json.dumps(claims, indent=2, ensure_ascii=False)))
 
 

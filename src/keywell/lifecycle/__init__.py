@@ -4,8 +4,10 @@ Rotation policies, key states and the planner that decides which transitions
 are due (DESIGN.md, "Key lifecycle"). No I/O: the store applies the plan.
 """
 
+from keywell.lifecycle.durations import format_duration, parse_duration
 from keywell.lifecycle.planner import (
     Step,
+    emergency_warning,
     next_due,
     plan,
     plan_revoke,
@@ -35,7 +37,10 @@ __all__ = [
     "RotationResult",
     "Step",
     "Transition",
+    "emergency_warning",
+    "format_duration",
     "next_due",
+    "parse_duration",
     "plan",
     "plan_revoke",
     "plan_rotate",

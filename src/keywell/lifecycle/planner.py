@@ -24,11 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from keywell.lifecycle.durations import format_duration
 from keywell.lifecycle.policy import RotationPolicy
 from keywell.lifecycle.states import KeyInfo, KeyState
 
 __all__ = [
     "Step",
+    "emergency_warning",
     "next_due",
     "plan",
     "plan_revoke",
@@ -151,26 +153,22 @@ def plan_rotate(
 
     Planned: the pending key is promoted if it has been published for
     ``prepublish``; otherwise no step and the time it will have been.
-    Emergency: a fresh key is activated at once and the active key retires;
-    the pending key stays pending (verifiers that cached the set before now
-    do not know the fresh key until they refresh).
+    Emergency: the active key retires at once and the set hands over exactly
+    as when the active key is revoked (:func:`plan_revoke`, one code path,
+    :func:`_hand_over`): the already-published pending key signs, a new
+    pending key is created (DESIGN.md invariant 5).
     """
     active = _by_state(keys, KeyState.ACTIVE)
     pending = _by_state(keys, KeyState.PENDING)
     if emergency:
-        steps = [
-            Step(
-                kid=k.kid,
-                old_state=KeyState.ACTIVE,
-                new_state=KeyState.RETIRED,
-                reason="emergency rotation",
-            )
-            for k in active
-        ]
-        steps.append(
-            Step(kid=None, old_state=None, new_state=KeyState.ACTIVE, reason="emergency rotation")
+        steps = _hand_over(
+            active,
+            KeyState.RETIRED,
+            pending,
+            "emergency rotation",
+            "emergency rotation: the pending key takes over",
         )
-        return steps + _successor(pending, 0, "successor of the active key"), None
+        return steps, None
     if not active:
         return _take_over(pending, "no active key: the pending key takes over"), None
     if not pending:
@@ -179,6 +177,45 @@ def plan_rotate(
     if now < ready:
         return [], ready
     return _promote(active[0], pending, "requested rotation"), None
+
+
+def _hand_over(
+    outgoing: Sequence[KeyInfo],
+    new_state: KeyState,
+    pending: list[KeyInfo],
+    reason: str,
+    takeover: str,
+) -> list[Step]:
+    """The active key(s) leave (retired or revoked); the oldest pending key takes over.
+
+    The one path of an emergency rotation and of revoking the active key:
+    the successor is a key every verifier refreshing within ``jwks_max_age``
+    already holds, and a new pending key is created behind it.
+    """
+    steps = [
+        Step(kid=k.kid, old_state=k.state, new_state=new_state, reason=reason) for k in outgoing
+    ]
+    waiting = [k for k in pending if all(k.kid != o.kid for o in outgoing)]
+    return steps + _take_over(waiting, takeover)
+
+
+def emergency_warning(policy: RotationPolicy, keys: Sequence[KeyInfo], now: datetime) -> str:
+    """What an emergency rotation that left ``keys`` (at ``now``) means for verifiers.
+
+    The new signer was published before it signed; verifiers may still lack it
+    only if it was published less than ``jwks_max_age`` ago (or just created,
+    when no pending key was left).
+    """
+    active = _by_state(keys, KeyState.ACTIVE)[0]
+    since = active.published_at or active.created_at
+    text = f"emergency rotation: the pending key {active.kid} signs at once"
+    if now - since >= policy.jwks_max_age:
+        return f"{text}; it has been published since {since:%Y-%m-%dT%H:%M:%SZ}"
+    return (
+        f"{text}; it was published only {format_duration(round((now - since).total_seconds()))} "
+        f"ago, so verifiers holding a JWKS cached up to {format_duration(policy.jwks_max_age)} "
+        "earlier may reject its tokens until they refresh"
+    )
 
 
 def plan_revoke(keys: Sequence[KeyInfo], kid: str, reason: str) -> list[Step]:
@@ -192,10 +229,16 @@ def plan_revoke(keys: Sequence[KeyInfo], kid: str, reason: str) -> list[Step]:
         raise LookupError(kid)
     if target.state is KeyState.REVOKED:
         return []
-    steps = [Step(kid=kid, old_state=target.state, new_state=KeyState.REVOKED, reason=reason)]
     pending = [k for k in _by_state(keys, KeyState.PENDING) if k.kid != kid]
     if target.state is KeyState.ACTIVE:
-        steps += _take_over(pending, "active key revoked: the pending key takes over")
-    elif target.state is KeyState.PENDING and not pending:
+        return _hand_over(
+            [target],
+            KeyState.REVOKED,
+            pending,
+            reason,
+            "active key revoked: the pending key takes over",
+        )
+    steps = [Step(kid=kid, old_state=target.state, new_state=KeyState.REVOKED, reason=reason)]
+    if target.state is KeyState.PENDING and not pending:
         steps += _successor(pending, 0, "pending key revoked: new successor")
     return steps

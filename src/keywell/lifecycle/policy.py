@@ -14,10 +14,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from keywell.errors import PolicyError
+from keywell.lifecycle.durations import format_duration
 
 __all__ = ["RotationPolicy"]
 
 _ZERO = timedelta(0)
+
+
+def _show(value: timedelta) -> str:
+    """A duration in the options' syntax (``30d``); a negative one as ``-30d``."""
+    if value < _ZERO:
+        return "-" + format_duration(-value)
+    return format_duration(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,23 +59,38 @@ class RotationPolicy:
             if not isinstance(value, timedelta):
                 raise TypeError(f"{name} must be a timedelta")
             if value <= _ZERO:
-                raise PolicyError(f"{name} must be positive, got {value}", setting=name)
+                raise PolicyError(f"{name} must be positive, got {_show(value)}", setting=name)
         if not isinstance(self.clock_skew, timedelta):
             raise TypeError("clock_skew must be a timedelta")
         if self.clock_skew < _ZERO:
             raise PolicyError("clock_skew must not be negative", setting="clock_skew")
         if self.prepublish is not None and self.prepublish > self.rotation_period:
             raise PolicyError(
-                f"prepublish ({self.prepublish}) exceeds rotation_period "
-                f"({self.rotation_period}): the successor key cannot be published that long",
+                f"prepublish ({_show(self.prepublish)}) exceeds rotation_period "
+                f"({_show(self.rotation_period)}): the successor key cannot be published that long",
                 setting="prepublish",
             )
         if self.jwks_max_age > self.effective_prepublish:
             raise PolicyError(
-                f"jwks_max_age ({self.jwks_max_age}) exceeds prepublish "
-                f"({self.effective_prepublish}): caches could miss a key before it signs",
+                f"jwks_max_age ({_show(self.jwks_max_age)}) exceeds prepublish "
+                f"({_show(self.effective_prepublish)}): caches could miss a key before it signs",
                 setting="jwks_max_age",
             )
+
+    def describe(self) -> str:
+        """The settings in the options' duration syntax, for people and audit logs.
+
+        ``rotation_period=30d prepublish=30d(rotation_period) max_token_ttl=1h
+        jwks_max_age=1h clock_skew=1m``.
+        """
+        pre = _show(self.effective_prepublish)
+        if self.prepublish is None:
+            pre += "(rotation_period)"
+        return (
+            f"rotation_period={_show(self.rotation_period)} prepublish={pre} "
+            f"max_token_ttl={_show(self.max_token_ttl)} "
+            f"jwks_max_age={_show(self.jwks_max_age)} clock_skew={_show(self.clock_skew)}"
+        )
 
     @property
     def effective_prepublish(self) -> timedelta:

@@ -24,6 +24,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Body, Query, Request, Security
 from fastapi.security import HTTPBearer
 
+from keywell.server.admin_tokens import add_admin_token_routes
 from keywell.server.auth import Principal
 from keywell.server.guard import ADMIN_PREFIX, route_scope
 from keywell.server.models import (
@@ -236,4 +237,5 @@ def build_admin_router(state: ServerState) -> APIRouter:
         state.metrics.count(state.metrics.tokens_minted, name)
         return MintOut(token=token)
 
+    add_admin_token_routes(router, issuer)
     return router

@@ -1,13 +1,24 @@
-"""``make run``: the key server for development on ``127.0.0.1:8080``.
+"""``make run``: the key server for development, on ``127.0.0.1:8080`` unless told.
 
-SQLite ``./keywell.db``; a development KEK in ``./keywell.db.kek`` (0600,
-created once, with a loud warning); a ``default`` ES256 key set created if
-missing; a fresh admin token on every run. A second run reuses the database,
-the KEK and the keys. Prints the URLs, the token and a ``curl`` line that
-mints a token, then serves until Ctrl-C or SIGTERM, under granian unless
-``--server uvicorn`` or ``KEYWELL_SERVER=uvicorn``. granian's workers open
-their own Issuer from the environment, so the development KEK reaches them as
-``KEYWELL_KEK_FILE`` (this process alone prints the warning about it).
+``python -m keywell.server.devrun [--host H] [--port N] [--server granian|uvicorn]``;
+``KEYWELL_HOST``, ``KEYWELL_PORT`` and ``KEYWELL_SERVER`` are honoured when
+the option is not given (an option wins over the variable).
+
+SQLite ``./keywell.db`` (``KEYWELL_DEV_DB``); a development KEK in
+``./keywell.db.kek`` (0600, created once, one warning in words); a
+``default`` ES256 key set created if missing, its issuer the server's base
+URL; an admin token with all scopes valid for 24 hours on every run. A second
+run reuses the database, the KEK and the keys. Prints the issuer and the
+discovery URL that :meth:`RemoteJWKSet.from_issuer` fetches for it (OpenID
+Connect Discovery 1.0 section 4.1, the rule of
+:func:`keywell.client.discovery.metadata_urls`), which token it created and
+how to revoke the earlier ones, a ``curl`` line that mints a token with an
+audience and the ``keywell token verify`` line that checks it; then serves
+until Ctrl-C or SIGTERM. granian's workers open their own Issuer from the
+environment, so the development KEK reaches them as ``KEYWELL_KEK_FILE``.
+
+Imports: ``keywell[server]`` and ``keywell.client.discovery`` (httpx, the
+``client`` extra); the printed commands need ``keywell[cli]``.
 """
 
 from __future__ import annotations
@@ -16,65 +27,142 @@ import argparse
 import os
 import sys
 import warnings
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keywell.errors import KeySetNotFoundError
 from keywell.server.config import load_config
 from keywell.server.runner import serve
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from keywell.issuer import Issuer
+    from keywell.store.kek import KEKRing
+
+__all__ = ["DEV_AUDIENCE", "DEV_TOKEN_TTL", "main"]
+
+#: The audience of the tokens the printed ``curl`` line mints.
+DEV_AUDIENCE = "keywell-dev"
+#: How long the development admin token is valid.
+DEV_TOKEN_TTL = timedelta(hours=24)
+_TOKEN_NAME = "make-run"  # noqa: S105 - a label, not a secret
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m keywell.server.devrun",
+        description="The keywell key server for development (see `make run`).",
+    )
+    parser.add_argument("--host", default=None, help="listen address (env KEYWELL_HOST)")
+    parser.add_argument("--port", type=int, default=None, help="listen port (env KEYWELL_PORT)")
+    parser.add_argument(
+        "--server", choices=("granian", "uvicorn"), default=None, help="env KEYWELL_SERVER"
+    )
+    return parser
+
+
+def _development_keks(db: Path) -> KEKRing:
+    """The configured KEKs, else the development KEK file beside ``db`` (warned once)."""
+    from keywell.store.kek import DevelopmentKEKWarning, KEKRing
+
+    keks = KEKRing.from_env()
+    if keks is not None:
+        return keks
+    kek_file = db.with_name(db.name + ".kek")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DevelopmentKEKWarning)
+        keks = KEKRing.development(kek_file)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"warning: {message}", file=sys.stderr)
+    os.environ["KEYWELL_KEK_FILE"] = str(kek_file)  # for the server's worker processes
+    return keks
+
+
+def _token_lines(issuer: Issuer, token: str, db_url: str) -> str:
+    """Which admin token was created, and how to revoke the earlier ones still valid."""
+    from keywell.lifecycle.durations import format_duration
+
+    made = issuer.admin_token_info(token)
+    if made is None:  # pragma: no cover - just created in this store
+        raise RuntimeError("the development admin token was not stored")
+    expires = f"{made.expires_at:%Y-%m-%dT%H:%M:%SZ}" if made.expires_at else "never"
+    lines = [
+        f"  admin token #{made.id} ({_TOKEN_NAME}, all scopes, valid "
+        f"{format_duration(DEV_TOKEN_TTL)} until {expires}; shown once):",
+        f"    {token}",
+    ]
+    older = [
+        t.id
+        for t in issuer.list_admin_tokens()
+        if t.name == _TOKEN_NAME and t.usable and t.id != made.id
+    ]
+    if older:
+        ids = " ".join(str(i) for i in older)
+        lines += [
+            f"  earlier {_TOKEN_NAME} tokens still valid: {ids}; revoke them with:",
+            f"    keywell admin-token revoke {ids} --database {db_url}",
+        ]
+    else:
+        lines.append(f"  list admin tokens: keywell admin-token list --database {db_url}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Prepare the development database and serve it."""
-    parser = argparse.ArgumentParser(prog="python -m keywell.server.devrun", description=__doc__)
-    parser.add_argument("--server", choices=("granian", "uvicorn"), default=None)
-    args = parser.parse_args(argv)
+    from keywell.client.discovery import metadata_urls
     from keywell.issuer import Issuer
-    from keywell.store.kek import DevelopmentKEKWarning, KEKRing
 
+    args = _parser().parse_args(argv)
     db = Path(os.environ.get("KEYWELL_DEV_DB", "keywell.db")).resolve()
+    host = args.host or os.environ.get("KEYWELL_HOST") or "127.0.0.1"
     config = load_config(
         database_url=f"sqlite:///{db}",
-        host="127.0.0.1",
-        port=8080,
+        host=host,
+        port=args.port,
         auto_upgrade=True,
         server=args.server,
     )
-    keks = KEKRing.from_env()
-    if keks is None:
-        kek_file = db.with_name(db.name + ".kek")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DevelopmentKEKWarning)
-            keks = KEKRing.development(kek_file)
-        for w in caught:
-            print(f"WARNING: {w.message}", file=sys.stderr)
-        os.environ["KEYWELL_KEK_FILE"] = str(kek_file)  # for the server's worker processes
+    keks = _development_keks(db)
     issuer = Issuer(config.database_url, keks=keks, auto_upgrade=True)
     base = config.base_url
+    name = config.default_keyset
     try:
-        issuer.get_keyset(config.default_keyset)
-        created = False
+        info = issuer.get_keyset(name)
+        state = "reused"
     except KeySetNotFoundError:
-        issuer.create_keyset(config.default_keyset, issuer=base, alg="ES256")
-        created = True
+        info = issuer.create_keyset(name, issuer=base, alg="ES256")
+        state = "created"
     token = issuer.create_admin_token(
-        ["read", "sign", "rotate", "revoke", "admin"], name="make-run", actor="devrun"
+        ["read", "sign", "rotate", "revoke", "admin"],
+        name=_TOKEN_NAME,
+        actor="devrun",
+        ttl=DEV_TOKEN_TTL,
     )
-    state = "created" if created else "reused"
+    iss = info.issuer
+    discovery = metadata_urls(iss, allow_http=True)[0]
+    if iss != base:
+        print(
+            f"warning: the {name!r} key set's issuer is {iss} (made by an earlier run "
+            f"elsewhere), not {base}: discovery from that issuer does not reach this server; "
+            "start on the same address, or set KEYWELL_DEV_DB to a new file",
+            file=sys.stderr,
+        )
+    mint = f"{base}/admin/v1/keysets/{name}/tokens"
+    claims = f'{{"claims": {{"sub": "alice", "aud": "{DEV_AUDIENCE}"}}, "ttl": 300}}'
     print(
         f"""
 keywell development server ({state} {db})
+  issuer:     {iss}
+  discovery:  {discovery}
   JWKS:       {base}/.well-known/jwks.json
-  discovery:  {base}/keysets/{config.default_keyset}/.well-known/openid-configuration
   admin API:  {base}/admin/v1/openapi.json
   metrics:    {base}/metrics
-  admin token (shown once, all scopes):
-    {token}
-  mint a token:
-    curl -s -X POST -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
-      -d '{{"claims": {{"sub": "alice"}}, "ttl": 300}}' \\
-      {base}/admin/v1/keysets/{config.default_keyset}/tokens
+{_token_lines(issuer, token, config.database_url)}
+  mint a token and verify it:
+    TOKEN=$(curl -s -X POST -H 'Authorization: Bearer {token}' \\
+      -H 'Content-Type: application/json' -d '{claims}' \\
+      {mint} | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+    keywell token verify "$TOKEN" --issuer {iss} --audience {DEV_AUDIENCE}
 """,
         flush=True,
     )

@@ -144,6 +144,7 @@ admin_tokens = Table(
     Column("scopes", Text, nullable=False),  # space-separated
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),  # None: never (tokens made before 0002)
 )
 
 # One check value per KEK id the store knows (keywell.store.kek_check); the
