@@ -39,7 +39,7 @@ from keywell.server.fastpath import FastPath, Receive, Scope, Send
 from keywell.server.guard import OPENAPI_PATH, AdminGuard
 from keywell.server.metrics import CONTENT_TYPE, Metrics
 from keywell.server.minting import FastMint
-from keywell.server.problems import PROBLEM_JSON, Problem, problem_from_error
+from keywell.server.problems import PROBLEM_JSON, Problem, internal_error, problem_from_error
 from keywell.server.published import Registry
 from keywell.server.scheduler import Scheduler
 
@@ -108,8 +108,8 @@ def _install_error_handlers(api: FastAPI) -> None:
         return response
 
     async def on_error(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error: %s", type(exc).__name__)
-        return _problem_response(Problem(500, "KW_INTERNAL", "internal error"))
+        # Starlette re-raises after answering; the guard sees the request id and stays quiet.
+        return _problem_response(internal_error(exc, request.scope))
 
     api.add_exception_handler(Problem, on_problem)
     api.add_exception_handler(KeywellError, on_keywell)

@@ -1,14 +1,18 @@
 """Request and response bodies of the admin API (the OpenAPI schema is generated from them).
 
-Durations travel as whole seconds; times as RFC 3339 strings.
+Durations travel as whole seconds; times as RFC 3339 strings. Request bodies
+are strict (pydantic strict mode, unknown members forbidden): ``"yes"`` is no
+boolean and ``true`` no number of seconds. Names, issuers and reasons are
+checked by the rules of :mod:`keywell.lifecycle.names`, the same the Issuer
+applies; the OpenAPI schema states them as patterns and lengths.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from keywell.lifecycle import (
     AuditEvent,
@@ -17,6 +21,15 @@ from keywell.lifecycle import (
     RotationPolicy,
     RotationResult,
     Transition,
+)
+from keywell.lifecycle.names import (
+    ISSUER_MAX,
+    KEYSET_NAME_MAX,
+    KEYSET_NAME_PATTERN,
+    REASON_MAX,
+    check_issuer,
+    check_keyset_name,
+    check_reason,
 )
 
 __all__ = [
@@ -37,11 +50,22 @@ __all__ = [
 _TEN_YEARS = 10 * 366 * 86400
 Seconds = int
 Alg = Literal["RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA", "HS256"]
-KeySetName = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+KeySetName = Annotated[
+    str,
+    AfterValidator(check_keyset_name),
+    Field(max_length=KEYSET_NAME_MAX, json_schema_extra={"pattern": KEYSET_NAME_PATTERN}),
+]
+IssuerURL = Annotated[
+    str,
+    AfterValidator(check_issuer),
+    Field(max_length=ISSUER_MAX, description="the `iss` of its tokens: an https URL"),
+]
+Reason = Annotated[str, AfterValidator(check_reason), Field(max_length=REASON_MAX)]
+_MAX_DATE = 2**53  # as the verifier (keywell.jose.claims): larger NumericDates are refused
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 _DEFAULT = RotationPolicy()
@@ -104,8 +128,8 @@ class PolicyModel(_Strict):
 class KeySetCreate(_Strict):
     """A new key set."""
 
-    name: str = KeySetName
-    issuer: str = Field(min_length=1, max_length=2048, description="the `iss` of its tokens")
+    name: KeySetName
+    issuer: IssuerURL
     alg: Alg = "ES256"
     policy: PolicyModel | None = None
 
@@ -232,7 +256,7 @@ class RotateOut(BaseModel):
 class RevokeIn(_Strict):
     """A revocation; the reason is recorded in the audit log."""
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Reason
 
 
 class AuditOut(BaseModel):
@@ -274,6 +298,25 @@ class MintIn(_Strict):
         le=_TEN_YEARS,
         description="token lifetime in seconds; at most the set's max_token_ttl",
     )
+
+    @field_validator("claims")
+    @classmethod
+    def _registered_types(cls, claims: dict[str, Any]) -> dict[str, Any]:
+        """Registered claims of the JSON type verifiers require (RFC 7519 section 4.1)."""
+        if "nbf" in claims:
+            nbf = claims["nbf"]
+            if type(nbf) not in (int, float) or not -_MAX_DATE <= nbf <= _MAX_DATE:
+                raise ValueError("nbf must be a NumericDate (seconds since the epoch)")
+        for name in ("iss", "sub"):
+            if name in claims and type(claims[name]) is not str:
+                raise ValueError(f"{name} must be a string")
+        if "aud" in claims:
+            aud = claims["aud"]
+            if type(aud) is not str and not (
+                type(aud) is list and aud and all(type(a) is str for a in aud)
+            ):
+                raise ValueError("aud must be a string or a non-empty array of strings")
+        return claims
 
 
 class MintOut(BaseModel):
