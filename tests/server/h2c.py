@@ -78,9 +78,11 @@ def h2c_request(
                 elif isinstance(event, h2.events.DataReceived) and event.stream_id == stream:
                     resp_body += event.data
                     conn.acknowledge_received_data(event.flow_controlled_length, stream)
-                elif isinstance(event, h2.events.StreamEnded | h2.events.StreamReset):
-                    if event.stream_id == stream:
-                        done = True
+                elif (
+                    isinstance(event, h2.events.StreamEnded | h2.events.StreamReset)
+                    and event.stream_id == stream
+                ):
+                    done = True
             sock.sendall(conn.data_to_send())
             if done:
                 break

@@ -12,7 +12,6 @@ of its body). Bodies under the limit still work in every framing.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest

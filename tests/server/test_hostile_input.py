@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import httpx
+import pytest
 
 from tests.server.hostile import segment, served_on
 from tests.server.serve_process import Served
