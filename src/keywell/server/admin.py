@@ -27,19 +27,15 @@ from pydantic import AfterValidator
 
 from keywell.lifecycle.names import KEYSET_NAME_MAX, check_keyset_name, is_keyset_name, is_kid
 from keywell.server.auth import Principal
+from keywell.server.bodies import KeySetCreate, MintIn, PolicyModel, RevokeIn, RotateIn
 from keywell.server.guard import ADMIN_PREFIX, route_scope
 from keywell.server.minting import check_minted
 from keywell.server.models import (
     AuditOut,
     KeyOut,
-    KeySetCreate,
     KeySetOut,
-    MintIn,
     MintOut,
-    PolicyModel,
     ProblemOut,
-    RevokeIn,
-    RotateIn,
     RotateOut,
     TransitionOut,
 )

@@ -39,7 +39,13 @@ from keywell.server.fastpath import FastPath, Receive, Scope, Send
 from keywell.server.guard import OPENAPI_PATH, AdminGuard
 from keywell.server.metrics import CONTENT_TYPE, Metrics
 from keywell.server.minting import FastMint
-from keywell.server.problems import PROBLEM_JSON, Problem, internal_error, problem_from_error
+from keywell.server.problems import (
+    Problem,
+    internal_error,
+    problem_body,
+    problem_from_error,
+    problem_headers,
+)
 from keywell.server.published import Registry
 from keywell.server.scheduler import Scheduler
 
@@ -69,13 +75,11 @@ class ServerState:
         await anyio.sleep(max(0.0, since + self.config.staleness_bound - time.monotonic()))
 
 
-def _problem_response(problem: Problem) -> JSONResponse:
-    return JSONResponse(
-        problem.to_dict(),
-        status_code=problem.status,
-        media_type=PROBLEM_JSON,
-        headers={"Cache-Control": "no-store", **problem.headers},
-    )
+def _problem_response(problem: Problem) -> Response:
+    """``problem`` as a framework response, with the headers :func:`send_problem` sends."""
+    body = problem_body(problem)
+    headers = {k.decode(): v.decode("latin-1") for k, v in problem_headers(problem, body)}
+    return Response(body, status_code=problem.status, headers=headers)
 
 
 def _install_error_handlers(api: FastAPI) -> None:

@@ -4,7 +4,7 @@ Minting is the one admin call made at request rates, so after
 :class:`~keywell.server.guard.AdminGuard` has authenticated the caller and
 checked the ``sign`` scope, it is served here without the framework: the body
 is validated by the same pydantic model the OpenAPI schema documents
-(:class:`~keywell.server.models.MintIn`), errors have the framework path's
+(:class:`~keywell.server.bodies.MintIn`), errors have the framework path's
 problem shape, and the token is signed inline on the event loop only when
 :meth:`Issuer.try_sign_cached` can sign from memory (it never does I/O). On a
 cache miss (expired after ``sign_cache_ttl``, or cleared by a rotation,
@@ -23,7 +23,7 @@ the store sees one read per set at a time.
 A token no keywell verifier would accept is never minted (RFC 8725 section
 3.11 asks for explicit typing and checks on the other side, so the issuer must
 not hand out what they refuse): registered claims of the wrong JSON type are
-refused by :class:`~keywell.server.models.MintIn`; after signing,
+refused by :class:`~keywell.server.bodies.MintIn`; after signing,
 :func:`check_minted` refuses a token longer than the default verifier's
 ``max_size`` (:data:`keywell.jose.jws.DEFAULT_MAX_TOKEN_SIZE`) and an ``nbf``
 at or after its ``exp`` (RFC 7519 section 4.1.5: it would never be valid).
@@ -43,9 +43,9 @@ from pydantic import ValidationError
 from keywell.errors import ClaimError, KeywellError, TokenTooLargeError
 from keywell.jose.base64url import b64url_decode
 from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE
+from keywell.server.bodies import MintIn
 from keywell.server.fastpath import Send
 from keywell.server.metrics import Metrics
-from keywell.server.models import MintIn
 from keywell.server.problems import Problem, problem_from_error, send_problem
 
 if TYPE_CHECKING:
