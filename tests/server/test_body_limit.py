@@ -12,6 +12,7 @@ of its body). Bodies under the limit still work in every framing.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -37,10 +38,29 @@ ROUTES = [
 IDS = [f"{m} {p}" for m, p, _ in ROUTES]
 
 
+def _start(tmp: Path, server: str) -> Served:
+    return Served(f"sqlite:///{tmp / 'kw.db'}", tmp / "server.log", server=server)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    tmp = tmp_path_factory.mktemp("body-limit")
-    server = Served(f"sqlite:///{tmp / 'kw.db'}", tmp / "server.log")
+    """granian (the default server, which speaks h2c)."""
+    server = _start(tmp_path_factory.mktemp("granian"), "granian")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module", params=["granian", "uvicorn"])
+def h1_served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """Each selectable server, for the HTTP/1.1 framings."""
+    if request.param == "granian":
+        yield request.getfixturevalue("served")
+        return
+    server = _start(tmp_path_factory.mktemp("uvicorn"), "uvicorn")
     try:
         yield server
     finally:
@@ -64,8 +84,9 @@ def _assert_too_large(status: int, content_type: str, doc: object) -> None:
 
 @pytest.mark.parametrize(("method", "path", "scope"), ROUTES, ids=IDS)
 def test_h1_content_length_over_the_limit_is_413(
-    served: Served, method: str, path: str, scope: str
+    h1_served: Served, method: str, path: str, scope: str
 ) -> None:
+    served = h1_served
     with httpx.Client(base_url=served.base, timeout=10) as client:
         r = client.request(
             method, path, content=b"x" * (LIMIT + 1), headers={**served.auth(scope), **JSON}
@@ -75,8 +96,9 @@ def test_h1_content_length_over_the_limit_is_413(
 
 @pytest.mark.parametrize(("method", "path", "scope"), ROUTES, ids=IDS)
 def test_h1_chunked_over_the_limit_is_413(
-    served: Served, method: str, path: str, scope: str
+    h1_served: Served, method: str, path: str, scope: str
 ) -> None:
+    served = h1_served
     with httpx.Client(base_url=served.base, timeout=10) as client:
         r = client.request(
             method, path, content=_stream(4 * 1024 * 1024), headers={**served.auth(scope), **JSON}
