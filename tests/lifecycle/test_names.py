@@ -106,6 +106,7 @@ def test_every_accepted_value_is_storable_text(value: str) -> None:
 def test_the_issuer_rule_never_raises_anything_else(value: str) -> None:
     for candidate in (value, "https://" + value, "http://" + value):
         try:
-            assert check_issuer(candidate) == candidate
+            outcome = check_issuer(candidate)
         except InvalidInputError as exc:  # the one way it refuses
-            assert exc.field == "issuer"
+            outcome = exc.field
+        assert outcome in (candidate, "issuer")
