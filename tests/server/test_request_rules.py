@@ -165,3 +165,32 @@ async def test_a_token_larger_than_verifiers_accept_is_not_minted(
         assert r.status_code == 422, r.text
         assert r.json()["type"] == "urn:keywell:problem:token_too_large"
         assert "ppppp" not in r.text
+
+
+MALFORMED = {
+    "deep_nesting": b"[" * 30_000 + b"]" * 30_000,
+    "deep_member": b'{"claims": {"a": ' + b"[" * 3000 + b"]" * 3000 + b"}}",
+    "bom": b'\xef\xbb\xbf{"emergency": false}',
+    "nan": b'{"claims": {"a": NaN}}',
+    "lone_surrogate": b'{"reason": "\\ud800", "name": "\\udfff"}',
+    "not_utf8": b'{"reason": "\xff\xfe"}',
+    "truncated": b'{"claims": {',
+    "trailing": b"{} {}",
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
+@pytest.mark.parametrize(("method", "path", "_"), JSON_ROUTES, ids=[p for _, p, _ in JSON_ROUTES])
+async def test_malformed_json_is_one_422_on_every_route(
+    client: httpx.AsyncClient,
+    tokens: dict[str, str],
+    method: str,
+    path: str,
+    _: object,
+    body: bytes,
+) -> None:
+    headers = {**bearer(tokens["admin"]), "Content-Type": "application/json"}
+    r = await client.request(method, path, content=body, headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["type"] == "urn:keywell:problem:invalid_request"
+    assert r.json()["errors"][0] == {"loc": ["body"], "type": "json_invalid"}

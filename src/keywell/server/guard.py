@@ -13,9 +13,9 @@ without ``content-length``), and the body is read through it before the
 framework or the mint path runs; more than ``max_body`` bytes is a 413
 (a declared ``Content-Length`` over the limit is refused before reading). A
 non-empty admin body must be ``application/json`` (RFC 8259 section 11),
-else 415. Any exception that escapes is answered with a problem+json 500 and
-logged by type with a request id (:func:`~keywell.server.problems.internal_error`).
-
+else 415, and well-formed JSON by one strict parser, else 422. Any exception
+that escapes is answered with a problem+json 500 and logged by type with a
+request id (:func:`~keywell.server.problems.internal_error`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import re
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio.to_thread
+from pydantic_core import from_json
 from starlette.routing import compile_path
 
 from keywell.lifecycle.names import is_keyset_name
@@ -121,6 +122,7 @@ class AdminGuard:
             body = await read_body(scope, receive, self.max_body)
             if body and scope["method"] in _WITH_BODY:
                 _require_json(scope)
+                _require_wellformed(body)
             if minting is not None and self.mint is not None:
                 name = minting.group(1)
                 if not is_keyset_name(name):
@@ -222,6 +224,24 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def _require_wellformed(body: bytes) -> None:
+    """Refuse (422) a body that is not strict JSON: one parser for every admin route.
+
+    RFC 8259 strictly: UTF-8 without a BOM, no NaN or Infinity, no lone
+    surrogate escape, bounded nesting; so the framework's lenient parser never
+    sees what the mint path would refuse (about a microsecond for a mint body).
+    """
+    try:
+        from_json(body, allow_inf_nan=False)
+    except ValueError:
+        raise Problem(
+            422,
+            "KW_INVALID_REQUEST",
+            "the request is invalid",
+            extra={"errors": [{"loc": ["body"], "type": "json_invalid"}]},
+        ) from None
 
 
 def _require_json(scope: Scope) -> None:
