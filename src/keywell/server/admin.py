@@ -249,7 +249,7 @@ def build_admin_router(state: ServerState) -> APIRouter:
         ttl = None if body.ttl is None else timedelta(seconds=body.ttl)
         with _refused_values():
             token = await anyio.to_thread.run_sync(lambda: issuer.sign(name, body.claims, ttl=ttl))
-        check_minted(token)
+        check_minted(token, body.claims)
         state.metrics.count(state.metrics.tokens_minted, name)
         return MintOut(token=token)
 
