@@ -144,3 +144,12 @@ def test_the_server_is_healthy_after_the_oversized_bodies(served: Served) -> Non
         assert client.get("/healthz").status_code == 200
         assert client.get("/.well-known/jwks.json").status_code == 200
     assert "Traceback" not in served.log.read_text()
+
+
+def test_public_paths_answer_405_without_reading_a_streamed_body(served: Served) -> None:
+    total = 200 * 1024 * 1024
+    for path in ("/.well-known/jwks.json", "/keysets/default/jwks.json"):
+        r = h2c_request(served.port, "POST", path, JSON, total)
+        assert r.status == 405
+        assert r.headers["allow"] == "GET, HEAD, OPTIONS"
+        assert r.sent < total // 10
