@@ -43,6 +43,7 @@ __all__ = [
     "BodyLimit",
     "read_body",
     "route_scope",
+    "send_problem",  # defined in keywell.server.problems; re-exported for existing importers
 ]
 
 ADMIN_PREFIX = "/admin/v1"
