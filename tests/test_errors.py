@@ -118,6 +118,10 @@ CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
         lambda: JWK.from_dict({"kty": "EC", "crv": "P-192", "x": "AA", "y": "AA"}),
     ),
     errors.JWKSError: ("KW_JWKS", lambda: JWKSet.from_dict({"keys": "nope"})),
+    errors.InvalidInputError: (
+        "KW_INVALID_INPUT",
+        _on_issuer(lambda i: i.create_keyset("bad\x00name", issuer="https://i.test")),
+    ),
     errors.PolicyError: (
         "KW_POLICY_INVALID",
         lambda: keywell.RotationPolicy(rotation_period=timedelta(seconds=-1)),

@@ -25,6 +25,7 @@ The tree::
     ├── JWKSError                        KW_JWKS
     │   └── JWKSFetchError               KW_JWKS_FETCH
     │       └── DiscoveryError           KW_DISCOVERY
+    ├── InvalidInputError                KW_INVALID_INPUT
     ├── PolicyError                      KW_POLICY_INVALID
     ├── KeySetError                      KW_KEYSET
     │   ├── KeySetNotFoundError          KW_KEYSET_NOT_FOUND
@@ -45,6 +46,7 @@ __all__ = [
     "DiscoveryError",
     "ExpiredTokenError",
     "InvalidHeaderError",
+    "InvalidInputError",
     "InvalidKeyError",
     "InvalidSignatureError",
     "JWKSError",
@@ -220,6 +222,20 @@ class DiscoveryError(JWKSFetchError):
     """An issuer's discovery document is missing, malformed, or names another issuer."""
 
     code = "KW_DISCOVERY"
+
+
+class InvalidInputError(KeywellError, ValueError):
+    """A key-set name, kid, issuer URL or reason breaks its rule; ``field`` names which.
+
+    Also a :class:`ValueError`, so callers that caught the Issuer's ``ValueError``
+    refusals keep working. The message never repeats the refused value.
+    """
+
+    code = "KW_INVALID_INPUT"
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class PolicyError(KeywellError):

@@ -43,6 +43,7 @@ from keywell.lifecycle import (
     plan_rotate,
     rotation_due_at,
 )
+from keywell.lifecycle.names import check_reason
 from keywell.store import tables as t
 from keywell.store.kek import KEKRing
 from keywell.store.repository import LockedSet
@@ -202,10 +203,9 @@ class Issuer(KeySetMethods):
         Raises:
             KeySetNotFoundError: no set is called ``name``.
             KeyNotFoundError: the set has no key ``kid``.
-            ValueError: ``reason`` is empty.
+            InvalidInputError: ``reason`` is empty, too long or holds control characters.
         """
-        if not isinstance(reason, str) or not reason.strip():
-            raise ValueError("a revocation needs a reason")
+        check_reason(reason)  # InvalidInputError (a ValueError); rules in lifecycle.names
 
         def steps_of(policy: RotationPolicy, keys: list[KeyInfo], at: datetime) -> list[Step]:
             return plan_revoke(keys, kid, reason)

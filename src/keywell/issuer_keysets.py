@@ -9,7 +9,6 @@ change applies at once whatever transitions the new policy makes due
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -20,6 +19,7 @@ from keywell.errors import KeySetExistsError
 from keywell.issuer_sign import SignerCache
 from keywell.jose.jwk import JWK
 from keywell.lifecycle import AuditEvent, KeyInfo, KeySetInfo, KeyState, RotationPolicy, Step, plan
+from keywell.lifecycle.names import check_issuer, check_keyset_name
 from keywell.store import tables as t
 from keywell.store.repository import LockedSet, Store
 from keywell.store.rows import audit_event, keyset_info, policy_values, to_us
@@ -27,7 +27,6 @@ from keywell.store.rows import audit_event, keyset_info, policy_values, to_us
 __all__ = ["SIGNING_ALGORITHMS", "KeySetMethods"]
 
 SIGNING_ALGORITHMS = frozenset({"RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA", "HS256"})
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _FIRST_KEYS = (
     Step(kid=None, old_state=None, new_state=KeyState.ACTIVE, reason="key set created"),
     Step(
@@ -37,10 +36,8 @@ _FIRST_KEYS = (
 
 
 def _check_new_set(name: str, issuer: str, alg: str, rsa_bits: int) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError("a key-set name is 1-100 characters of A-Z a-z 0-9 . _ -")
-    if not isinstance(issuer, str) or not issuer:
-        raise ValueError("issuer must be a non-empty string")
+    check_keyset_name(name)  # the rules live in keywell.lifecycle.names
+    check_issuer(issuer)
     if alg not in SIGNING_ALGORITHMS:
         raise ValueError(f"alg must be one of {sorted(SIGNING_ALGORITHMS)}")
     if rsa_bits < 2048:

@@ -131,7 +131,7 @@ def test_service_token_with_the_real_issuer(tmp_path: Path) -> None:
 
     issuer = Issuer(f"sqlite:///{tmp_path / 'k.db'}", keks=KEKRing.generate(), auto_upgrade=True)
     try:
-        issuer.create_keyset("services", issuer="svc-a")
+        issuer.create_keyset("services", issuer="https://svc-a.test")
         clock = Clock()
         auth = ServiceTokenAuth(
             issuer, audience="svc-b", key_set="services", ttl=60, refresh_margin=10, clock=clock
@@ -139,8 +139,8 @@ def test_service_token_with_the_real_issuer(tmp_path: Path) -> None:
         first = auth.token()
         assert auth.token() == first
         keys = JWKSet.from_json(issuer.jwks("services").body)
-        claims = Verifier(keys, issuer="svc-a", audience="svc-b").verify(first)
-        assert (claims["iss"], claims["aud"]) == ("svc-a", "svc-b")
+        claims = Verifier(keys, issuer="https://svc-a.test", audience="svc-b").verify(first)
+        assert (claims["iss"], claims["aud"]) == ("https://svc-a.test", "svc-b")
         clock.advance(51)
         assert auth.token() != first
     finally:

@@ -21,23 +21,22 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Body, Query, Request, Security
+from fastapi import APIRouter, Body, Depends, Query, Request, Security
 from fastapi.security import HTTPBearer
+from pydantic import AfterValidator
 
+from keywell.lifecycle.names import KEYSET_NAME_MAX, check_keyset_name, is_keyset_name, is_kid
 from keywell.server.admin_tokens import add_admin_token_routes
 from keywell.server.auth import Principal
+from keywell.server.bodies import KeySetCreate, MintIn, PolicyModel, RevokeIn, RotateIn
 from keywell.server.guard import ADMIN_PREFIX, route_scope
+from keywell.server.minting import check_minted
 from keywell.server.models import (
     AuditOut,
     KeyOut,
-    KeySetCreate,
     KeySetOut,
-    MintIn,
     MintOut,
-    PolicyModel,
     ProblemOut,
-    RevokeIn,
-    RotateIn,
     RotateOut,
     TransitionOut,
 )
@@ -58,13 +57,30 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "The token lacks the required scope"),
         (404, "No such key set or key"),
         (409, "Conflict with the key set's state"),
-        (411, "A chunked body was sent"),
         (413, "The body is too large"),
+        (415, "The body is not application/json"),
         (422, "Invalid request content"),
         (503, "The store or a key-encryption key is unavailable"),
     )
 }
 Name = Annotated[str, "key set name"]
+AuditKeySet = Annotated[
+    str | None,
+    AfterValidator(lambda v: v if v is None else check_keyset_name(v)),
+    Query(max_length=KEYSET_NAME_MAX),
+]
+
+
+def _valid_path(request: Request) -> None:
+    """Path names and kids that break the rules of ``lifecycle.names`` name nothing: 404.
+
+    Checked once for every route, before any handler runs (so before the store).
+    """
+    params = request.path_params
+    if "name" in params and not is_keyset_name(params["name"]):
+        raise Problem(404, "KW_KEYSET_NOT_FOUND", "no key set has that name")
+    if "kid" in params and not is_kid(params["kid"]):
+        raise Problem(404, "KW_KEY_NOT_FOUND", "the key set has no key with that kid")
 
 
 def _principal(request: Request) -> Principal:
@@ -88,7 +104,7 @@ def build_admin_router(state: ServerState) -> APIRouter:
     router = APIRouter(
         prefix=ADMIN_PREFIX,
         responses=_ERRORS,
-        dependencies=[Security(_bearer)],
+        dependencies=[Security(_bearer), Depends(_valid_path)],
         tags=["admin"],
     )
     issuer = state.issuer
@@ -218,7 +234,7 @@ def build_admin_router(state: ServerState) -> APIRouter:
         summary="Read the audit log, newest first",
     )
     def audit(
-        keyset: Annotated[str | None, Query(max_length=64)] = None,
+        keyset: AuditKeySet = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[AuditOut]:
         return [AuditOut.of(e) for e in issuer.history(keyset, limit=limit)]
@@ -234,6 +250,7 @@ def build_admin_router(state: ServerState) -> APIRouter:
         ttl = None if body.ttl is None else timedelta(seconds=body.ttl)
         with _refused_values():
             token = await anyio.to_thread.run_sync(lambda: issuer.sign(name, body.claims, ttl=ttl))
+        check_minted(token, body.claims)
         state.metrics.count(state.metrics.tokens_minted, name)
         return MintOut(token=token)
 

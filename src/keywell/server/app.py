@@ -41,7 +41,13 @@ from keywell.server.guard import OPENAPI_PATH, AdminGuard
 from keywell.server.limits import ClientLimits, FailureThrottle
 from keywell.server.metrics import CONTENT_TYPE, Metrics
 from keywell.server.minting import FastMint
-from keywell.server.problems import PROBLEM_JSON, Problem, problem_from_error
+from keywell.server.problems import (
+    Problem,
+    internal_error,
+    problem_body,
+    problem_from_error,
+    problem_headers,
+)
 from keywell.server.published import Registry
 from keywell.server.scheduler import Scheduler
 
@@ -71,13 +77,11 @@ class ServerState:
         await anyio.sleep(max(0.0, since + self.config.staleness_bound - time.monotonic()))
 
 
-def _problem_response(problem: Problem) -> JSONResponse:
-    return JSONResponse(
-        problem.to_dict(),
-        status_code=problem.status,
-        media_type=PROBLEM_JSON,
-        headers={"Cache-Control": "no-store", **problem.headers},
-    )
+def _problem_response(problem: Problem) -> Response:
+    """``problem`` as a framework response, with the headers :func:`send_problem` sends."""
+    body = problem_body(problem)
+    headers = {k.decode(): v.decode("latin-1") for k, v in problem_headers(problem, body)}
+    return Response(body, status_code=problem.status, headers=headers)
 
 
 def _install_error_handlers(api: FastAPI) -> None:
@@ -110,8 +114,8 @@ def _install_error_handlers(api: FastAPI) -> None:
         return response
 
     async def on_error(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error: %s", type(exc).__name__)
-        return _problem_response(Problem(500, "KW_INTERNAL", "internal error"))
+        # Starlette re-raises after answering; the guard sees the request id and stays quiet.
+        return _problem_response(internal_error(exc, request.scope))
 
     api.add_exception_handler(Problem, on_problem)
     api.add_exception_handler(KeywellError, on_keywell)

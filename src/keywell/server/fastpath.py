@@ -21,7 +21,7 @@ import math
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from keywell.server.problems import PROBLEM_JSON, Problem, problem_body
+from keywell.server.problems import Problem, send_problem
 from keywell.server.published import JWK_SET_JSON, Document, Entry, Registry
 
 __all__ = ["ASGIApp", "FastPath", "match_public_path"]
@@ -178,15 +178,12 @@ class FastPath:
         self, send: Send, problem: Problem, headers: list[tuple[bytes, bytes]], method: str
     ) -> None:
         self._count(problem.status)
-        body = problem_body(problem)
-        hdrs = [
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"access-control-allow-origin", b"*"),
-            (b"cache-control", b"no-store"),
-            *headers,
-        ]
-        await _respond(send, problem.status, hdrs, b"" if method == "HEAD" else body)
+        await send_problem(
+            send,
+            problem,
+            head=method == "HEAD",
+            headers=[(b"access-control-allow-origin", b"*"), *headers],
+        )
 
 
 async def _respond(

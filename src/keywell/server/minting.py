@@ -4,7 +4,7 @@ Minting is the one admin call made at request rates, so after
 :class:`~keywell.server.guard.AdminGuard` has authenticated the caller and
 checked the ``sign`` scope, it is served here without the framework: the body
 is validated by the same pydantic model the OpenAPI schema documents
-(:class:`~keywell.server.models.MintIn`), errors have the framework path's
+(:class:`~keywell.server.bodies.MintIn`), errors have the framework path's
 problem shape, and the token is signed inline on the event loop only when
 :meth:`Issuer.try_sign_cached` can sign from memory (it never does I/O). On a
 cache miss (expired after ``sign_cache_ttl``, or cleared by a rotation,
@@ -19,10 +19,19 @@ its thread reloads; the others wait on that lock, then sign from the fresh
 entry inline. Should the reload fail, or its entry be dropped already (a
 concurrent rotation or revocation), the next waiter reloads in its turn, so
 the store sees one read per set at a time.
+
+A token no keywell verifier would accept is never minted (RFC 8725 section
+3.11 asks for explicit typing and checks on the other side, so the issuer must
+not hand out what they refuse): registered claims of the wrong JSON type are
+refused by :class:`~keywell.server.bodies.MintIn`; after signing,
+:func:`check_minted` refuses a token longer than the default verifier's
+``max_size`` (:data:`keywell.jose.jws.DEFAULT_MAX_TOKEN_SIZE`) and an ``nbf``
+at or after its ``exp`` (RFC 7519 section 4.1.5: it would never be valid).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,16 +40,18 @@ import anyio
 import anyio.to_thread
 from pydantic import ValidationError
 
-from keywell.errors import KeywellError
-from keywell.server.fastpath import Receive, Scope, Send
+from keywell.errors import ClaimError, KeywellError, TokenTooLargeError
+from keywell.jose.base64url import b64url_decode
+from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE
+from keywell.server.bodies import MintIn
+from keywell.server.fastpath import Send
 from keywell.server.metrics import Metrics
-from keywell.server.models import MintIn
-from keywell.server.problems import Problem, problem_from_error
+from keywell.server.problems import Problem, problem_from_error, send_problem
 
 if TYPE_CHECKING:
     from keywell.issuer import Issuer
 
-__all__ = ["FastMint"]
+__all__ = ["FastMint", "check_minted"]
 
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 
@@ -58,21 +69,11 @@ class FastMint:
         self.metrics = metrics
         self._reloads: dict[str, anyio.Lock] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, name: str) -> None:
-        """Answer one mint request (the caller has authorised it)."""
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+    async def __call__(self, body: bytes, send: Send, name: str) -> None:
+        """Answer one mint request whose ``body`` the guard read (and authorised)."""
         try:
-            token = await self._mint(name, bytes(body))
+            token = await self._mint(name, body)
         except Problem as problem:
-            from keywell.server.guard import send_problem
-
             await send_problem(send, problem)
             return
         # A compact JWS is base64url and dots only: nothing in it needs JSON escaping.
@@ -100,6 +101,7 @@ class FastMint:
             raise problem_from_error(exc) from None
         except ValueError as exc:  # the Issuer's refusals (reserved claims, issuer)
             raise Problem(422, "KW_INVALID_REQUEST", str(exc)) from None
+        check_minted(token, request.claims)
         self.metrics.tokens_minted[name] += 1
         return token
 
@@ -123,6 +125,34 @@ class FastMint:
             # (unknown sets included) do not accumulate
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._reloads.pop(name, None)
+
+
+def check_minted(token: str, claims: Mapping[str, Any]) -> None:
+    """Refuse (422) a freshly signed ``token`` (of ``claims``) that no keywell verifier accepts.
+
+    The payload is decoded again only when the caller set ``nbf``.
+
+    Raises:
+        Problem: ``KW_TOKEN_TOO_LARGE`` past ``DEFAULT_MAX_TOKEN_SIZE`` characters;
+            ``KW_CLAIM_INVALID`` (``claim: nbf``) when ``nbf`` is not before ``exp``.
+    """
+    if len(token) > DEFAULT_MAX_TOKEN_SIZE:
+        raise Problem(
+            422,
+            TokenTooLargeError.code,
+            f"the token would be longer than {DEFAULT_MAX_TOKEN_SIZE} characters, "
+            "which verifiers refuse; send fewer claims",
+        )
+    if "nbf" not in claims:
+        return
+    payload = json.loads(b64url_decode(token.split(".", 2)[1]))
+    if not payload["nbf"] < payload["exp"]:
+        raise Problem(
+            422,
+            ClaimError.code,
+            "nbf must be before the token's exp, or the token is never valid",
+            extra={"claim": "nbf"},
+        )
 
 
 def _invalid(errors: list[dict[str, object]]) -> Problem:

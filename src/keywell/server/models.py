@@ -1,113 +1,28 @@
-"""Request and response bodies of the admin API (the OpenAPI schema is generated from them).
+"""Response bodies of the admin API (the OpenAPI schema is generated from them).
 
-Durations travel as whole seconds; times as RFC 3339 strings.
+Durations travel as whole seconds; times as RFC 3339 strings. The request
+bodies are in :mod:`keywell.server.bodies`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from keywell.lifecycle import (
-    AuditEvent,
-    KeyInfo,
-    KeySetInfo,
-    RotationPolicy,
-    RotationResult,
-    Transition,
-)
+from keywell.lifecycle import AuditEvent, KeyInfo, KeySetInfo, RotationResult, Transition
+from keywell.server.bodies import PolicyModel
 
 __all__ = [
     "AuditOut",
     "KeyOut",
-    "KeySetCreate",
     "KeySetOut",
-    "MintIn",
     "MintOut",
-    "PolicyModel",
     "ProblemOut",
-    "RevokeIn",
-    "RotateIn",
     "RotateOut",
     "TransitionOut",
 ]
-
-_TEN_YEARS = 10 * 366 * 86400
-Seconds = int
-Alg = Literal["RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA", "HS256"]
-KeySetName = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-_DEFAULT = RotationPolicy()
-
-
-def _secs(field: str, default: timedelta) -> Any:
-    return Field(
-        default=int(default.total_seconds()),
-        ge=1,
-        le=_TEN_YEARS,
-        description=f"{field} in seconds",
-    )
-
-
-def _whole(d: timedelta) -> int:
-    """Whole seconds, at least 1 (a policy built in code may use fractions)."""
-    return max(1, round(d.total_seconds()))
-
-
-class PolicyModel(_Strict):
-    """A rotation policy; every duration in whole seconds."""
-
-    rotation_period: Seconds = _secs(
-        "how long a key is the active signer", _DEFAULT.rotation_period
-    )
-    prepublish: Seconds | None = Field(
-        default=None,
-        ge=1,
-        le=_TEN_YEARS,
-        description="seconds a key is published before it signs; null: rotation_period",
-    )
-    max_token_ttl: Seconds = _secs("the longest lifetime of a token", _DEFAULT.max_token_ttl)
-    jwks_max_age: Seconds = _secs(
-        "Cache-Control max-age of the published set", _DEFAULT.jwks_max_age
-    )
-    clock_skew: Seconds = Field(default=60, ge=0, le=_TEN_YEARS)
-
-    def to_policy(self) -> RotationPolicy:
-        """The lifecycle policy (raises ``PolicyError`` when inconsistent)."""
-        return RotationPolicy(
-            rotation_period=timedelta(seconds=self.rotation_period),
-            prepublish=None if self.prepublish is None else timedelta(seconds=self.prepublish),
-            max_token_ttl=timedelta(seconds=self.max_token_ttl),
-            jwks_max_age=timedelta(seconds=self.jwks_max_age),
-            clock_skew=timedelta(seconds=self.clock_skew),
-        )
-
-    @classmethod
-    def of(cls, policy: RotationPolicy) -> PolicyModel:
-        """The wire form of ``policy``."""
-        return cls(
-            rotation_period=_whole(policy.rotation_period),
-            prepublish=None if policy.prepublish is None else _whole(policy.prepublish),
-            max_token_ttl=_whole(policy.max_token_ttl),
-            jwks_max_age=_whole(policy.jwks_max_age),
-            clock_skew=int(policy.clock_skew.total_seconds()),
-        )
-
-
-class KeySetCreate(_Strict):
-    """A new key set."""
-
-    name: str = KeySetName
-    issuer: str = Field(min_length=1, max_length=2048, description="the `iss` of its tokens")
-    alg: Alg = "ES256"
-    policy: PolicyModel | None = None
 
 
 class KeySetOut(BaseModel):
@@ -196,12 +111,6 @@ class TransitionOut(BaseModel):
         )
 
 
-class RotateIn(_Strict):
-    """A rotation request: planned by default, or an emergency."""
-
-    emergency: bool = False
-
-
 class RotateOut(BaseModel):
     """What a rotation did, or when a planned one becomes possible."""
 
@@ -227,12 +136,6 @@ class RotateOut(BaseModel):
             transitions=[TransitionOut.of(t, committed_at) for t in r.transitions],
             committed_at=committed_at,
         )
-
-
-class RevokeIn(_Strict):
-    """A revocation; the reason is recorded in the audit log."""
-
-    reason: str = Field(min_length=1, max_length=500)
 
 
 class AuditOut(BaseModel):
@@ -262,18 +165,6 @@ class AuditOut(BaseModel):
             action=e.action,
             reason=e.reason,
         )
-
-
-class MintIn(_Strict):
-    """Claims to sign; ``iss``, ``iat``, ``exp`` and ``jti`` are set by the server."""
-
-    claims: dict[str, Any] = Field(default_factory=dict)
-    ttl: Seconds | None = Field(
-        default=None,
-        ge=1,
-        le=_TEN_YEARS,
-        description="token lifetime in seconds; at most the set's max_token_ttl",
-    )
 
 
 class MintOut(BaseModel):

@@ -3,16 +3,24 @@
 A problem carries ``type`` (a ``urn:keywell:problem:*`` URI), ``title``, ``status``,
 ``detail`` and a stable ``code`` extension taken from :mod:`keywell.errors`.
 Details are written by the server, never copied from a request, so no secret a
-client sent is ever echoed back.
+client sent is ever echoed back. :func:`send_problem` is the one raw-ASGI way
+to answer with a problem; :func:`internal_error` the one way an unexpected
+exception becomes one (a 500 naming a request id, logged with the error's type
+and that id, never its message: a driver error's message carries the SQL and
+the caller's parameters).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 from keywell.errors import (
+    InvalidInputError,
     KEKError,
     KeyNotFoundError,
     KeySetError,
@@ -22,9 +30,20 @@ from keywell.errors import (
     PolicyError,
 )
 
-__all__ = ["PROBLEM_JSON", "Problem", "problem_body", "problem_from_error"]
+__all__ = [
+    "PROBLEM_JSON",
+    "Problem",
+    "internal_error",
+    "problem_body",
+    "problem_from_error",
+    "problem_headers",
+    "send_problem",
+]
 
 PROBLEM_JSON = "application/problem+json"
+REQUEST_ID_KEY = "keywell.request_id"
+"""Scope key set once an unexpected error of the request was logged and answered."""
+log = logging.getLogger("keywell.server")
 
 
 class Problem(Exception):
@@ -72,6 +91,60 @@ def problem_body(problem: Problem) -> bytes:
     return json.dumps(problem.to_dict(), separators=(",", ":")).encode()
 
 
+def problem_headers(problem: Problem, body: bytes) -> list[tuple[bytes, bytes]]:
+    """The response headers of ``problem`` whose serialised form is ``body``."""
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    headers += [(k.lower().encode(), v.encode("latin-1")) for k, v in problem.headers.items()]
+    return headers
+
+
+async def send_problem(
+    send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    problem: Problem,
+    *,
+    head: bool = False,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer with ``problem`` as ``application/problem+json`` (no body for ``HEAD``)."""
+    body = problem_body(problem)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": problem.status,
+            "headers": [*problem_headers(problem, body), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def internal_error(exc: BaseException, scope: MutableMapping[str, Any]) -> Problem:
+    """Log ``exc`` by type under a fresh request id; the 500 problem that names the id.
+
+    The log line carries the exception's type and the request id, never its
+    message or traceback. The id is recorded in ``scope``, so an outer layer
+    seeing the same exception re-raised knows it has been logged and answered.
+    """
+    request_id = secrets.token_hex(8)
+    scope[REQUEST_ID_KEY] = request_id
+    log.error(
+        "unexpected error %s (request id %s)",
+        type(exc).__name__,
+        request_id,
+        extra={"error_type": type(exc).__name__, "request_id": request_id},
+    )
+    return Problem(
+        500,
+        "KW_INTERNAL",
+        f"internal error; quote request id {request_id}",
+        headers={"X-Request-Id": request_id},
+        extra={"request_id": request_id},
+    )
+
+
 def problem_from_error(exc: KeywellError) -> Problem:
     """Map a keywell error to its HTTP problem; the message is keywell's own, never a secret."""
     if isinstance(exc, KeySetNotFoundError):
@@ -80,6 +153,8 @@ def problem_from_error(exc: KeywellError) -> Problem:
         return Problem(404, exc.code, "the key set has no key with that kid")
     if isinstance(exc, KeySetExistsError):
         return Problem(409, exc.code, "a key set with that name already exists")
+    if isinstance(exc, InvalidInputError):
+        return Problem(422, exc.code, exc.message, extra={"field": exc.field})
     if isinstance(exc, PolicyError):
         return Problem(422, exc.code, exc.message, extra={"setting": exc.setting})
     if isinstance(exc, KEKError):

@@ -1,0 +1,158 @@
+"""Request bodies of the admin API (the OpenAPI schema is generated from them).
+
+Durations travel as whole seconds. Request bodies are strict (pydantic strict
+mode, unknown members forbidden): ``"yes"`` is no boolean and ``true`` no
+number of seconds. Names, issuers and reasons are checked by the rules of
+:mod:`keywell.lifecycle.names`, the same the Issuer applies; the OpenAPI
+schema states them as patterns and lengths. Registered mint claims must have
+the JSON types verifiers require (RFC 7519 section 4.1).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from keywell.lifecycle import RotationPolicy
+from keywell.lifecycle.names import (
+    ISSUER_MAX,
+    KEYSET_NAME_MAX,
+    KEYSET_NAME_PATTERN,
+    REASON_MAX,
+    check_issuer,
+    check_keyset_name,
+    check_reason,
+)
+
+__all__ = ["KeySetCreate", "MintIn", "PolicyModel", "RevokeIn", "RotateIn"]
+
+_TEN_YEARS = 10 * 366 * 86400
+Seconds = int
+Alg = Literal["RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA", "HS256"]
+KeySetName = Annotated[
+    str,
+    AfterValidator(check_keyset_name),
+    Field(max_length=KEYSET_NAME_MAX, json_schema_extra={"pattern": KEYSET_NAME_PATTERN}),
+]
+IssuerURL = Annotated[
+    str,
+    AfterValidator(check_issuer),
+    Field(max_length=ISSUER_MAX, description="the `iss` of its tokens: an https URL"),
+]
+Reason = Annotated[str, AfterValidator(check_reason), Field(max_length=REASON_MAX)]
+_MAX_DATE = 2**53  # as the verifier (keywell.jose.claims): larger NumericDates are refused
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+_DEFAULT = RotationPolicy()
+
+
+def _secs(field: str, default: timedelta) -> Any:
+    return Field(
+        default=int(default.total_seconds()),
+        ge=1,
+        le=_TEN_YEARS,
+        description=f"{field} in seconds",
+    )
+
+
+def _whole(d: timedelta) -> int:
+    """Whole seconds, at least 1 (a policy built in code may use fractions)."""
+    return max(1, round(d.total_seconds()))
+
+
+class PolicyModel(_Strict):
+    """A rotation policy; every duration in whole seconds."""
+
+    rotation_period: Seconds = _secs(
+        "how long a key is the active signer", _DEFAULT.rotation_period
+    )
+    prepublish: Seconds | None = Field(
+        default=None,
+        ge=1,
+        le=_TEN_YEARS,
+        description="seconds a key is published before it signs; null: rotation_period",
+    )
+    max_token_ttl: Seconds = _secs("the longest lifetime of a token", _DEFAULT.max_token_ttl)
+    jwks_max_age: Seconds = _secs(
+        "Cache-Control max-age of the published set", _DEFAULT.jwks_max_age
+    )
+    clock_skew: Seconds = Field(default=60, ge=0, le=_TEN_YEARS)
+
+    def to_policy(self) -> RotationPolicy:
+        """The lifecycle policy (raises ``PolicyError`` when inconsistent)."""
+        return RotationPolicy(
+            rotation_period=timedelta(seconds=self.rotation_period),
+            prepublish=None if self.prepublish is None else timedelta(seconds=self.prepublish),
+            max_token_ttl=timedelta(seconds=self.max_token_ttl),
+            jwks_max_age=timedelta(seconds=self.jwks_max_age),
+            clock_skew=timedelta(seconds=self.clock_skew),
+        )
+
+    @classmethod
+    def of(cls, policy: RotationPolicy) -> PolicyModel:
+        """The wire form of ``policy``."""
+        return cls(
+            rotation_period=_whole(policy.rotation_period),
+            prepublish=None if policy.prepublish is None else _whole(policy.prepublish),
+            max_token_ttl=_whole(policy.max_token_ttl),
+            jwks_max_age=_whole(policy.jwks_max_age),
+            clock_skew=int(policy.clock_skew.total_seconds()),
+        )
+
+
+class KeySetCreate(_Strict):
+    """A new key set."""
+
+    name: KeySetName
+    issuer: IssuerURL
+    alg: Alg = "ES256"
+    policy: PolicyModel | None = None
+
+
+class RotateIn(_Strict):
+    """A rotation request: planned by default, or an emergency."""
+
+    emergency: bool = False
+
+
+class RevokeIn(_Strict):
+    """A revocation; the reason is recorded in the audit log."""
+
+    reason: Reason
+
+
+class MintIn(_Strict):
+    """Claims to sign; ``iss``, ``iat``, ``exp`` and ``jti`` are set by the server."""
+
+    claims: dict[str, Any] = Field(default_factory=dict)
+    ttl: Seconds | None = Field(
+        default=None,
+        ge=1,
+        le=_TEN_YEARS,
+        description="token lifetime in seconds; at most the set's max_token_ttl",
+    )
+
+    @field_validator("claims")
+    @classmethod
+    def _registered_types(cls, claims: dict[str, Any]) -> dict[str, Any]:
+        """Registered claims of the JSON type verifiers require (RFC 7519 section 4.1)."""
+        if "nbf" in claims:
+            nbf = claims["nbf"]
+            if type(nbf) not in (int, float) or not -_MAX_DATE <= nbf <= _MAX_DATE:
+                raise ValueError("nbf must be a NumericDate (seconds since the epoch)")
+        for name in ("iss", "sub"):
+            if name in claims and type(claims[name]) is not str:
+                raise ValueError(f"{name} must be a string")
+        if "aud" in claims:
+            aud = claims["aud"]
+            if type(aud) is not str and not (
+                type(aud) is list and aud and all(type(a) is str for a in aud)
+            ):
+                raise ValueError("aud must be a string or a non-empty array of strings")
+        return claims
