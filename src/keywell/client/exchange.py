@@ -55,7 +55,7 @@ def _late(timeout: float) -> ExchangeError:
     return ExchangeError(f"timed out: no complete answer within {timeout:g}s")
 
 
-def _http_failure(exc: httpx.HTTPError, timeout: float) -> ExchangeError:
+def _http_failure(exc: httpx.HTTPError | httpx.StreamError, timeout: float) -> ExchangeError:
     if isinstance(exc, httpx.TimeoutException):
         return _late(timeout)
     if isinstance(exc, httpx.TooManyRedirects):
@@ -72,6 +72,20 @@ def _start(response: httpx.Response, precheck: Precheck, max_bytes: int) -> Boun
     if response.status_code != 200:
         return None
     return BoundedDecoder(content_coding(response.headers.get_list("content-encoding")), max_bytes)
+
+
+def _preloaded(response: httpx.Response, max_bytes: int) -> bytes | None:
+    """The body of a response its transport already read, else ``None``.
+
+    Recording or test transports return ``httpx.Response(content=...)``; httpx
+    has decoded such a body already; it is held to ``max_bytes`` all the same.
+    """
+    if not response.is_stream_consumed:
+        return None
+    body = response.content
+    if len(body) > max_bytes:
+        raise ExchangeError(f"body of {len(body)} bytes exceeds max_bytes={max_bytes} (decoded)")
+    return body
 
 
 def get_sync(
@@ -94,6 +108,9 @@ def get_sync(
             decoder = _start(response, precheck, max_bytes)
             if decoder is None:
                 return Answer(response.status_code, response.headers, response.url, None)
+            body = _preloaded(response, max_bytes)
+            if body is not None:
+                return Answer(200, response.headers, response.url, body)
             for chunk in response.iter_raw():
                 decoder.feed(chunk)
                 if time.monotonic() > deadline:
@@ -106,7 +123,7 @@ def get_sync(
         raise _late(timeout) from None
     except BodyRefused as exc:
         raise ExchangeError(exc.reason) from None
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.StreamError) as exc:
         raise _http_failure(exc, timeout) from None
 
 
@@ -129,6 +146,9 @@ async def get_async(
                 decoder = _start(response, precheck, max_bytes)
                 if decoder is None:
                     return Answer(response.status_code, response.headers, response.url, None)
+                body = _preloaded(response, max_bytes)
+                if body is not None:
+                    return Answer(200, response.headers, response.url, body)
                 async for chunk in response.aiter_raw():
                     decoder.feed(chunk)
                 return Answer(200, response.headers, response.url, decoder.finish())
@@ -136,5 +156,5 @@ async def get_async(
         raise _late(timeout) from None
     except BodyRefused as exc:
         raise ExchangeError(exc.reason) from None
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.StreamError) as exc:
         raise _http_failure(exc, timeout) from None
