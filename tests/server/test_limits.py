@@ -143,6 +143,48 @@ JWKS_PATH = "/.well-known/jwks.json"
 
 
 @pytest.mark.anyio
+async def test_unknown_tokens_from_a_shared_address_never_lock_out_a_vouched_token(
+    issuer: Issuer, tokens: dict[str, str], statements: list[str]
+) -> None:
+    """Behind a proxy every caller shares one address: a flood of unknown tokens
+    throttles the unknown tokens, never a token the store accepted recently,
+    for reads or for minting (the attacker's finding against the first cut)."""
+    issuer.create_keyset("api", issuer="https://issuer.example", alg="ES256")
+    config = ServerConfig(
+        public_url=BASE, auth_failure_limit=3, auth_failure_window=600, auth_cache_ttl=0.0
+    )
+    srv = create_app(issuer, config)
+    admin = bearer(tokens["admin"])
+    async with srv.running():
+        transport = httpx.ASGITransport(app=srv, client=("192.0.2.9", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            assert (await client.get("/admin/v1/keysets", headers=admin)).status_code == 200
+            got = []
+            for i in range(6):
+                r = await client.get("/admin/v1/keysets", headers=bearer(f"kwa_{i:040d}"))
+                got.append(r.status_code)
+            assert got == [401, 401, 401, 429, 429, 429]
+            statements.clear()
+            # the vouched token: served, and still checked against the store each time
+            # (auth_cache_ttl=0), so a revocation still takes effect at once
+            for _ in range(3):
+                assert (await client.get("/admin/v1/keysets", headers=admin)).status_code == 200
+            assert len([s for s in statements if "admin_tokens" in s]) == 3
+            mint = await client.post(
+                "/admin/v1/keysets/api/tokens", headers=admin, json={"claims": {"sub": "a"}}
+            )
+            assert mint.status_code == 201
+            # a token never seen valid from this address is throttled like the flood
+            fresh = bearer(issuer.create_admin_token(["read"], name="fresh"))
+            assert (await client.get("/admin/v1/keysets", headers=fresh)).status_code == 429
+            # once revoked, the vouched token loses its exemption
+            token_id = next(t.id for t in issuer.list_admin_tokens() if t.name == "test-admin")
+            issuer.revoke_admin_token(token_id=token_id)
+            assert (await client.get("/admin/v1/keysets", headers=admin)).status_code == 401
+            assert (await client.get("/admin/v1/keysets", headers=admin)).status_code == 429
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("scope", "status"),
     [(None, 401), ("read", 403), ("sign", 403), ("metrics", 200), ("admin", 200)],

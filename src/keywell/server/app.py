@@ -186,6 +186,7 @@ class KeywellServer:
             ),
             body_timeout=config.body_read_timeout,
             on_throttled=lambda: metrics.count(metrics.auth_failures, "throttled"),
+            exempt=lambda scope: self.authenticator.vouched(_authorization(scope)),
         )
         self.app = FastPath(
             limits,
@@ -249,6 +250,14 @@ class KeywellServer:
                     raise
                 text = state.metrics.render(state.registry.keys, state.registry.infos)
                 return PlainTextResponse(text, media_type=CONTENT_TYPE)
+
+
+def _authorization(scope: Scope) -> str | None:
+    """The request's ``Authorization`` header value, if any (ASGI headers are latin-1)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def create_app(

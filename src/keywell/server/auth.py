@@ -100,6 +100,10 @@ class Authenticator:
         max_entries: the cache size bound (hits and misses together).
         clock: a monotonic clock (tests).
         on_failure: called with ``"missing"``, ``"invalid"`` or ``"scope"`` (metrics).
+        vouch_seconds: how long a token the store accepted stays *vouched for*:
+            the per-address failure throttle never refuses it (see
+            :meth:`vouched`). Vouching only exempts a token from the throttle;
+            every request is still authenticated against the cache and store.
     """
 
     def __init__(
@@ -110,14 +114,17 @@ class Authenticator:
         max_entries: int = 1024,
         clock: Callable[[], float] = time.monotonic,
         on_failure: Callable[[str], None] | None = None,
+        vouch_seconds: float = 3600.0,
     ) -> None:
-        if ttl < 0 or max_entries <= 0:
+        if ttl < 0 or max_entries <= 0 or vouch_seconds < 0:
             raise ValueError("ttl must be >= 0 and max_entries > 0")
         self._issuer = issuer
         self._ttl = ttl
         self._max = max_entries
         self._clock = clock
         self._cache: dict[bytes, tuple[float, Principal | None]] = {}
+        self._vouch = vouch_seconds
+        self._vouched: dict[bytes, float] = {}
         self.on_failure = on_failure or (lambda reason: None)
 
     @staticmethod
@@ -148,8 +155,14 @@ class Authenticator:
         principal = None
         if scopes is None:
             StoreMisses.record()
+            self._vouched.pop(digest, None)
         else:
             principal = Principal(frozenset(scopes), f"admin-token:{digest.hex()[:12]}")
+            if len(self._vouched) >= self._max and digest not in self._vouched:
+                self._vouched = {k: t for k, t in self._vouched.items() if t > now}
+                if len(self._vouched) >= self._max:
+                    self._vouched.pop(next(iter(self._vouched)))  # the oldest vouch
+            self._vouched[digest] = now + self._vouch
         if self._ttl > 0:
             if len(self._cache) >= self._max:
                 self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
@@ -171,6 +184,23 @@ class Authenticator:
         if principal is None:
             raise self.reject_unknown()
         return principal
+
+    def vouched(self, authorization: str | None) -> bool:
+        """Whether the store accepted this bearer token within ``vouch_seconds``.
+
+        No I/O, nothing counted. The failure throttle asks this so that an attacker sending unknown
+        tokens from a shared address (a proxy, a NAT) never locks out callers
+        whose tokens are known good; a token the store refused since is no
+        longer vouched for.
+        """
+        if not authorization:
+            return False
+        scheme, _, secret = authorization.partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret or len(secret) > MAX_SECRET_LENGTH:
+            return False
+        until = self._vouched.get(self._digest(secret))
+        return until is not None and until > self._clock()
 
     def secret_from_header(self, authorization: str | None) -> str:
         """Extract the bearer secret from an ``Authorization`` value or raise a 401 problem."""

@@ -21,7 +21,11 @@ setting                default    enforced by
 ``auth_failure_window`` 60 s      that reached the store (unknown tokens not
                                   in the miss cache), per client address (a
                                   token bucket); then its requests get 429
-                                  and ``Retry-After`` without touching it.
+                                  and ``Retry-After`` without touching it,
+                                  except requests whose token the store
+                                  accepted in the last hour (vouched for), so
+                                  a flood from a shared address never locks
+                                  out known-good callers.
 =====================  =========  ===========================================
 
 A slow client holds one connection until ``header_read_timeout``; with the
@@ -132,10 +136,15 @@ class ClientLimits:
         throttle: counts, per client address, 401 answers that cost a store
             lookup (an unknown token not in the miss cache: see
             :class:`~keywell.server.auth.StoreMisses`); an address out of
-            budget gets 429 with ``Retry-After`` before authentication.
+            budget gets 429 with ``Retry-After`` before authentication,
+            unless ``exempt`` vouches for the request.
         body_timeout: seconds, from the app's first read, to receive the
             whole body; later the client gets 408 and the app a disconnect.
         on_throttled: called once per refused request (metrics).
+        exempt: whether a request is never throttled (no I/O): the server
+            exempts tokens the store accepted recently
+            (:meth:`~keywell.server.auth.Authenticator.vouched`), so unknown
+            tokens from a shared address never lock out valid callers.
     """
 
     def __init__(
@@ -145,8 +154,10 @@ class ClientLimits:
         throttle: FailureThrottle,
         body_timeout: float,
         on_throttled: Callable[[], None] = lambda: None,
+        exempt: Callable[[Scope], bool] = lambda scope: False,
     ) -> None:
         self.app = app
+        self.exempt = exempt
         self.throttle = throttle
         self.body_timeout = body_timeout
         self.on_throttled = on_throttled
@@ -159,7 +170,7 @@ class ClientLimits:
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
         wait = self.throttle.retry_after(address)
-        if wait > 0:
+        if wait > 0 and not self.exempt(scope):
             self.on_throttled()
             seconds = str(max(1, math.ceil(wait)))
             problem = Problem(
