@@ -176,6 +176,13 @@ MALFORMED = {
     "not_utf8": b'{"reason": "\xff\xfe"}',
     "truncated": b'{"claims": {',
     "trailing": b"{} {}",
+    # duplicate member names: a proxy reading the first and keywell the last would
+    # disagree about what was asked (the attacker got an admin token this way)
+    "duplicate_top": b'{"reason": "a", "reason": "b"}',
+    "duplicate_scopes": b'{"scopes": ["read"], "scopes": ["admin"]}',
+    "duplicate_nested": b'{"claims": {"sub": "a", "sub": "b"}}',
+    "duplicate_escaped": rb'{"claims": {"aud": "x", "\u0061ud": "y"}}',
+    "not_an_object": b'["claims"]',
 }
 
 

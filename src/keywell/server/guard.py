@@ -24,9 +24,10 @@ import re
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio.to_thread
-from pydantic_core import from_json
 from starlette.routing import compile_path
 
+from keywell.errors import MalformedTokenError
+from keywell.jose.jws import loads_object
 from keywell.lifecycle.names import is_keyset_name
 from keywell.server.auth import Authenticator, Principal, authorize
 from keywell.server.fastpath import ASGIApp, Message, Receive, Scope, Send
@@ -230,13 +231,17 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def _require_wellformed(body: bytes) -> None:
     """Refuse (422) a body that is not strict JSON: one parser for every admin route.
 
-    RFC 8259 strictly: UTF-8 without a BOM, no NaN or Infinity, no lone
-    surrogate escape, bounded nesting; so the framework's lenient parser never
-    sees what the mint path would refuse (about a microsecond for a mint body).
+    RFC 8259 strictly, with the parser that reads token headers and payloads
+    (:func:`keywell.jose.jws.loads_object`): a JSON object, UTF-8 without a
+    BOM, no NaN or Infinity, no lone surrogate escape, bounded nesting, and no
+    duplicate member names (RFC 8259 section 4 leaves them to the parser; a
+    proxy reading the first ``"scopes"`` and keywell the last would disagree
+    about what was asked). So the framework's lenient parser never sees what
+    keywell would refuse.
     """
     try:
-        from_json(body, allow_inf_nan=False)
-    except ValueError:
+        loads_object(body, "the request body")
+    except MalformedTokenError:
         raise Problem(
             422,
             "KW_INVALID_REQUEST",
