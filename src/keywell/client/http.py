@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -33,7 +32,7 @@ from keywell.client.cache import (
     NotModified,
     Ticket,
 )
-from keywell.client.exchange import Answer
+from keywell.client.exchange import Answer, is_loopback, url_refused
 from keywell.errors import JWKSError
 from keywell.jose.jwkset import JWKSet
 
@@ -77,16 +76,6 @@ class FetchConfig:
         return f"<FetchConfig {redact(self.url)}>"
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is ``localhost`` or a loopback IP literal."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str | httpx.URL, *, allow_http: bool = False) -> httpx.URL:
     """Parse and vet a JWKS (or discovery) URL.
 
@@ -100,14 +89,9 @@ def check_url(url: str | httpx.URL, *, allow_http: bool = False) -> httpx.URL:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise ValueError(f"invalid URL: {exc}") from None
-    if parsed.scheme not in ("https", "http") or not parsed.host:
-        raise ValueError("the URL must be an absolute https URL")
-    if parsed.scheme == "http" and not allow_http and not is_loopback(parsed.host):
-        raise ValueError(
-            "plain http is refused for a non-loopback host; use https or allow_http=True"
-        )
-    if parsed.userinfo:
-        raise ValueError("credentials in the URL are refused; pass them in headers=")
+    why = url_refused(parsed, allow_http=allow_http)
+    if why is not None:
+        raise ValueError(why)
     return parsed
 
 
