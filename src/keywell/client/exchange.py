@@ -163,12 +163,25 @@ def _http_failure(exc: httpx.HTTPError | httpx.StreamError, timeout: float) -> E
     return ExchangeError(f"{type(exc).__name__}: {detail}")
 
 
-def _start(response: httpx.Response, precheck: Precheck, max_bytes: int) -> BoundedDecoder | None:
+def _start(
+    response: httpx.Response, hop: _Hop, precheck: Precheck, max_bytes: int
+) -> Answer | BoundedDecoder | None:
+    """Judge a response head; no body byte is read here.
+
+    None when it was a redirect now followed, the :class:`Answer` when no
+    body is to be read (not a 200, or already read), else the decoder the raw
+    body is to be fed to.
+    """
+    if hop.next(response):
+        return None
     reason = precheck(response)
     if reason is not None:
         raise ExchangeError(reason)
     if response.status_code != 200:
-        return None
+        return Answer(response.status_code, response.headers, response.url, None)
+    body = _preloaded(response, max_bytes)
+    if body is not None:
+        return Answer(200, response.headers, response.url, body)
     return BoundedDecoder(content_coding(response.headers.get_list("content-encoding")), max_bytes)
 
 
@@ -211,14 +224,9 @@ def get_sync(
         with client.stream(
             "GET", hop.url, headers=hop.headers, timeout=timeout, follow_redirects=False
         ) as response:
-            if hop.next(response):
-                return None
-            decoder = _start(response, precheck, max_bytes)
-            if decoder is None:
-                return Answer(response.status_code, response.headers, response.url, None)
-            body = _preloaded(response, max_bytes)
-            if body is not None:
-                return Answer(200, response.headers, response.url, body)
+            decoder = _start(response, hop, precheck, max_bytes)
+            if not isinstance(decoder, BoundedDecoder):
+                return decoder
             for chunk in response.iter_raw():
                 decoder.feed(chunk)
                 if time.monotonic() > deadline:
@@ -259,14 +267,9 @@ async def get_async(
         async with client.stream(
             "GET", hop.url, headers=hop.headers, timeout=timeout, follow_redirects=False
         ) as response:
-            if hop.next(response):
-                return None
-            decoder = _start(response, precheck, max_bytes)
-            if decoder is None:
-                return Answer(response.status_code, response.headers, response.url, None)
-            body = _preloaded(response, max_bytes)
-            if body is not None:
-                return Answer(200, response.headers, response.url, body)
+            decoder = _start(response, hop, precheck, max_bytes)
+            if not isinstance(decoder, BoundedDecoder):
+                return decoder
             async for chunk in response.aiter_raw():
                 decoder.feed(chunk)
             return Answer(200, response.headers, response.url, decoder.finish())
