@@ -229,3 +229,18 @@ def test_bad_max_age_golden(hostile: HostileServer, monkeypatch: pytest.MonkeyPa
         )
     assert out == golden.read_text()
     assert result.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1", "ftp://127.0.0.1/jwks", "nonsense", "http://127.0.0.1:1/jwks", "http://"],
+)
+def test_a_bad_url_is_a_finding_not_a_crash(url: str) -> None:
+    report = lint_url(url, timeout=TIMEOUT)
+    assert report.codes - {"not-https"} == {"fetch-failed"}
+    assert report.failed
+
+
+def test_plain_http_off_loopback_is_still_named() -> None:
+    report = lint_url("http://jwks.invalid/keys", timeout=TIMEOUT)
+    assert report.codes == {"not-https", "fetch-failed"}

@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from keywell.lint.findings import Finding, Report, Severity
 from keywell.lint.jwks import lint_json
 
 if TYPE_CHECKING:
+    import httpx
+
     from keywell.client.exchange import Answer
 
 __all__ = [
@@ -167,11 +168,10 @@ def lint_cache_headers(headers: Mapping[str, str]) -> list[Finding]:
     return out
 
 
-def _not_https(url: str) -> list[Finding]:
+def _not_https(url: httpx.URL) -> list[Finding]:
     from keywell.client.exchange import is_loopback
 
-    parts = urlsplit(url)
-    if parts.scheme != "http" or is_loopback(parts.hostname or ""):
+    if url.scheme != "http" or is_loopback(url.host):
         return []
     return [
         _finding(
@@ -192,17 +192,28 @@ def _fetch_failed(why: str) -> Finding:
     )
 
 
-def _fetch(url: str, timeout: float) -> Answer | Finding:
-    """One bounded GET (the client's exchange), or the finding that says why it failed."""
-    import httpx
+def _fetch(url: str, timeout: float) -> tuple[list[Finding], Answer | None]:
+    """One bounded GET (the client's exchange): the transport findings, and the answer.
 
-    from keywell.client.deadline import owned_sync_client
-    from keywell.client.exchange import ExchangeError, get_sync
+    The answer is None when the fetch failed; the findings then say why.
+    """
+    import httpx
 
     try:
         target = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        return _fetch_failed(f"invalid URL ({str(exc)[:100]})")
+        return [_fetch_failed(f"invalid URL ({str(exc)[:100]})")], None
+    findings = _not_https(target)
+    answer = _get(target, timeout)
+    if isinstance(answer, Finding):
+        return [*findings, answer], None
+    return findings, answer
+
+
+def _get(target: httpx.URL, timeout: float) -> Answer | Finding:
+    from keywell.client.deadline import owned_sync_client
+    from keywell.client.exchange import ExchangeError, get_sync
+
     with owned_sync_client() as client:
         try:
             return get_sync(
@@ -230,10 +241,9 @@ def lint_url(url: str, *, timeout: float = 10.0, now: datetime | None = None) ->
 
     ``timeout`` (seconds) bounds the whole exchange, connect to last body byte.
     """
-    findings = _not_https(url)
-    answer = _fetch(url, timeout)
-    if isinstance(answer, Finding):
-        return Report.build(source=url, key_count=0, findings=[*findings, answer])
+    findings, answer = _fetch(url, timeout)
+    if answer is None:
+        return Report.build(source=url, key_count=0, findings=findings)
     status, headers = answer.status, answer.headers
     if status != 200 or answer.body is None:
         where = headers.get("location")
