@@ -20,7 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-__all__ = ["CachePolicy", "CachingHeaders", "compute_ttl", "delta_seconds", "parse_directives"]
+__all__ = [
+    "CachePolicy",
+    "CachingHeaders",
+    "compute_ttl",
+    "delta_seconds",
+    "header_integer",
+    "parse_directives",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,18 +128,25 @@ def _http_date(value: str | None) -> float | None:
         return None
 
 
-_DELTA_SECONDS = re.compile(r"[0-9]{1,10}")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+def header_integer(value: str | None, *, digits: int) -> int | None:
+    """A header number that is 1 to ``digits`` ASCII digits, else None.
+
+    The one rule for numbers in header fields (delta-seconds, RFC 9111
+    section 1.2.2; Content-Length, RFC 9110 section 8.6): ``str.isdigit``
+    would accept ``"²"`` and 5,000-digit numbers, which ``int`` then refuses;
+    one odd header from a proxy must never raise.
+    """
+    if value is None or not 0 < len(value) <= digits or not _ASCII_DIGITS.fullmatch(value):
+        return None
+    return int(value)
 
 
 def delta_seconds(value: str | None) -> int | None:
-    """Parse delta-seconds (RFC 9111 section 1.2.2): ASCII digits only, bounded in length.
-
-    ``str.isdigit`` would accept ``"²"`` and 5,000-digit numbers, which ``int``
-    then refuses: one odd header from a proxy must not break the cache.
-    """
-    if value is None or not _DELTA_SECONDS.fullmatch(value):
-        return None
-    return int(value)
+    """Parse delta-seconds (RFC 9111 section 1.2.2): ASCII digits only, at most ten."""
+    return header_integer(value, digits=10)
 
 
 def compute_ttl(headers: CachingHeaders, policy: CachePolicy, now: float) -> float:

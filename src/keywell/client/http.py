@@ -33,6 +33,7 @@ from keywell.client.cache import (
     Ticket,
 )
 from keywell.client.exchange import Answer, is_loopback, url_refused
+from keywell.client.freshness import header_integer
 from keywell.errors import JWKSError
 from keywell.jose.jwkset import JWKSet
 
@@ -128,9 +129,10 @@ def precheck(response: httpx.Response, *, allow_http: bool, max_bytes: int) -> s
         return "a redirect led to plain http"
     if response.status_code != 200:
         return None
-    length = response.headers.get("content-length")
-    if length is not None and length.strip().isdigit() and int(length) > max_bytes:
-        return f"body of {int(length)} bytes exceeds max_bytes={max_bytes}"
+    # an odd or huge Content-Length is ignored here: the decoder bounds the body
+    length = header_integer(response.headers.get("content-length", "").strip(), digits=18)
+    if length is not None and length > max_bytes:
+        return f"body of {length} bytes exceeds max_bytes={max_bytes}"
     ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype and not (ctype.endswith("json") or ctype in _TOLERATED_TYPES):
         return f"unexpected content type {ctype[:64]!r}"
