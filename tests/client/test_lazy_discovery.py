@@ -9,7 +9,7 @@ import time
 import pytest
 
 from keywell import JWK, DiscoveryError, KeywellError, Verifier
-from keywell.client import RemoteJWKSet
+from keywell.client import RemoteJWKSet, adiscover, discover
 from tests.client.jwks_server import Clock, JWKSServer, jwks, token
 
 META = "/idp/.well-known/openid-configuration"
@@ -156,3 +156,21 @@ def test_timeout_is_one_deadline_for_discovery_and_the_first_fetch(
         assert "timed out" in says
     assert elapsed < 1.0 + 1.0  # the one deadline, plus loose slack for a loaded machine
     remote.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_discover_has_one_deadline_for_both_locations(server: JWKSServer, mode: str) -> None:
+    issuer = server.url("/idp")
+    server.set(META, status=404, delay=0.6)
+    server.set(OAUTH, jwks={"issuer": issuer, "jwks_uri": server.url("/keys")}, delay=0.6)
+    started = time.monotonic()
+
+    def run() -> str:
+        if mode == "sync":
+            return discover(issuer, timeout=1.0)
+        return asyncio.run(adiscover(issuer, timeout=1.0))
+
+    with pytest.raises(DiscoveryError, match="within 1s"):
+        run()
+    assert time.monotonic() - started < 1.0 + 1.0
+    assert discover(issuer, timeout=2.0) == server.url("/keys")  # 1.2 s in all fits in 2 s
