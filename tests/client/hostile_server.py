@@ -41,6 +41,7 @@ class HostileServer:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.paths: list[str] = []
+        self.heads: list[bytes] = []
         self.behaviour: Behaviour = lambda sock, srv: None
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.05)
@@ -79,6 +80,7 @@ class HostileServer:
                 path = data.split(b" ", 2)[1].decode("latin-1").split("?")[0]
                 with self.lock:
                     self.paths.append(path)
+                    self.heads.append(data)
                     behaviour = self.behaviour
                 behaviour(conn, self)
         except OSError:

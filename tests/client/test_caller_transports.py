@@ -1,5 +1,9 @@
 """A caller's own httpx client whose transport hands back an already-read response.
 
+Such a transport may also hand over header values no wire parser would pass
+(a ``Content-Length`` of ``"²"`` or 5,000 digits): those must never raise
+anything but the typed errors.
+
 Recording, caching and test transports commonly return ``httpx.Response(content=...)``:
 httpx has then read (and decoded) the body before keywell sees it. Such answers must
 work like streamed ones, sync and async, and still be held to ``max_bytes``.
@@ -15,8 +19,8 @@ import httpx
 import pytest
 
 from keywell import JWK
-from keywell.client import RemoteJWKSet
-from keywell.errors import JWKSFetchError
+from keywell.client import RemoteJWKSet, discover
+from keywell.errors import DiscoveryError, JWKSFetchError
 from tests.client.jwks_server import JWKSServer, jwks
 
 
@@ -71,3 +75,55 @@ def test_preloaded_answer_is_held_to_max_bytes(server: JWKSServer, key_a: JWK) -
         pytest.raises(JWKSFetchError, match=r"body of \d+ bytes exceeds max_bytes=64"),
     ):
         remote.jwks()
+
+
+class OddLength(httpx.HTTPTransport):
+    """Hands over the real answer with its Content-Length replaced (as a proxy might)."""
+
+    def __init__(self, length: bytes) -> None:
+        super().__init__()
+        self.length = length
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        resp = super().handle_request(request)
+        body = b"".join(resp.iter_raw())
+        resp.close()
+        headers = [(k, v) for k, v in resp.headers.raw if k.lower() != b"content-length"]
+        return httpx.Response(
+            resp.status_code, headers=[*headers, (b"content-length", self.length)], content=body
+        )
+
+
+# Content-Length values a header-number rule must survive: (value, refused with)
+ODD_LENGTHS = [
+    ("²".encode(), None),
+    ("²".encode("latin-1"), None),
+    ("٣".encode(), None),
+    (b"9" * 5000, None),  # past int()'s digit limit: ignored, the decoder bounds the body
+    (b"-1", None),
+    (b"1e9", None),
+    (b"", None),
+    (b"99999999", "exceeds max_bytes"),
+]
+
+
+@pytest.mark.parametrize(("length", "refused"), ODD_LENGTHS)
+def test_an_odd_content_length_never_raises_untyped(
+    server: JWKSServer, key_a: JWK, length: bytes, refused: str | None
+) -> None:
+    issuer = server.url("/idp")
+    server.set(
+        "/idp/.well-known/openid-configuration", jwks={"issuer": issuer, "jwks_uri": server.url()}
+    )
+    server.set(jwks=jwks(key_a))
+    with httpx.Client(transport=OddLength(length)) as client:
+        remote = RemoteJWKSet(server.url(), http_client=client, timeout=2.0)
+        if refused is None:
+            assert [k.kid for k in remote.jwks()] == [key_a.kid]
+            assert discover(issuer, client=client, timeout=2.0) == server.url()
+        else:
+            with pytest.raises(JWKSFetchError, match=refused):
+                remote.jwks()
+            with pytest.raises(DiscoveryError, match=refused):
+                discover(issuer, client=client, timeout=2.0)
+        remote.close()

@@ -33,6 +33,7 @@ async def fetch_async(
             timeout=config.timeout,
             max_bytes=config.max_bytes,
             follow_redirects=config.follow_redirects,
+            allow_http=config.allow_http,
             precheck=functools.partial(
                 precheck, allow_http=config.allow_http, max_bytes=config.max_bytes
             ),

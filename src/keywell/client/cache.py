@@ -7,8 +7,10 @@ as inputs, so the sync and async shells (and the tests) drive the same logic:
   (:func:`~keywell.client.freshness.compute_ttl`, RFC 9111 section 4.2.1);
   ``no-store``/``no-cache`` cache for ``min_ttl`` and revalidate;
 - conditional revalidation with ``If-None-Match``/``If-Modified-Since``
-  (RFC 9110 sections 13.1.1, 13.1.3); a 304 extends the freshness without
-  re-parsing (RFC 9111 section 4.3.4);
+  (RFC 9110 sections 13.1.1, 13.1.3); a 304 updates the stored caching
+  header fields with those it carries and extends the freshness by what the
+  merged fields say, without re-parsing (RFC 9111 section 4.3.4): a bare
+  304 keeps the stored ``max-age``, it does not fall back to ``default_ttl``;
 - one refetch for an unknown ``kid`` once ``cooldown`` has passed since the
   last attempt ended, else a fast typed refusal. There is no memory of
   unknown kids beyond that: the DoS protection is the cooldown (one fetch per
@@ -109,6 +111,7 @@ class JWKSCache:
         self.loaded = False
         self.expires_at = -math.inf
         self.validated_at: float | None = None
+        self.headers = CachingHeaders()
         self.etag: str | None = None
         self.last_modified: str | None = None
         self.last_attempt = -math.inf
@@ -192,15 +195,17 @@ class JWKSCache:
             self.last_error = result.reason
             self.last_error_at = now
             return True
-        ttl = compute_ttl(result.headers, self.policy, now)
         if isinstance(result, Fetched):
             self.fetches += 1
             self.keys = result.keys
             self.loaded = True
-            self.etag = result.headers.etag
-            self.last_modified = result.headers.last_modified
+            self.headers = result.headers
         else:
             self.not_modified += 1
+            self.headers = self.headers.updated_by(result.headers)
+        self.etag = self.headers.etag
+        self.last_modified = self.headers.last_modified
+        ttl = compute_ttl(self.headers, self.policy, now)
         self.validated_at = self.last_success = now
         self.consecutive_failures = 0
         self.expires_at = now + ttl

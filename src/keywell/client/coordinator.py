@@ -12,6 +12,9 @@ default) runs discovery inside the first fetch it leads: discovery is then
 single-flight too, its failure is charged to the cooldown like any failed
 fetch, and it surfaces as :class:`~keywell.errors.DiscoveryError` until it
 succeeds once (RFC 8414 section 3, OpenID Connect Discovery 1.0 section 4).
+``timeout`` is then one deadline for discovery and the fetch of the set
+together: a first lookup waits at most ``timeout`` seconds (plus the joining
+slack of one second for followers), not one ``timeout`` per request.
 """
 
 from __future__ import annotations
@@ -47,6 +50,15 @@ from keywell.jose.jwkset import JWKSet
 __all__ = ["FetchCoordinator"]
 
 logger = logging.getLogger("keywell.client")
+
+
+_LATE = "timed out: discovery used the whole timeout"
+
+
+def _rest_of(config: FetchConfig, started: float) -> FetchConfig | None:
+    """``config`` with the time discovery left of its ``timeout``; None if none is left."""
+    left = config.timeout - (time.monotonic() - started)
+    return replace(config, timeout=left) if left > 0 else None
 
 
 class FetchCoordinator:
@@ -88,7 +100,6 @@ class FetchCoordinator:
         metadata_urls(issuer, allow_http=self._config.allow_http)
         self._issuer = issuer
         self._url_text = f"issuer {issuer[:256]} (jwks_uri not yet discovered)"
-        self._wait_limit = 2 * self._config.timeout + 1.0
 
     def _discovered(self, jwks_uri: str) -> FetchConfig:
         config = replace(self._config, url=check_url(jwks_uri, allow_http=self._config.allow_http))
@@ -175,18 +186,21 @@ class FetchCoordinator:
         ticket = flight.ticket
         result: FetchResult | None = None
         try:
-            config, client = self._config, self._sync_client()
+            client = self._sync_client()
+            config: FetchConfig | None = self._config
             if self._issuer is not None:
+                started = time.monotonic()
                 config = self._discovered(
                     discover(
                         self._issuer,
                         client=client,
-                        timeout=config.timeout,
-                        allow_http=config.allow_http,
-                        headers=config.headers,
+                        timeout=self._config.timeout,
+                        allow_http=self._config.allow_http,
+                        headers=self._config.headers,
                     )
                 )
-            result = fetch_sync(client, config, ticket)
+                config = _rest_of(config, started)
+            result = FetchFailed(_LATE) if config is None else fetch_sync(client, config, ticket)
         except DiscoveryError as exc:
             result = FetchFailed(exc.message)
         except Exception as exc:  # a defect must not strand the waiters
@@ -198,18 +212,23 @@ class FetchCoordinator:
         ticket = flight.ticket
         result: FetchResult | None = None
         try:
-            config = self._config
+            config: FetchConfig | None = self._config
             if self._issuer is not None:
+                started = time.monotonic()
                 config = self._discovered(
                     await adiscover(
                         self._issuer,
                         client=self._aclient,
-                        timeout=config.timeout,
-                        allow_http=config.allow_http,
-                        headers=config.headers,
+                        timeout=self._config.timeout,
+                        allow_http=self._config.allow_http,
+                        headers=self._config.headers,
                     )
                 )
-            result = await fetch_async(self._aclient, config, ticket)
+                config = _rest_of(config, started)
+            if config is None:
+                result = FetchFailed(_LATE)
+            else:
+                result = await fetch_async(self._aclient, config, ticket)
         except DiscoveryError as exc:
             result = FetchFailed(exc.message)
         except Exception as exc:

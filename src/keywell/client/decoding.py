@@ -33,11 +33,15 @@ _CODINGS = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate"}
 
 
 class BodyRefused(Exception):
-    """A response body was refused; ``reason`` says why, without its content."""
+    """A response body was refused; ``reason`` says why, without its content.
 
-    def __init__(self, reason: str) -> None:
+    ``too_large`` is True when the decoded size passed the limit.
+    """
+
+    def __init__(self, reason: str, *, too_large: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.too_large = too_large
 
 
 def content_coding(values: Iterable[str]) -> str:
@@ -86,7 +90,7 @@ class BoundedDecoder:
     def _append(self, data: bytes) -> None:
         self._data += data
         if len(self._data) > self.max_bytes:
-            raise BodyRefused(f"body exceeds max_bytes={self.max_bytes} (decoded)")
+            raise BodyRefused(f"body exceeds max_bytes={self.max_bytes} (decoded)", too_large=True)
 
     def feed(self, chunk: bytes) -> None:
         """Take the next raw chunk."""

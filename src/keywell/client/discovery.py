@@ -6,7 +6,8 @@ section 3.1 location, where ``/.well-known/oauth-authorization-server`` is
 inserted between the host and the issuer's path. The document's ``issuer``
 must equal the configured issuer exactly (OIDC Discovery section 4.3, RFC 8414
 section 3.3), or the document is refused: a look-alike issuer must not supply
-keys. No redirect is followed; the exchange has one deadline and the body a
+keys. No redirect is followed; ``timeout`` is one deadline for the whole
+discovery (both locations, connect to last byte) and the body has a
 decoded-size limit (:mod:`keywell.client.exchange`). RemoteJWKSet runs
 discovery lazily, on first use (:meth:`keywell.client.RemoteJWKSet.from_issuer`).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,7 +80,18 @@ def _judge(answer: Answer, issuer: str, allow_http: bool) -> str | None:
     return check_metadata(answer.body, issuer, allow_http=allow_http)
 
 
-def _failed(url: httpx.URL, exc: ExchangeError) -> DiscoveryError:
+def _left(deadline: float, timeout: float) -> float:
+    """Seconds left before ``deadline``; :class:`ExchangeError` once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ExchangeError(f"timed out: no complete answer within {timeout:g}s")
+    return left
+
+
+def _failed(url: httpx.URL, exc: ExchangeError, deadline: float, timeout: float) -> DiscoveryError:
+    if time.monotonic() >= deadline:
+        why = f"timed out: discovery got no complete answer within {timeout:g}s"
+        return DiscoveryError(f"discovery at {redact(url)} failed: {why}")
     return DiscoveryError(f"discovery at {redact(url)} failed: {exc.reason}")
 
 
@@ -92,8 +105,8 @@ def discover(
 ) -> str:
     """Fetch the issuer's metadata and return its checked ``jwks_uri``.
 
-    ``timeout`` bounds each location's whole exchange (connect to last byte);
-    the document is limited to 256 KiB decoded.
+    ``timeout`` (seconds) bounds the whole discovery, both locations together,
+    connect to last byte; the document is limited to 256 KiB decoded.
 
     Raises:
         DiscoveryError: no document, a refused answer, or a refused document.
@@ -105,11 +118,13 @@ def discover(
             return discover(
                 issuer, client=owned, timeout=timeout, allow_http=allow_http, headers=headers
             )
+    deadline = time.monotonic() + timeout
     for url in urls:
         try:
-            answer = get_sync(client, url, **_options(headers, timeout, allow_http))
+            left = _left(deadline, timeout)
+            answer = get_sync(client, url, **_options(headers, left, allow_http))
         except ExchangeError as exc:
-            raise _failed(url, exc) from None
+            raise _failed(url, exc, deadline, timeout) from None
         found = _judge(answer, issuer, allow_http)
         if found is not None:
             return found
@@ -131,11 +146,13 @@ async def adiscover(
             return await adiscover(
                 issuer, client=owned, timeout=timeout, allow_http=allow_http, headers=headers
             )
+    deadline = time.monotonic() + timeout
     for url in urls:
         try:
-            answer = await get_async(client, url, **_options(headers, timeout, allow_http))
+            left = _left(deadline, timeout)
+            answer = await get_async(client, url, **_options(headers, left, allow_http))
         except ExchangeError as exc:
-            raise _failed(url, exc) from None
+            raise _failed(url, exc, deadline, timeout) from None
         found = _judge(answer, issuer, allow_http)
         if found is not None:
             return found

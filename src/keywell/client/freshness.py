@@ -4,6 +4,12 @@
 ``Expires`` against ``Date`` (RFC 9111 sections 4.2.1, 5.1, 5.2.2.1, 5.3),
 bounded by the policy's ``min_ttl``/``max_ttl``; ``default_ttl`` applies when
 the server is silent, and ``no-store``/``no-cache`` earn only ``min_ttl``.
+A 304 updates the stored header fields with those it carries
+(:meth:`CachingHeaders.updated_by`, RFC 9111 section 4.3.4) before the
+lifetime is computed, so a bare 304 keeps the stored ``max-age``.
+
+:func:`parse_directives` and :func:`delta_seconds` are the one parser of
+``Cache-Control`` for the client and the linter alike.
 """
 
 from __future__ import annotations
@@ -14,7 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-__all__ = ["CachePolicy", "CachingHeaders", "compute_ttl"]
+__all__ = [
+    "CachePolicy",
+    "CachingHeaders",
+    "compute_ttl",
+    "delta_seconds",
+    "header_integer",
+    "parse_directives",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,13 +84,38 @@ class CachingHeaders:
             headers.get("last-modified"),
         )
 
+    def updated_by(self, fresh: CachingHeaders) -> CachingHeaders:
+        """These stored fields updated with those of a 304 (RFC 9111 section 4.3.4).
 
-def _directives(value: str | None) -> dict[str, str | None]:
+        Each field the 304 carries replaces the stored one; the others stay,
+        except ``Age``, which belongs to the response just received: a 304
+        without ``Age`` is taken as age 0.
+        """
+        return CachingHeaders(
+            _pick(fresh.cache_control, self.cache_control),
+            _pick(fresh.expires, self.expires),
+            _pick(fresh.date, self.date),
+            fresh.age,
+            _pick(fresh.etag, self.etag),
+            _pick(fresh.last_modified, self.last_modified),
+        )
+
+
+def _pick(fresh: str | None, stored: str | None) -> str | None:
+    return stored if fresh is None else fresh
+
+
+def parse_directives(value: str | None) -> dict[str, str | None]:
+    """Directives of a Cache-Control value, names lower-cased (RFC 9111 section 5.2).
+
+    The first occurrence of a directive wins; a quoted argument is unquoted.
+    """
     out: dict[str, str | None] = {}
     for part in (value or "").split(","):
         name, sep, arg = part.strip().partition("=")
+        name = name.strip().lower()
         if name:
-            out.setdefault(name.lower(), arg.strip().strip('"') if sep else None)
+            out.setdefault(name, arg.strip().strip('"') if sep else None)
     return out
 
 
@@ -90,29 +128,36 @@ def _http_date(value: str | None) -> float | None:
         return None
 
 
-_DELTA_SECONDS = re.compile(r"[0-9]{1,10}")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
-def _delta_seconds(value: str | None) -> int | None:
-    """Parse delta-seconds (RFC 9111 section 1.2.2): ASCII digits only, bounded in length.
+def header_integer(value: str | None, *, digits: int) -> int | None:
+    """A header number that is 1 to ``digits`` ASCII digits, else None.
 
-    ``str.isdigit`` would accept ``"²"`` and 5,000-digit numbers, which ``int``
-    then refuses: one odd header from a proxy must not break the cache.
+    The one rule for numbers in header fields (delta-seconds, RFC 9111
+    section 1.2.2; Content-Length, RFC 9110 section 8.6): ``str.isdigit``
+    would accept ``"²"`` and 5,000-digit numbers, which ``int`` then refuses;
+    one odd header from a proxy must never raise.
     """
-    if value is None or not _DELTA_SECONDS.fullmatch(value):
+    if value is None or not 0 < len(value) <= digits or not _ASCII_DIGITS.fullmatch(value):
         return None
     return int(value)
 
 
+def delta_seconds(value: str | None) -> int | None:
+    """Parse delta-seconds (RFC 9111 section 1.2.2): ASCII digits only, at most ten."""
+    return header_integer(value, digits=10)
+
+
 def compute_ttl(headers: CachingHeaders, policy: CachePolicy, now: float) -> float:
     """The freshness lifetime a response earns, bounded by the policy (RFC 9111 section 4.2.1)."""
-    cc = _directives(headers.cache_control)
+    cc = parse_directives(headers.cache_control)
     if "no-store" in cc or "no-cache" in cc:
         return policy.min_ttl
     ttl: float | None = None
-    max_age = _delta_seconds(cc.get("max-age"))
+    max_age = delta_seconds(cc.get("max-age"))
     if max_age is not None:
-        age = _delta_seconds(headers.age.strip() if headers.age else None)
+        age = delta_seconds(headers.age.strip() if headers.age else None)
         ttl = max_age - (age or 0)
     elif headers.expires is not None:
         expires = _http_date(headers.expires)

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -33,7 +32,8 @@ from keywell.client.cache import (
     NotModified,
     Ticket,
 )
-from keywell.client.exchange import Answer
+from keywell.client.exchange import Answer, is_loopback, url_refused
+from keywell.client.freshness import header_integer
 from keywell.errors import JWKSError
 from keywell.jose.jwkset import JWKSet
 
@@ -77,16 +77,6 @@ class FetchConfig:
         return f"<FetchConfig {redact(self.url)}>"
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is ``localhost`` or a loopback IP literal."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str | httpx.URL, *, allow_http: bool = False) -> httpx.URL:
     """Parse and vet a JWKS (or discovery) URL.
 
@@ -100,14 +90,9 @@ def check_url(url: str | httpx.URL, *, allow_http: bool = False) -> httpx.URL:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise ValueError(f"invalid URL: {exc}") from None
-    if parsed.scheme not in ("https", "http") or not parsed.host:
-        raise ValueError("the URL must be an absolute https URL")
-    if parsed.scheme == "http" and not allow_http and not is_loopback(parsed.host):
-        raise ValueError(
-            "plain http is refused for a non-loopback host; use https or allow_http=True"
-        )
-    if parsed.userinfo:
-        raise ValueError("credentials in the URL are refused; pass them in headers=")
+    why = url_refused(parsed, allow_http=allow_http)
+    if why is not None:
+        raise ValueError(why)
     return parsed
 
 
@@ -144,9 +129,10 @@ def precheck(response: httpx.Response, *, allow_http: bool, max_bytes: int) -> s
         return "a redirect led to plain http"
     if response.status_code != 200:
         return None
-    length = response.headers.get("content-length")
-    if length is not None and length.strip().isdigit() and int(length) > max_bytes:
-        return f"body of {int(length)} bytes exceeds max_bytes={max_bytes}"
+    # an odd or huge Content-Length is ignored here: the decoder bounds the body
+    length = header_integer(response.headers.get("content-length", "").strip(), digits=18)
+    if length is not None and length > max_bytes:
+        return f"body of {length} bytes exceeds max_bytes={max_bytes}"
     ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype and not (ctype.endswith("json") or ctype in _TOLERATED_TYPES):
         return f"unexpected content type {ctype[:64]!r}"

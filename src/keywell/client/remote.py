@@ -118,6 +118,8 @@ class RemoteJWKSet(FetchCoordinator):
         as one single flight; a failed discovery raises
         :class:`~keywell.errors.DiscoveryError` and is retried by the first
         lookup after ``cooldown``. Once found, the ``jwks_uri`` is kept.
+        ``timeout`` (seconds) is one deadline for that first lookup, both
+        metadata locations and the set together.
 
         ``lazy=False`` discovers now, in the calling thread (or use
         :meth:`afrom_issuer` from async code).

@@ -27,6 +27,7 @@ def fetch_sync(client: httpx.Client, config: FetchConfig, ticket: Ticket | None)
             timeout=config.timeout,
             max_bytes=config.max_bytes,
             follow_redirects=config.follow_redirects,
+            allow_http=config.allow_http,
             precheck=functools.partial(
                 precheck, allow_http=config.allow_http, max_bytes=config.max_bytes
             ),

@@ -1,20 +1,30 @@
 """Lint how a JWK Set is served: status, transport and HTTP caching (RFC 9111).
 
 :func:`lint_cache_headers` is pure (headers in, findings out); :func:`lint_url`
-fetches once with ``httpx`` (no redirects followed, a size cap, a timeout) and
-lints both the response and the set it carried. A fetch that fails is a
-finding, not an exception: the report says why the set could not be read.
+fetches once through the client's one bounded exchange
+(:func:`keywell.client.exchange.get_sync`: no redirect followed, ``timeout``
+one deadline for the whole exchange, the body held to :data:`MAX_BODY`
+*decoded*, identity/gzip/deflate only) and lints both the response and the
+set it carried. A fetch that fails is a finding, not an exception: the report
+says why the set could not be read. ``Cache-Control`` is read by the client's
+parser (:mod:`keywell.client.freshness`), so the linter and the cache agree on
+what a header means; a ``max-age`` that is not delta-seconds (RFC 9111
+section 1.2.2: ASCII digits, at most ten) is a ``bad-max-age`` finding.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from datetime import datetime
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from keywell.lint.findings import Finding, Report, Severity
 from keywell.lint.jwks import lint_json
+
+if TYPE_CHECKING:
+    import httpx
+
+    from keywell.client.exchange import Answer
 
 __all__ = [
     "MAX_AGE_LONG",
@@ -29,7 +39,7 @@ __all__ = [
 MAX_AGE_SHORT = 300
 #: A max-age over this many seconds makes revocation lag by as much.
 MAX_AGE_LONG = 86_400
-#: Bodies larger than this are refused unread (a JWKS is a few kilobytes).
+#: Bodies larger than this (decoded) are refused (a JWKS is a few kilobytes).
 MAX_BODY = 1 << 20
 
 _JSON_TYPES = ("application/json", "application/jwk-set+json")
@@ -40,14 +50,14 @@ def _finding(severity: Severity, code: str, message: str, advice: str) -> Findin
 
 
 def parse_cache_control(value: str) -> dict[str, str | None]:
-    """Directives of a Cache-Control value, names lower-cased (RFC 9111 section 5.2)."""
-    out: dict[str, str | None] = {}
-    for part in value.split(","):
-        name, sep, arg = part.strip().partition("=")
-        name = name.strip().lower()
-        if name:
-            out.setdefault(name, arg.strip().strip('"') if sep else None)
-    return out
+    """Directives of a Cache-Control value, names lower-cased (RFC 9111 section 5.2).
+
+    The client's parser (:func:`keywell.client.freshness.parse_directives`),
+    imported on use: ``keywell.client`` needs the ``client`` extra.
+    """
+    from keywell.client.freshness import parse_directives
+
+    return parse_directives(value)
 
 
 def _max_age(directives: Mapping[str, str | None]) -> list[Finding]:
@@ -60,17 +70,20 @@ def _max_age(directives: Mapping[str, str | None]) -> list[Finding]:
                 "Say how long the set may be cached: max-age=3600 suits hourly-or-slower rotation.",
             )
         ]
+    from keywell.client.freshness import delta_seconds
+
     raw = directives["max-age"] or ""
-    if not raw.isdigit():
+    seconds = delta_seconds(raw)
+    if seconds is None:
         return [
             _finding(
                 Severity.MEDIUM,
                 "bad-max-age",
-                f'max-age "{raw[:32]}" is not a number of seconds',
-                "Send max-age as a whole number of seconds (RFC 9111 section 5.2.2.1).",
+                f"max-age {raw[:32]!r} is not a number of seconds",
+                "Send max-age as a whole number of seconds in ASCII digits, at most ten "
+                "(RFC 9111 sections 1.2.2, 5.2.2.1).",
             )
         ]
-    seconds = int(raw)
     if seconds < MAX_AGE_SHORT:
         return [
             _finding(
@@ -155,50 +168,84 @@ def lint_cache_headers(headers: Mapping[str, str]) -> list[Finding]:
     return out
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _not_https(url: httpx.URL) -> list[Finding]:
+    from keywell.client.exchange import is_loopback
+
+    if url.scheme != "http" or is_loopback(url.host):
+        return []
+    return [
+        _finding(
+            Severity.HIGH,
+            "not-https",
+            "the set is served over plain http",
+            "Serve it over https only: whoever can alter the response can mint tokens.",
+        )
+    ]
+
+
+def _fetch_failed(why: str) -> Finding:
+    return _finding(
+        Severity.HIGH,
+        "fetch-failed",
+        f"could not fetch the set: {why[:300]}",
+        "Check the URL, DNS, TLS and that the server answers within the timeout.",
+    )
+
+
+def _fetch(url: str, timeout: float) -> tuple[list[Finding], Answer | None]:
+    """One bounded GET (the client's exchange): the transport findings, and the answer.
+
+    The answer is None when the fetch failed; the findings then say why.
+    """
+    import httpx
+
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        target = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return [_fetch_failed(f"invalid URL ({str(exc)[:100]})")], None
+    findings = _not_https(target)
+    answer = _get(target, timeout)
+    if isinstance(answer, Finding):
+        return [*findings, answer], None
+    return findings, answer
+
+
+def _get(target: httpx.URL, timeout: float) -> Answer | Finding:
+    from keywell.client.deadline import owned_sync_client
+    from keywell.client.exchange import ExchangeError, get_sync
+
+    with owned_sync_client() as client:
+        try:
+            return get_sync(
+                client,
+                target,
+                headers={"Accept": "application/json", "Accept-Encoding": "identity"},
+                timeout=timeout,
+                max_bytes=MAX_BODY,
+                follow_redirects=False,
+                precheck=lambda response: None,
+            )
+        except ExchangeError as exc:
+            if exc.too_large:
+                return _finding(
+                    Severity.HIGH,
+                    "too-large",
+                    f"the body is over {MAX_BODY} bytes (decoded)",
+                    "A JWK Set is a few kilobytes; clients cap what they read.",
+                )
+            return _fetch_failed(exc.reason)
 
 
 def lint_url(url: str, *, timeout: float = 10.0, now: datetime | None = None) -> Report:
-    """Fetch ``url`` once and lint the response and the set; never raises for a bad server."""
-    import httpx
+    """Fetch ``url`` once and lint the response and the set; never raises for a bad server.
 
-    findings: list[Finding] = []
-    parts = urlsplit(url)
-    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
-        findings.append(
-            _finding(
-                Severity.HIGH,
-                "not-https",
-                "the set is served over plain http",
-                "Serve it over https only: whoever can alter the response can mint tokens.",
-            )
-        )
-    try:
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False) as client,
-            client.stream("GET", url, headers={"Accept": "application/json"}) as response,
-        ):
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_BODY:
-                    break
-            status, headers = response.status_code, dict(response.headers)
-    except httpx.HTTPError as exc:
-        fail = _finding(
-            Severity.HIGH,
-            "fetch-failed",
-            f"could not fetch the set ({type(exc).__name__})",
-            "Check the URL, DNS, TLS and that the server answers within the timeout.",
-        )
-        return Report.build(source=url, key_count=0, findings=[*findings, fail])
-    if status != 200:
+    ``timeout`` (seconds) bounds the whole exchange, connect to last body byte.
+    """
+    findings, answer = _fetch(url, timeout)
+    if answer is None:
+        return Report.build(source=url, key_count=0, findings=findings)
+    status, headers = answer.status, answer.headers
+    if status != 200 or answer.body is None:
         where = headers.get("location")
         moved = f" to {where[:200]}" if where and 300 <= status < 400 else ""
         fail = _finding(
@@ -209,16 +256,8 @@ def lint_url(url: str, *, timeout: float = 10.0, now: datetime | None = None) ->
             "redirects.",
         )
         return Report.build(source=url, key_count=0, findings=[*findings, fail])
-    if len(body) > MAX_BODY:
-        fail = _finding(
-            Severity.HIGH,
-            "too-large",
-            f"the body is over {MAX_BODY} bytes",
-            "A JWK Set is a few kilobytes; clients cap what they read.",
-        )
-        return Report.build(source=url, key_count=0, findings=[*findings, fail])
     findings += lint_cache_headers(headers)
-    inner = lint_json(body, source=url, now=now)
+    inner = lint_json(answer.body, source=url, now=now)
     return Report.build(
         source=url, key_count=inner.key_count, findings=[*findings, *inner.findings]
     )
