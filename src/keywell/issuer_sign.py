@@ -33,6 +33,7 @@ from typing import Any
 from keywell.errors import KeySetError, PolicyError
 from keywell.jose.jwk import JWK
 from keywell.jose.jws import compact, encode_header
+from keywell.lifecycle.names import is_keyset_name, known_name
 
 __all__ = ["SignerCache", "SignerEntry"]
 
@@ -84,6 +85,8 @@ class SignerCache:
         this is called (and which may have read a key revoked meanwhile) is
         discarded instead of cached.
         """
+        if name is not None and not is_keyset_name(name):
+            return  # names no set (and must not grow the generations map)
         with self._lock:
             if name is None:
                 self._entries.clear()
@@ -112,7 +115,7 @@ class SignerCache:
 
     def cached(self, name: str) -> _Cached | None:
         """The set's signer if it is in memory and still valid, else ``None`` (no I/O)."""
-        cached = self._entries.get(name)
+        cached = self._entries.get(name) if is_keyset_name(name) else None
         if cached is None:
             return None
         entry = cached[0]
@@ -127,7 +130,7 @@ class SignerCache:
         ``{"alg", "typ": "JWT", "kid"}``, compact JSON payload), built from the
         JWK's own signer with the header segment computed once per entry.
         """
-        cached = self.cached(name) or self._load(name)
+        cached = self.cached(name) or self._load(known_name(name))
         return self._encode(cached, claims, ttl)
 
     def try_sign_cached(

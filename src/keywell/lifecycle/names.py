@@ -20,6 +20,11 @@ argument unchanged or raises :class:`~keywell.errors.InvalidInputError`
 - **Reason** (recorded in the audit log): 1-500 printable characters, not
   only spaces.
 
+Lookups apply the same rules the other way round: :func:`known_name` and
+:func:`known_kid` (called by every lookup of :class:`keywell.store.Store`)
+answer "no such key set" / "no such key" for a value that breaks its rule,
+since no stored set or key can have it.
+
 These are the characters PostgreSQL and SQLite store alike: text with a NUL
 (or a lone surrogate, which UTF-8 cannot encode) never reaches a driver.
 """
@@ -30,7 +35,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from keywell.errors import InvalidInputError
+from keywell.errors import InvalidInputError, KeyNotFoundError, KeySetNotFoundError
 
 __all__ = [
     "ISSUER_MAX",
@@ -44,6 +49,8 @@ __all__ = [
     "check_reason",
     "is_keyset_name",
     "is_kid",
+    "known_kid",
+    "known_name",
 ]
 
 KEYSET_NAME_MAX = 100
@@ -86,6 +93,26 @@ def check_kid(value: object) -> str:
             f"a kid is 1-{KID_MAX} printable characters (no control characters)", field="kid"
         )
     return value  # type: ignore[return-value]
+
+
+def known_name(name: object) -> str:
+    """``name`` if it can name a stored set, else :class:`KeySetNotFoundError`.
+
+    The store's lookups by name pass through here first: a value that breaks
+    the key-set name rule of :mod:`keywell.lifecycle.names` (a NUL, a control
+    character, a lone surrogate, a non-string...) names no set, on SQLite and
+    PostgreSQL alike, and never reaches the driver. The message does not echo it.
+    """
+    if not is_keyset_name(name):
+        raise KeySetNotFoundError("no key set has that name (not a valid key-set name)")
+    return name  # type: ignore[return-value]  # is_keyset_name checked the type
+
+
+def known_kid(kid: object) -> str:
+    """``kid`` if it can name a stored key, else :class:`KeyNotFoundError` (see known_name)."""
+    if not is_kid(kid):
+        raise KeyNotFoundError("no key has that kid (not a valid kid)")
+    return kid  # type: ignore[return-value]
 
 
 def check_reason(value: object) -> str:

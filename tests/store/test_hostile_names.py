@@ -1,0 +1,130 @@
+"""Hostile key-set names and kids through every public Issuer method, SQLite and PostgreSQL.
+
+Issue 11 area 3, library side: a name or kid that breaks its rule in
+:mod:`keywell.lifecycle.names` names nothing. Each lookup answers the typed
+"not found" error (``KeySetNotFoundError`` / ``KeyNotFoundError``) and never
+hands the value to the driver (PostgreSQL refuses a NUL with ``DataError``);
+creating a set with such a name is ``InvalidInputError``. The database is
+unchanged afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from keywell import Issuer
+from keywell.errors import InvalidInputError, KeyNotFoundError, KeySetNotFoundError
+from keywell.lifecycle import RotationPolicy
+from keywell.lifecycle.names import is_keyset_name, is_kid
+from keywell.store.kek import KEKRing
+
+ISSUER = "https://issuer.example"
+HOSTILE_NAMES = [
+    "\x00",
+    "a\x00b",
+    "%00",
+    "",
+    " ",
+    ".",
+    "..",
+    "a/b",
+    "a\nb",
+    "a\n",
+    "\u202eevil",
+    "\ud800",
+    "é",
+    "x" * 101,
+    "x" * 10_000,
+    "-lead",
+    "name'; DROP TABLE keysets; --",
+    None,
+    7,
+    b"default",
+    ["default"],
+]
+HOSTILE_KIDS = ["\x00", "k\x00", "", "\ud800", "\u202e", "a\tb", "x" * 257, "x" * 10_000, None, 5]
+
+NameCall = Callable[[Issuer, Any], object]
+NAME_METHODS: dict[str, NameCall] = {
+    "get_keyset": lambda i, n: i.get_keyset(n),
+    "keys": lambda i, n: i.keys(n),
+    "jwks": lambda i, n: i.jwks(n),
+    "history": lambda i, n: i.history(n),
+    "rotate": lambda i, n: i.rotate(n),
+    "rotate_emergency": lambda i, n: i.rotate(n, emergency=True),
+    "revoke": lambda i, n: i.revoke(n, "kid", "compromised"),
+    "update_policy": lambda i, n: i.update_policy(n, RotationPolicy()),
+    "sign": lambda i, n: i.sign(n, {"sub": "u"}),
+}
+
+
+@pytest.fixture
+def issuer(any_url: str) -> Iterator[Issuer]:
+    issuer = Issuer(any_url, keks=KEKRing.generate(), auto_upgrade=True)
+    issuer.create_keyset("default", issuer=ISSUER)
+    yield issuer
+    issuer.close()
+
+
+def _snapshot(issuer: Issuer) -> tuple[object, ...]:
+    return (issuer.versions(), len(issuer.history(limit=1000)))
+
+
+@pytest.mark.parametrize("method", sorted(NAME_METHODS))
+def test_hostile_names_name_no_set(issuer: Issuer, method: str) -> None:
+    before = _snapshot(issuer)
+    for name in HOSTILE_NAMES:
+        if method == "history" and name is None:
+            continue  # history(None) is every set's history, by contract
+        with pytest.raises(KeySetNotFoundError) as caught:
+            NAME_METHODS[method](issuer, name)
+        assert caught.value.code == "KW_KEYSET_NOT_FOUND"
+        if isinstance(name, str) and len(name) > 3:
+            assert name not in str(caught.value)  # the refused value is not echoed
+    assert issuer.try_sign_cached("\x00", {"sub": "u"}) is None
+    assert _snapshot(issuer) == before
+
+
+def test_hostile_names_cannot_create_a_set(issuer: Issuer) -> None:
+    before = _snapshot(issuer)
+    for name in HOSTILE_NAMES:
+        with pytest.raises(InvalidInputError) as caught:
+            issuer.create_keyset(name, issuer=ISSUER)  # type: ignore[arg-type]
+        assert caught.value.code == "KW_INVALID_INPUT"
+    assert _snapshot(issuer) == before
+
+
+def test_hostile_kids_name_no_key(issuer: Issuer) -> None:
+    before = _snapshot(issuer)
+    for kid in HOSTILE_KIDS:
+        with pytest.raises(KeyNotFoundError) as caught:
+            issuer.revoke("default", kid, "compromised")  # type: ignore[arg-type]
+        assert caught.value.code == "KW_KEY_NOT_FOUND"
+        store = issuer._store  # the store's own lookup by kid, under the public API
+        with store.read() as conn, pytest.raises(KeyNotFoundError):
+            store.private_jwk(conn, "default", kid)  # type: ignore[arg-type]
+    assert _snapshot(issuer) == before
+    assert issuer.sign("default", {"sub": "u"}).count(".") == 2  # the set still works
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.text(max_size=120), kid=st.text(max_size=300))
+def test_any_text_is_typed(issuer: Issuer, name: str, kid: str) -> None:
+    """Whatever the text, a lookup answers a result or the typed not-found error."""
+    if name == "default":
+        return
+    with pytest.raises(KeySetNotFoundError):
+        issuer.keys(name)
+    with pytest.raises(KeySetNotFoundError):
+        issuer.revoke(name, kid, "r")
+    if not is_kid(kid) or kid not in {k.kid for k in issuer.keys("default")}:
+        with pytest.raises(KeyNotFoundError):
+            issuer.revoke("default", kid, "r")
+    assert is_keyset_name(name) or name not in issuer.versions()
