@@ -24,6 +24,7 @@ from keywell.errors import AdminTokenNotFoundError
 from keywell.jose.base64url import b64url_encode
 from keywell.lifecycle import KeyState
 from keywell.lifecycle.durations import MAX_DURATION
+from keywell.lifecycle.names import check_label, is_label
 from keywell.store import tables as t
 from keywell.store.repository import Store
 
@@ -96,6 +97,8 @@ def create_admin_token(
     The returned secret is never stored. Raises ValueError for bad scopes or
     a ``ttl`` that is not a positive duration of at most ten years.
     """
+    check_label(name, "name", empty=True)
+    check_label(actor, "actor")
     scope_list = sorted(set(scopes)) if not isinstance(scopes, str) else None
     if not scope_list or not all(isinstance(s, str) and _SCOPE.match(s) for s in scope_list):
         raise ValueError("scopes must be a non-empty iterable of scope names like 'keys:read'")
@@ -169,6 +172,9 @@ def revoke_admin_token(
     """
     if (name is None) == (token_id is None):
         raise ValueError("revoke an admin token by name or by id (exactly one)")
+    check_label(actor, "actor")
+    if name is not None and not is_label(name, empty=True):
+        return 0  # no token can have that name
     where = (
         t.admin_tokens.c.id == token_id if token_id is not None else t.admin_tokens.c.name == name
     )
@@ -202,6 +208,7 @@ def rewrap(store: Store, *, actor: str, now: datetime) -> int:
     Raises:
         KEKError: a key cannot be opened; nothing was changed.
     """
+    check_label(actor, "actor")
     keks = store.keks
     count = 0
     with store.write() as conn:

@@ -128,3 +128,35 @@ def test_any_text_is_typed(issuer: Issuer, name: str, kid: str) -> None:
         with pytest.raises(KeyNotFoundError):
             issuer.revoke("default", kid, "r")
     assert is_keyset_name(name) or name not in issuer.versions()
+
+
+HOSTILE_LABELS = ["\x00", "a\x00", "\ud800", "\u202e", "a\nb", "x" * 201, None, 3]
+ActorCall = Callable[[Issuer, Any], object]
+ACTOR_METHODS: dict[str, ActorCall] = {
+    "create_keyset": lambda i, a: i.create_keyset("other", issuer=ISSUER, actor=a),
+    "rotate": lambda i, a: i.rotate("default", emergency=True, actor=a),
+    "revoke": lambda i, a: i.revoke("default", i.keys("default")[0].kid, "r", actor=a),
+    "update_policy": lambda i, a: i.update_policy("default", RotationPolicy(), actor=a),
+    "create_admin_token": lambda i, a: i.create_admin_token(["keys:read"], actor=a),
+    "create_admin_token_name": lambda i, a: i.create_admin_token(["keys:read"], name=a),
+    "revoke_admin_token": lambda i, a: i.revoke_admin_token("ops", actor=a),
+    "rewrap": lambda i, a: i.rewrap(actor=a),
+}
+
+
+@pytest.mark.parametrize("method", sorted(ACTOR_METHODS))
+def test_hostile_actors_and_token_names_are_invalid_input(issuer: Issuer, method: str) -> None:
+    """An audit actor or admin-token name is a label (lifecycle.names): typed, nothing written."""
+    before = (_snapshot(issuer), len(issuer.list_admin_tokens()))
+    for label in HOSTILE_LABELS:
+        with pytest.raises(InvalidInputError) as caught:
+            ACTOR_METHODS[method](issuer, label)
+        assert caught.value.code == "KW_INVALID_INPUT"
+    assert (_snapshot(issuer), len(issuer.list_admin_tokens())) == before
+
+
+def test_revoking_admin_tokens_by_a_hostile_name_revokes_none(issuer: Issuer) -> None:
+    issuer.create_admin_token(["keys:read"], name="ops")
+    for label in HOSTILE_LABELS[:-2]:
+        assert issuer.revoke_admin_token(label) == 0
+    assert [t.usable for t in issuer.list_admin_tokens()] == [True]

@@ -19,6 +19,8 @@ argument unchanged or raises :class:`~keywell.errors.InvalidInputError`
   host is loopback (``localhost``, ``127.0.0.0/8``, ``::1``) for development.
 - **Reason** (recorded in the audit log): 1-500 printable characters, not
   only spaces.
+- **Label** (an audit ``actor``, an admin token's ``name``): at most 200
+  printable characters (an actor at least one).
 
 Lookups apply the same rules the other way round: :func:`known_name` and
 :func:`known_kid` (called by every lookup of :class:`keywell.store.Store`)
@@ -42,13 +44,16 @@ __all__ = [
     "KEYSET_NAME_MAX",
     "KEYSET_NAME_PATTERN",
     "KID_MAX",
+    "LABEL_MAX",
     "REASON_MAX",
     "check_issuer",
     "check_keyset_name",
     "check_kid",
+    "check_label",
     "check_reason",
     "is_keyset_name",
     "is_kid",
+    "is_label",
     "known_kid",
     "known_name",
 ]
@@ -57,6 +62,7 @@ KEYSET_NAME_MAX = 100
 KID_MAX = 256
 ISSUER_MAX = 2048
 REASON_MAX = 500
+LABEL_MAX = 200
 KEYSET_NAME_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{KEYSET_NAME_MAX - 1}}}$"
 _NAME = re.compile(KEYSET_NAME_PATTERN)
 # RFC 3986 section 2: unreserved, reserved and "%"; nothing else may appear in a URL
@@ -129,6 +135,27 @@ def check_reason(value: object) -> str:
             field="reason",
         )
     return value
+
+
+def is_label(value: object, *, empty: bool = False) -> bool:
+    """Whether ``value`` is an acceptable actor (or, with ``empty``, token name)."""
+    return (
+        type(value) is str
+        and value.isprintable()
+        and len(value) <= LABEL_MAX
+        and (empty or bool(value))
+    )
+
+
+def check_label(value: object, field: str, *, empty: bool = False) -> str:
+    """``value`` if it is an acceptable actor or token name, else :class:`InvalidInputError`."""
+    if not is_label(value, empty=empty):
+        raise InvalidInputError(
+            f"{field} is {0 if empty else 1}-{LABEL_MAX} printable characters "
+            "(no control characters)",
+            field=field,
+        )
+    return value  # type: ignore[return-value]
 
 
 def _is_loopback(host: str) -> bool:

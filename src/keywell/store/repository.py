@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from keywell.errors import KeySetNotFoundError
 from keywell.jose.jwk import JWK
 from keywell.lifecycle import KeyInfo, KeySetInfo, KeyState, RotationPolicy, Step, Transition
-from keywell.lifecycle.names import known_kid, known_name
+from keywell.lifecycle.names import check_label, known_kid, known_name
 from keywell.store import tables as t
 from keywell.store.engine import WRITE_OPTION
 from keywell.store.kek import KEKRing
@@ -76,7 +76,7 @@ class LockedSet:
         self.conn.execute(
             insert(t.audit).values(
                 at=at,
-                actor=actor,
+                actor=check_label(actor, "actor"),  # InvalidInputError: the transaction rolls back
                 keyset=self.info.name,
                 kid=kid,
                 old_state=old,
