@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from keywell.errors import KeySetError, PolicyError
+from keywell.errors import ClaimError, KeySetError, PolicyError, TokenTooLargeError
 from keywell.jose.jwk import JWK
-from keywell.jose.jws import compact, encode_header
+from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, compact, encode_header
+from keywell.jose.registered import check_claim_types
 from keywell.lifecycle.names import is_keyset_name, known_name
 
-__all__ = ["SignerCache", "SignerEntry"]
+__all__ = ["SignerCache", "SignerEntry", "check_minted"]
 
 _RESERVED = frozenset({"iat", "exp", "jti"})
 _monotonic = time.monotonic
@@ -161,9 +162,38 @@ class SignerCache:
         body = dict(claims)
         if not _RESERVED.isdisjoint(body):
             raise ValueError("iat, exp and jti are set by the issuer, not the caller")
-        if body.setdefault("iss", entry.issuer) != entry.issuer:
-            raise ValueError("iss must be the key set's issuer")
+        body.setdefault("iss", entry.issuer)
         body["iat"] = int(ts)
         body["exp"] = math.floor(ts + seconds)
         body["jti"] = secrets.token_urlsafe(16)
-        return compact(header, _dumps(body).encode(), sign_fn)
+        check_minted(body)
+        if body["iss"] != entry.issuer:
+            raise ValueError("iss must be the key set's issuer")
+        token = compact(header, _dumps(body).encode(), sign_fn)
+        if len(token) > DEFAULT_MAX_TOKEN_SIZE:
+            raise TokenTooLargeError(
+                f"the token would be longer than {DEFAULT_MAX_TOKEN_SIZE} characters, "
+                "which verifiers refuse by default (max_size); send fewer claims"
+            )
+        return token
+
+
+def check_minted(claims: Mapping[str, Any]) -> None:
+    """Refuse to sign ``claims`` that no keywell verifier would accept (RFC 8725 section 3.11).
+
+    Registered claims must have their JSON type (RFC 7519 section 4.1, the
+    table of :mod:`keywell.jose.registered`), and an ``nbf`` must lie before
+    ``exp`` (section 4.1.5: else the token is never valid). The size rule
+    (``DEFAULT_MAX_TOKEN_SIZE``, the default verifier's ``max_size``) is
+    applied to the signed token by :meth:`SignerCache.sign`.
+
+    Raises:
+        ClaimError: naming the claim (reason ``"type"`` or ``"never-valid"``).
+    """
+    check_claim_types(claims)
+    if "nbf" in claims and "exp" in claims and not claims["nbf"] < claims["exp"]:
+        raise ClaimError(
+            "nbf must be before the token's exp, or the token is never valid",
+            claim="nbf",
+            reason="never-valid",
+        )
