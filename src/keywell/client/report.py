@@ -46,7 +46,8 @@ def fetch_report(
 
     Raises:
         ValueError: the URL is refused (not https, credentials in it).
-        JWKSFetchError: the fetch failed or the set is unusable; the message says why.
+        JWKSFetchError: the fetch failed or the set holds no key (usable or skipped); the
+            message says why. A set whose keys were all skipped is reported, with why.
     """
     config = FetchConfig(
         url=check_url(url, allow_http=allow_http),
