@@ -41,6 +41,7 @@ def fetch_report(
     headers: Mapping[str, str] | None = None,
     policy: CachePolicy | None = None,
     now: float | None = None,
+    allow_weak_rsa: bool = False,
 ) -> FetchReport:
     """Fetch ``url`` once and describe it.
 
@@ -55,6 +56,7 @@ def fetch_report(
         timeout=timeout,
         max_bytes=max_bytes,
         allow_http=allow_http,
+        allow_weak_rsa=allow_weak_rsa,
     )
     with owned_sync_client() as client:
         result = fetch_sync(client, config, None)
