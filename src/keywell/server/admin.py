@@ -55,12 +55,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "Missing or invalid bearer token"),
         (403, "The token lacks the required scope"),
         (404, "No such key set or key"),
+        (408, "The request body came too slowly (body read timeout)"),
         (409, "Conflict with the key set's state"),
-        (413, "The body is too large"),
+        (413, "The body is larger than max_body_bytes"),
         (415, "The body is not application/json"),
         (422, "Invalid request content"),
+        (429, "Too many failed authentications from this address; retry after Retry-After"),
         (503, "The store or a key-encryption key is unavailable"),
     )
+}
+_ERRORS[429]["headers"] = {
+    "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
 }
 Name = Annotated[str, "key set name"]
 AuditKeySet = Annotated[
