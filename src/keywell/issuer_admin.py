@@ -44,6 +44,7 @@ _TOKEN_PREFIX = "kwa_"  # noqa: S105 - a public marker, not a secret
 _SCOPE = re.compile(r"^[A-Za-z0-9:._*-]{1,64}$")
 #: How long an admin token lives unless told otherwise.
 DEFAULT_TOKEN_TTL = timedelta(days=90)
+_MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +136,8 @@ def admin_token_info(store: Store, secret: str, *, now: datetime) -> AdminTokenI
     """The token whose secret is ``secret`` (revoked or expired included), or ``None``."""
     if not isinstance(secret, str) or not secret.startswith(_TOKEN_PREFIX):
         return None
+    if not secret.isprintable():  # no token has a control character or a lone surrogate
+        return None
     with store.read() as conn:
         row = conn.execute(
             select(t.admin_tokens).where(t.admin_tokens.c.token_hash == _hash(secret))
@@ -172,6 +175,8 @@ def revoke_admin_token(
     """
     if (name is None) == (token_id is None):
         raise ValueError("revoke an admin token by name or by id (exactly one)")
+    if token_id is not None and (type(token_id) is not int or not 0 < token_id <= _MAX_ID):
+        raise AdminTokenNotFoundError("no admin token has that id")  # names no row
     check_label(actor, "actor")
     if name is not None and not is_label(name, empty=True):
         return 0  # no token can have that name

@@ -149,7 +149,10 @@ class KeySetMethods:
 
         Raises:
             KeySetNotFoundError: ``name`` is no valid key-set name (it names nothing).
+            ValueError: ``limit`` is not an integer from 0 to 2**31 - 1.
         """
+        if limit is not None and (type(limit) is not int or not 0 <= limit < 2**31):
+            raise ValueError("limit must be an integer from 0 to 2**31 - 1")
         query = select(t.audit).order_by(desc(t.audit.c.id)).limit(limit)
         if name is not None:
             query = query.where(t.audit.c.keyset == known_name(name))

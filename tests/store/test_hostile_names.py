@@ -18,7 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keywell import Issuer
-from keywell.errors import InvalidInputError, KeyNotFoundError, KeySetNotFoundError
+from keywell.errors import (
+    AdminTokenNotFoundError,
+    InvalidInputError,
+    KeyNotFoundError,
+    KeySetNotFoundError,
+)
 from keywell.lifecycle import RotationPolicy
 from keywell.lifecycle.names import is_keyset_name, is_kid
 from keywell.store.kek import KEKRing
@@ -160,3 +165,22 @@ def test_revoking_admin_tokens_by_a_hostile_name_revokes_none(issuer: Issuer) ->
     for label in HOSTILE_LABELS[:-2]:
         assert issuer.revoke_admin_token(label) == 0
     assert [t.usable for t in issuer.list_admin_tokens()] == [True]
+
+
+def test_hostile_admin_token_secrets_and_ids_name_nothing(issuer: Issuer) -> None:
+    """A secret no token can have is unknown; an id no row can have is AdminTokenNotFoundError."""
+    issuer.create_admin_token(["keys:read"], name="ops")
+    for secret in ["kwa_\x00", "kwa_\ud800", "\x00", "", None, 5]:
+        assert issuer.check_admin_token(secret) is None  # type: ignore[arg-type]
+        assert issuer.admin_token_info(secret) is None  # type: ignore[arg-type]
+    for token_id in [0, -1, 2**31, 2**70, "1", 1.0, True]:
+        with pytest.raises(AdminTokenNotFoundError) as caught:
+            issuer.revoke_admin_token(token_id=token_id)  # type: ignore[arg-type]
+        assert caught.value.code == "KW_ADMIN_TOKEN_NOT_FOUND"
+    assert [t.usable for t in issuer.list_admin_tokens()] == [True]
+
+
+@pytest.mark.parametrize("limit", [-1, 2**31, 2**70, "5", True, 1.5])
+def test_a_history_limit_out_of_range_is_a_value_error(issuer: Issuer, limit: object) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        issuer.history(limit=limit)  # type: ignore[arg-type]
