@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Request
 
 from keywell import Verifier
 from keywell.client import RemoteJWKSet
-from keywell.integrations.asgi import BearerAuthMiddleware, RequireToken
+from keywell.integrations.asgi import BearerAuthMiddleware, RequireToken, add_error_handler
 
 ISSUER = os.environ.get("KEYWELL_ISSUER", "http://127.0.0.1:8080")
 JWKS_URL = os.environ.get("KEYWELL_JWKS_URL", f"{ISSUER}/.well-known/jwks.json")
@@ -32,6 +32,7 @@ verifier = Verifier(keys, issuer=ISSUER, audience=AUDIENCE)
 
 app = FastAPI(title="orders")
 app.add_middleware(BearerAuthMiddleware, verifier=verifier, exempt_paths=["/healthz"])
+add_error_handler(app)  # RequireToken's refusals get the RFC 6750 body, as the middleware's
 
 
 @app.get("/healthz")

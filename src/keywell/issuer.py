@@ -247,8 +247,16 @@ class Issuer(KeySetMethods):
     ) -> str:
         """Sign a JWT with the set's active key (``ttl`` defaults to ``max_token_ttl``).
 
+        A token no keywell verifier would accept is never signed (the rules
+        live in :func:`keywell.issuer_sign.check_minted`).
+
         Raises:
+            KeySetNotFoundError: no set is called ``name``.
             PolicyError: ``ttl`` exceeds the set's ``max_token_ttl``.
+            ClaimError: a registered claim has the wrong JSON type (RFC 7519
+                section 4.1), or ``nbf`` is not before ``exp`` (section 4.1.5).
+            TokenTooLargeError: the token would be longer than the default
+                verifier's ``max_size`` (``DEFAULT_MAX_TOKEN_SIZE`` characters).
             ValueError: ``claims`` sets iat/exp/jti or another issuer.
             KEKError: the active key cannot be decrypted.
         """

@@ -24,6 +24,7 @@ from keywell.errors import AdminTokenNotFoundError
 from keywell.jose.base64url import b64url_encode
 from keywell.lifecycle import KeyState
 from keywell.lifecycle.durations import MAX_DURATION
+from keywell.lifecycle.names import check_label, is_label
 from keywell.store import tables as t
 from keywell.store.repository import Store
 
@@ -43,6 +44,7 @@ _TOKEN_PREFIX = "kwa_"  # noqa: S105 - a public marker, not a secret
 _SCOPE = re.compile(r"^[A-Za-z0-9:._*-]{1,64}$")
 #: How long an admin token lives unless told otherwise.
 DEFAULT_TOKEN_TTL = timedelta(days=90)
+_MAX_ID = 2**31 - 1  # the id column is a 32-bit integer on PostgreSQL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +98,8 @@ def create_admin_token(
     The returned secret is never stored. Raises ValueError for bad scopes or
     a ``ttl`` that is not a positive duration of at most ten years.
     """
+    check_label(name, "name", empty=True)
+    check_label(actor, "actor")
     scope_list = sorted(set(scopes)) if not isinstance(scopes, str) else None
     if not scope_list or not all(isinstance(s, str) and _SCOPE.match(s) for s in scope_list):
         raise ValueError("scopes must be a non-empty iterable of scope names like 'keys:read'")
@@ -131,6 +135,8 @@ def create_admin_token(
 def admin_token_info(store: Store, secret: str, *, now: datetime) -> AdminTokenInfo | None:
     """The token whose secret is ``secret`` (revoked or expired included), or ``None``."""
     if not isinstance(secret, str) or not secret.startswith(_TOKEN_PREFIX):
+        return None
+    if not secret.isprintable():  # no token has a control character or a lone surrogate
         return None
     with store.read() as conn:
         row = conn.execute(
@@ -169,6 +175,11 @@ def revoke_admin_token(
     """
     if (name is None) == (token_id is None):
         raise ValueError("revoke an admin token by name or by id (exactly one)")
+    if token_id is not None and (type(token_id) is not int or not 0 < token_id <= _MAX_ID):
+        raise AdminTokenNotFoundError("no admin token has that id")  # names no row
+    check_label(actor, "actor")
+    if name is not None and not is_label(name, empty=True):
+        return 0  # no token can have that name
     where = (
         t.admin_tokens.c.id == token_id if token_id is not None else t.admin_tokens.c.name == name
     )
@@ -202,6 +213,7 @@ def rewrap(store: Store, *, actor: str, now: datetime) -> int:
     Raises:
         KEKError: a key cannot be opened; nothing was changed.
     """
+    check_label(actor, "actor")
     keks = store.keks
     count = 0
     with store.write() as conn:

@@ -19,7 +19,7 @@ from keywell.errors import KeySetExistsError
 from keywell.issuer_sign import SignerCache
 from keywell.jose.jwk import JWK
 from keywell.lifecycle import AuditEvent, KeyInfo, KeySetInfo, KeyState, RotationPolicy, Step, plan
-from keywell.lifecycle.names import check_issuer, check_keyset_name
+from keywell.lifecycle.names import check_issuer, check_keyset_name, known_name
 from keywell.store import tables as t
 from keywell.store.repository import LockedSet, Store
 from keywell.store.rows import audit_event, keyset_info, policy_values, to_us
@@ -145,10 +145,17 @@ class KeySetMethods:
             return self._store.keys_of(conn, set_id)
 
     def history(self, name: str | None = None, *, limit: int = 100) -> list[AuditEvent]:
-        """Audit events, newest first (of one set, or of everything)."""
+        """Audit events, newest first (of one set, or of everything).
+
+        Raises:
+            KeySetNotFoundError: ``name`` is no valid key-set name (it names nothing).
+            ValueError: ``limit`` is not an integer from 0 to 2**31 - 1.
+        """
+        if limit is not None and (type(limit) is not int or not 0 <= limit < 2**31):
+            raise ValueError("limit must be an integer from 0 to 2**31 - 1")
         query = select(t.audit).order_by(desc(t.audit.c.id)).limit(limit)
         if name is not None:
-            query = query.where(t.audit.c.keyset == name)
+            query = query.where(t.audit.c.keyset == known_name(name))
         with self._store.read() as conn:
             return [audit_event(r) for r in conn.execute(query).all()]
 

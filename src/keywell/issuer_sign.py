@@ -30,11 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from keywell.errors import KeySetError, PolicyError
+from keywell.errors import ClaimError, KeySetError, PolicyError, TokenTooLargeError
 from keywell.jose.jwk import JWK
-from keywell.jose.jws import compact, encode_header
+from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, compact, encode_header
+from keywell.jose.registered import check_claim_types
+from keywell.lifecycle.names import is_keyset_name, known_name
 
-__all__ = ["SignerCache", "SignerEntry"]
+__all__ = ["SignerCache", "SignerEntry", "check_minted"]
 
 _RESERVED = frozenset({"iat", "exp", "jti"})
 _monotonic = time.monotonic
@@ -84,6 +86,8 @@ class SignerCache:
         this is called (and which may have read a key revoked meanwhile) is
         discarded instead of cached.
         """
+        if name is not None and not is_keyset_name(name):
+            return  # names no set (and must not grow the generations map)
         with self._lock:
             if name is None:
                 self._entries.clear()
@@ -112,7 +116,7 @@ class SignerCache:
 
     def cached(self, name: str) -> _Cached | None:
         """The set's signer if it is in memory and still valid, else ``None`` (no I/O)."""
-        cached = self._entries.get(name)
+        cached = self._entries.get(name) if is_keyset_name(name) else None
         if cached is None:
             return None
         entry = cached[0]
@@ -127,7 +131,7 @@ class SignerCache:
         ``{"alg", "typ": "JWT", "kid"}``, compact JSON payload), built from the
         JWK's own signer with the header segment computed once per entry.
         """
-        cached = self.cached(name) or self._load(name)
+        cached = self.cached(name) or self._load(known_name(name))
         return self._encode(cached, claims, ttl)
 
     def try_sign_cached(
@@ -158,9 +162,38 @@ class SignerCache:
         body = dict(claims)
         if not _RESERVED.isdisjoint(body):
             raise ValueError("iat, exp and jti are set by the issuer, not the caller")
-        if body.setdefault("iss", entry.issuer) != entry.issuer:
-            raise ValueError("iss must be the key set's issuer")
+        body.setdefault("iss", entry.issuer)
         body["iat"] = int(ts)
         body["exp"] = math.floor(ts + seconds)
         body["jti"] = secrets.token_urlsafe(16)
-        return compact(header, _dumps(body).encode(), sign_fn)
+        check_minted(body)
+        if body["iss"] != entry.issuer:
+            raise ValueError("iss must be the key set's issuer")
+        token = compact(header, _dumps(body).encode(), sign_fn)
+        if len(token) > DEFAULT_MAX_TOKEN_SIZE:
+            raise TokenTooLargeError(
+                f"the token would be longer than {DEFAULT_MAX_TOKEN_SIZE} characters, "
+                "which verifiers refuse by default (max_size); send fewer claims"
+            )
+        return token
+
+
+def check_minted(claims: Mapping[str, Any]) -> None:
+    """Refuse to sign ``claims`` that no keywell verifier would accept (RFC 8725 section 3.11).
+
+    Registered claims must have their JSON type (RFC 7519 section 4.1, the
+    table of :mod:`keywell.jose.registered`), and an ``nbf`` must lie before
+    ``exp`` (section 4.1.5: else the token is never valid). The size rule
+    (``DEFAULT_MAX_TOKEN_SIZE``, the default verifier's ``max_size``) is
+    applied to the signed token by :meth:`SignerCache.sign`.
+
+    Raises:
+        ClaimError: naming the claim (reason ``"type"`` or ``"never-valid"``).
+    """
+    check_claim_types(claims)
+    if "nbf" in claims and "exp" in claims and not claims["nbf"] < claims["exp"]:
+        raise ClaimError(
+            "nbf must be before the token's exp, or the token is never valid",
+            claim="nbf",
+            reason="never-valid",
+        )

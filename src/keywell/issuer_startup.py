@@ -18,14 +18,19 @@ from sqlalchemy.engine import make_url
 from keywell.errors import KEKError
 from keywell.store.engine import make_engine
 from keywell.store.kek import KEKRing
-from keywell.store.migrate import check_schema, upgrade_engine
+from keywell.store.kek_check import needed_ids
+from keywell.store.migrate import SchemaError, check_schema, upgrade_engine
 from keywell.store.repository import Store
 
 __all__ = ["open_store", "resolve_keks"]
 
 
-def resolve_keks(url: str, keks: KEKRing | None, production: bool) -> KEKRing:
-    """The KEK ring to use for the database at ``url``.
+def resolve_keks(url: str, keks: KEKRing | None, production: bool) -> KEKRing | Path:
+    """The KEK ring to use for the database at ``url``, or the development KEK file to use.
+
+    A development KEK file that does not exist yet is returned as its path:
+    :func:`open_store` creates it only once the store is known to need no
+    other KEK, so a failed open writes nothing.
 
     Raises:
         KEKError: none was given or configured, and no development KEK applies.
@@ -37,29 +42,57 @@ def resolve_keks(url: str, keks: KEKRing | None, production: bool) -> KEKRing:
         return ring
     if production:
         raise KEKError("production mode needs an explicit KEK: set KEYWELL_KEK or KEYWELL_KEK_FILE")
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        db = Path(parsed.database or "")
-        return KEKRing.development(db.with_name(db.name + ".kek"))
+    db = _sqlite_file(url)
+    if db is not None:
+        file = db.with_name(db.name + ".kek")
+        return KEKRing.development(file) if file.exists() else file
     raise KEKError("no KEK configured: set KEYWELL_KEK or KEYWELL_KEK_FILE")
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (``None`` for memory, ``file:`` URIs and other backends)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.query.get("uri") in ("true", "1"):
+        return None
+    return Path(parsed.database or "")
 
 
 def open_store(url: str, keks: KEKRing | None, *, production: bool, auto_upgrade: bool) -> Store:
     """Resolve the KEKs, connect, migrate if asked, and check the schema is at head.
 
+    Nothing is written when the open fails: a missing SQLite file is not
+    created unless ``auto_upgrade`` will migrate it, and a development KEK
+    file is created only after the store proved it needs no other KEK.
+
     Raises:
         KEKError: no usable KEK configuration, or the KEKs cannot open the keys
             (or fail the check values) already in the store; the message names
             the KEK ids configured and the ids the store needs.
-        keywell.store.SchemaError: the schema is not at the latest migration.
+        keywell.store.SchemaError: the schema is not at the latest migration
+            (or, without ``auto_upgrade``, there is no SQLite file yet).
     """
-    ring = resolve_keks(url, keks, production)
+    found = resolve_keks(url, keks, production)
+    db = _sqlite_file(url)
+    if db is not None and not auto_upgrade and not db.exists():
+        raise SchemaError(f"no database at {db}: run `keywell db upgrade` (or auto_upgrade)")
     engine = make_engine(url)
-    store = Store(engine, ring)
     try:
         if auto_upgrade:
             upgrade_engine(engine)
         check_schema(engine)
+        if isinstance(found, Path):
+            with engine.connect() as conn:
+                needed = needed_ids(conn)
+            if needed:
+                raise KEKError(
+                    f"no KEK configured, and the store's keys are sealed under KEK ids {needed}: "
+                    "set KEYWELL_KEK, KEYWELL_KEKS or KEYWELL_KEK_FILE",
+                    kek_id=needed[0],
+                )
+            found = KEKRing.development(found)
+        store = Store(engine, found)
         store.check_keks(datetime.now(UTC), record=True)
     except BaseException:
         engine.dispose()

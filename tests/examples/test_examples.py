@@ -66,7 +66,10 @@ async def test_fastapi_app(docs_server: DocsServer, monkeypatch: pytest.MonkeyPa
         assert "error" in refused.json()
         me = await client.get("/me", headers=_auth(tokens["reader"]))
         assert me.json() == {"sub": "alice"}
-        assert (await client.post("/orders", headers=_auth(tokens["reader"]))).status_code == 403
+        scoped = await client.post("/orders", headers=_auth(tokens["reader"]))
+        assert scoped.status_code == 403
+        assert scoped.json()["error"] == "insufficient_scope"  # RFC 6750, not {"detail": ...}
+        assert 'error="insufficient_scope"' in scoped.headers["www-authenticate"]
         created = await client.post("/orders", headers=_auth(tokens["writer"]))
         assert created.json() == {"created_by": "alice"}
 

@@ -42,14 +42,18 @@ def read_input(name: str) -> bytes:
     return data
 
 
-def load_key(data: bytes, *, password: bytes | None = None) -> JWK:
+def load_key(data: bytes, *, password: bytes | None = None, allow_weak_rsa: bool = False) -> JWK:
     """A key from JWK JSON (or a one-key JWK Set), PEM or DER.
+
+    ``allow_weak_rsa`` accepts an RSA key of 512-2047 bits (verify only), as
+    :meth:`JWK.from_dict` does.
 
     Raises:
         keywell.errors.InvalidKeyError: the data is not a key keywell can load.
     """
     from keywell.errors import InvalidKeyError
     from keywell.jose.jwk import JWK
+    from keywell.jose.jwk_convert import key_to_members, load_der, load_pem
 
     text = data.lstrip()
     if text.startswith(b"{"):
@@ -61,7 +65,12 @@ def load_key(data: bytes, *, password: bytes | None = None) -> JWK:
             if len(doc["keys"]) != 1:
                 raise InvalidKeyError("the JWK Set holds more than one key; pick one")
             doc = doc["keys"][0]
-        return JWK.from_dict(doc)
+        return JWK.from_dict(doc, allow_weak_rsa=allow_weak_rsa)
+    if allow_weak_rsa:  # through the members, where the weak-RSA opt-in lives
+        loaded = (
+            load_pem(data, password) if b"-----BEGIN" in text[:4096] else load_der(data, password)
+        )
+        return JWK.from_dict(key_to_members(loaded), allow_weak_rsa=True)
     if b"-----BEGIN" in text[:4096]:
         return JWK.from_pem(data, password=password)
     return JWK.from_der(data, password=password)

@@ -15,6 +15,8 @@ from keywell.cli.output import (
     escape,
     examples,
     render_report,
+    warn,
+    weak_rsa_noted,
 )
 
 __all__ = ["app"]
@@ -76,12 +78,21 @@ def fetch(
         float,
         typer.Option("--timeout", metavar="SECONDS", help="Seconds to wait.", min=0.1),
     ] = 5.0,
+    allow_weak_rsa: Annotated[
+        bool,
+        typer.Option(
+            "--allow-weak-rsa",
+            help="Load RSA keys of 512-2047 bits as usable (to verify legacy tokens).",
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
 ) -> None:
     """Fetch a JWK Set as keywell's client does: its keys, caching headers and cache TTL.
 
-    Exit 1 when the fetch fails or the set holds no usable key (the reason is
-    printed); plain http is accepted only for loopback hosts.
+    Exit 1 when the fetch fails or the set holds no key at all (the reason is
+    printed); keys it skips are listed with why. Plain http is accepted only
+    for loopback hosts. (``jwks lint`` needs no --allow-weak-rsa: it loads
+    weak RSA keys to report them as findings.)
     """
     from dataclasses import asdict
 
@@ -89,11 +100,14 @@ def fetch(
     from keywell.errors import KeywellError
 
     try:
-        report = fetch_report(url, timeout=timeout)
+        with weak_rsa_noted() as noted:
+            report = fetch_report(url, timeout=timeout, allow_weak_rsa=allow_weak_rsa)
     except KeywellError as exc:
         die(exc.message, json_mode=json_out, code=exc.code, exit_code=EXIT_FAILED)
     except ValueError as exc:
         die(f"{url}: {exc}", json_mode=json_out)
+    for message in noted:
+        warn(f"{message} (--allow-weak-rsa)")  # stderr: the JSON on stdout stays clean
     usable = set(report.usable_kids)
     keys = [
         {"kid": k.kid, "kty": k.kty, "alg": k.alg, "use": k.use, "usable": k.kid in usable}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -36,6 +38,7 @@ __all__ = [
     "render_report",
     "route_warnings",
     "warn",
+    "weak_rsa_noted",
 ]
 
 #: The ``--json`` switch every command takes.
@@ -126,6 +129,32 @@ def warn(message: str) -> None:
         return
     _warned.add(message)
     console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}")
+
+
+@contextmanager
+def weak_rsa_noted() -> Iterator[list[str]]:
+    """Collect the weak-RSA warnings of an ``--allow-weak-rsa`` command, once each, in words.
+
+    The list fills when the block ends; the caller prints its messages as
+    notes (or reports them in its JSON) instead of Python's warning lines.
+    Other warnings raised in the block are passed on unchanged.
+    """
+    import warnings
+
+    from keywell.jose.jwk import WeakKeyWarning
+
+    noted: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WeakKeyWarning)
+        try:
+            yield noted
+        finally:
+            noted.extend(
+                dict.fromkeys(str(w.message) for w in caught if w.category is WeakKeyWarning)
+            )
+    for w in caught:
+        if w.category is not WeakKeyWarning:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def route_warnings() -> None:

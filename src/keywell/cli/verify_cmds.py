@@ -12,7 +12,16 @@ from typing import Annotated, Any
 import typer
 
 from keywell.cli.files import STDIO
-from keywell.cli.output import EXIT_FAILED, JsonOpt, console, die, emit_json, escape, examples
+from keywell.cli.output import (
+    EXIT_FAILED,
+    JsonOpt,
+    console,
+    die,
+    emit_json,
+    escape,
+    examples,
+    weak_rsa_noted,
+)
 from keywell.cli.params import parse_duration
 from keywell.cli.token_cmds import MAX_TOKEN, decode_unverified
 
@@ -53,7 +62,9 @@ def _claim_checks(
     return (None if no_audience else audience), (None if no_issuer else expected_iss)
 
 
-def _verify_keys(jwks: str | None, issuer_url: str | None, json_out: bool) -> Any:
+def _verify_keys(
+    jwks: str | None, issuer_url: str | None, json_out: bool, allow_weak_rsa: bool
+) -> Any:
     """The key source: a remote set (URL or discovery) or a JWKS/JWK/PEM file."""
     from keywell.cli.files import load_key, read_input
     from keywell.client import RemoteJWKSet
@@ -65,9 +76,9 @@ def _verify_keys(jwks: str | None, issuer_url: str | None, json_out: bool) -> An
     source = str(jwks or issuer_url)
     try:
         if issuer_url is not None:
-            return RemoteJWKSet.from_issuer(issuer_url)
+            return RemoteJWKSet.from_issuer(issuer_url, allow_weak_rsa=allow_weak_rsa)
         if source.startswith(("http://", "https://")):
-            return RemoteJWKSet(source)
+            return RemoteJWKSet(source, allow_weak_rsa=allow_weak_rsa)
     except KeywellError as exc:  # discovery failed: the issuer cannot be verified against
         die(exc.message, json_mode=json_out, code=exc.code, exit_code=EXIT_FAILED)
     except ValueError as exc:
@@ -77,8 +88,8 @@ def _verify_keys(jwks: str | None, issuer_url: str | None, json_out: bool) -> An
         if data.lstrip().startswith(b"{"):
             doc = json.loads(data)
             if isinstance(doc, dict) and "keys" in doc:
-                return JWKSet.from_dict(doc)
-        return load_key(data)
+                return JWKSet.from_dict(doc, allow_weak_rsa=allow_weak_rsa)
+        return load_key(data, allow_weak_rsa=allow_weak_rsa)
     except KeywellError as exc:
         die(f"{source}: {exc.message}", json_mode=json_out, code=exc.code)
     except (OSError, ValueError) as exc:
@@ -132,6 +143,13 @@ def verify(
     typ: Annotated[
         str | None, typer.Option("--typ", metavar="TYP", help="Required header typ (at+jwt).")
     ] = None,
+    allow_weak_rsa: Annotated[
+        bool,
+        typer.Option(
+            "--allow-weak-rsa",
+            help="Accept RSA keys of 512-2047 bits, to verify legacy tokens (never to sign).",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Verify a JWT's signature and claims; print the claims, or exit 1 with the reason.
@@ -153,20 +171,21 @@ def verify(
     audience, expected_iss = _claim_checks(
         audience, no_audience, iss or issuer_url, no_issuer, json_out
     )
-    keys = _verify_keys(jwks, issuer_url, json_out)
-    try:
-        verifier = Verifier(
-            keys, issuer=expected_iss, audience=audience, algorithms=alg, leeway=skew, typ=typ
-        )
-        claims = dict(verifier.verify(token))
-    except KeywellError as exc:
-        die(exc.message, json_mode=json_out, code=exc.code, exit_code=EXIT_FAILED)
-    except ValueError as exc:
-        die(str(exc), json_mode=json_out)
-    finally:
-        close = getattr(keys, "close", None)
-        if callable(close):
-            close()
+    with weak_rsa_noted() as noted:
+        keys = _verify_keys(jwks, issuer_url, json_out, allow_weak_rsa)
+        try:
+            verifier = Verifier(
+                keys, issuer=expected_iss, audience=audience, algorithms=alg, leeway=skew, typ=typ
+            )
+            claims = dict(verifier.verify(token))
+        except KeywellError as exc:
+            die(exc.message, json_mode=json_out, code=exc.code, exit_code=EXIT_FAILED)
+        except ValueError as exc:
+            die(str(exc), json_mode=json_out)
+        finally:
+            close = getattr(keys, "close", None)
+            if callable(close):
+                close()
     header = decode_unverified(token)["header"]
     if json_out:
         emit_json(
@@ -176,6 +195,7 @@ def verify(
                 "claims": claims,
                 "issuer_checked": expected_iss is not None,
                 "audience_checked": audience is not None,
+                "weak_rsa_accepted": bool(noted),
             }
         )
         return
@@ -186,6 +206,8 @@ def verify(
         out.print("[yellow]note:[/] the issuer was not checked (--no-issuer)")
     if audience is None:
         out.print("[yellow]note:[/] the audience was not checked (--no-audience)")
+    for message in noted:
+        out.print(f"[yellow]note:[/] {escape(message)} (--allow-weak-rsa)")
     out.print(escape(json.dumps(claims, indent=2, ensure_ascii=False)))
 
 

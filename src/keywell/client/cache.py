@@ -21,6 +21,14 @@ as inputs, so the sync and async shells (and the tests) drive the same logic:
   without a ``kid`` never causes a refetch: nothing in it names a new key;
 - stale-if-error: a failed fetch keeps the last good set for ``max_stale``
   past its expiry (RFC 5861 section 4 in spirit); a bad answer never replaces it;
+- a set whose every key was skipped (say, a Keycloak realm still on
+  RSA-1024) is the server's real answer, not an outage: with no usable set
+  cached it is adopted, so a token naming a skipped key is refused with
+  :class:`~keywell.errors.SkippedKeyError` saying why (as the static
+  :class:`~keywell.jose.jwkset.JWKSet` does) instead of every token getting
+  "JWK Set unavailable". It never replaces a set that has a usable key: then
+  it counts as a failed fetch, like any other bad answer. A skipped kid is a
+  known kid: it causes no refetch;
 - sequence numbers, so an older response never overwrites a newer set;
 - an optional refresh-ahead point before expiry.
 
@@ -51,6 +59,8 @@ __all__ = [
     "NotModified",
     "Ticket",
     "compute_ttl",
+    "has_usable_key",
+    "no_usable_key",
 ]
 
 _EMPTY = JWKSet(())
@@ -94,6 +104,22 @@ class Health:
 
 def _usable(keys: JWKSet) -> tuple[str | None, ...]:
     return tuple(k.kid for k in keys if k.verify_algorithms)
+
+
+def has_usable_key(keys: JWKSet) -> bool:
+    """Whether ``keys`` holds a key that can verify something (RFC 7517 sections 4.2, 4.3)."""
+    return any(k.verify_algorithms for k in keys)
+
+
+def no_usable_key(keys: JWKSet) -> str:
+    """Why a set without a usable key cannot serve: the count of keys skipped, if any."""
+    skipped = f" ({len(keys.skipped)} skipped)" if keys.skipped else ""
+    return f"the set holds no key usable for verification{skipped}"
+
+
+def _known(keys: JWKSet, kid: str) -> bool:
+    """Whether the set lists ``kid``, as a loaded key or as one it skipped."""
+    return kid in keys or any(s.kid == kid for s in keys.skipped)
 
 
 class JWKSCache:
@@ -144,7 +170,7 @@ class JWKSCache:
                 )
         elif now >= self.fresh_until and may_fetch:
             refresh = True
-        if kid is not None and kid not in self.keys:
+        if kid is not None and not _known(self.keys, kid):
             if may_fetch:
                 return Decision(Action.FETCH)
             return Decision(Action.FAIL_UNKNOWN_KID, self._not_refetching(now))
@@ -189,6 +215,12 @@ class JWKSCache:
         self.last_attempt = max(self.last_attempt, now)
         if isinstance(result, NotModified) and not self.loaded:
             result = FetchFailed("HTTP 304 without a cached set")
+        if (
+            isinstance(result, Fetched)
+            and not has_usable_key(result.keys)
+            and has_usable_key(self.keys)
+        ):
+            result = FetchFailed(no_usable_key(result.keys))
         if isinstance(result, FetchFailed):
             self.failures += 1
             self.consecutive_failures += 1

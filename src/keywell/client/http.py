@@ -14,7 +14,8 @@
   page) is refused.
 - The set is parsed as a public set (private and symmetric keys refuse the
   whole document) and must hold at least one key usable for verification
-  (RFC 7517 sections 4.2, 4.3).
+  (RFC 7517 sections 4.2, 4.3) or keys it skipped (kept by the cache only
+  while it has no usable set: :mod:`keywell.client.cache`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from keywell.client.cache import (
     FetchResult,
     NotModified,
     Ticket,
+    has_usable_key,
+    no_usable_key,
 )
 from keywell.client.exchange import Answer, is_loopback, url_refused
 from keywell.client.freshness import header_integer
@@ -154,12 +157,12 @@ def result_of(answer: Answer, *, allow_weak_rsa: bool = False) -> FetchResult:
 def parse_response(
     body: bytes, headers: Mapping[str, str], *, allow_weak_rsa: bool = False
 ) -> FetchResult:
-    """Parse a 200 body as a public JWK Set that has at least one usable key."""
+    """Parse a 200 body as a public JWK Set that has a usable key, or skipped ones."""
     try:
         keys = JWKSet.from_json(body, public=True, allow_weak_rsa=allow_weak_rsa)
     except JWKSError as exc:
         return FetchFailed(exc.message)
-    if not any(k.verify_algorithms and not k.is_private for k in keys):
-        skipped = f" ({len(keys.skipped)} skipped)" if keys.skipped else ""
-        return FetchFailed(f"the set holds no key usable for verification{skipped}")
+    if not has_usable_key(keys) and not keys.skipped:
+        return FetchFailed(no_usable_key(keys))
+    # only skipped keys: the cache decides (adopted, or a failure beside a usable set)
     return Fetched(keys, CachingHeaders.from_mapping(headers))

@@ -41,12 +41,14 @@ def fetch_report(
     headers: Mapping[str, str] | None = None,
     policy: CachePolicy | None = None,
     now: float | None = None,
+    allow_weak_rsa: bool = False,
 ) -> FetchReport:
     """Fetch ``url`` once and describe it.
 
     Raises:
         ValueError: the URL is refused (not https, credentials in it).
-        JWKSFetchError: the fetch failed or the set is unusable; the message says why.
+        JWKSFetchError: the fetch failed or the set holds no key (usable or skipped); the
+            message says why. A set whose keys were all skipped is reported, with why.
     """
     config = FetchConfig(
         url=check_url(url, allow_http=allow_http),
@@ -54,6 +56,7 @@ def fetch_report(
         timeout=timeout,
         max_bytes=max_bytes,
         allow_http=allow_http,
+        allow_weak_rsa=allow_weak_rsa,
     )
     with owned_sync_client() as client:
         result = fetch_sync(client, config, None)

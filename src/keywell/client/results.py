@@ -18,7 +18,7 @@ __all__ = ["FetchFailed", "FetchResult", "Fetched", "NotModified", "Ticket"]
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """A 200 answer holding a valid set with at least one usable key."""
+    """A 200 answer holding a valid set with a usable key, or only keys it skipped."""
 
     keys: JWKSet
     headers: CachingHeaders

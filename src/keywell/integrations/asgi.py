@@ -11,13 +11,18 @@ Every refusal answers one body, built by
 3.1 ``{"error", "error_description"}`` with its ``WWW-Authenticate``
 challenge (400/401/403), or 503 when keys are unavailable. The dependency
 raises :class:`BearerAuthError` (an ``HTTPException``); register
-:func:`bearer_error_handler` on the app (``add_error_handler(app)``) so
-FastAPI answers that body too instead of its own ``{"detail": ...}``.
+:func:`bearer_error_handler` on the app (``add_error_handler(app)``, the
+second line of the documented setup) so FastAPI answers that body too
+instead of its own ``{"detail": ...}``. FastAPI offers no way around that
+line: it renders every ``HTTPException`` raised in a dependency through the
+app's handler table, and a dependency cannot answer a response itself. A
+dependency that refuses on an app without the handler logs a warning once.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
@@ -49,6 +54,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CLAIMS_KEY = "keywell.claims"
+logger = logging.getLogger("keywell.integrations")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -171,6 +177,7 @@ class RequireToken:
         self._verifier = verifier
         self._scopes = normalize_scopes(scopes)
         self._realm = realm
+        self._checked_handler = False
 
     async def __call__(self, request: Request) -> Mapping[str, Any]:
         """Verify the request's bearer token (FastAPI injects ``request``)."""
@@ -186,5 +193,19 @@ class RequireToken:
                 )
                 request.state.claims = claims
         except AuthFailure as failure:
+            self._check_handler(request)
             raise BearerAuthError(failure, self._realm) from None
         return claims
+
+    def _check_handler(self, request: Request) -> None:
+        """Warn once if the app will answer ``{"detail": ...}`` (no :func:`add_error_handler`)."""
+        if self._checked_handler:
+            return
+        self._checked_handler = True
+        handlers = getattr(request.scope.get("app"), "exception_handlers", None)
+        if isinstance(handlers, Mapping) and BearerAuthError not in handlers:
+            logger.warning(
+                "RequireToken refused a request on an app without keywell's error handler: "
+                'it answers {"detail": ...} instead of the RFC 6750 body; call '
+                "keywell.integrations.asgi.add_error_handler(app) at start-up"
+            )

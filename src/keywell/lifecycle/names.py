@@ -19,6 +19,13 @@ argument unchanged or raises :class:`~keywell.errors.InvalidInputError`
   host is loopback (``localhost``, ``127.0.0.0/8``, ``::1``) for development.
 - **Reason** (recorded in the audit log): 1-500 printable characters, not
   only spaces.
+- **Label** (an audit ``actor``, an admin token's ``name``): at most 200
+  printable characters (an actor at least one).
+
+Lookups apply the same rules the other way round: :func:`known_name` and
+:func:`known_kid` (called by every lookup of :class:`keywell.store.Store`)
+answer "no such key set" / "no such key" for a value that breaks its rule,
+since no stored set or key can have it.
 
 These are the characters PostgreSQL and SQLite store alike: text with a NUL
 (or a lone surrogate, which UTF-8 cannot encode) never reaches a driver.
@@ -30,26 +37,32 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from keywell.errors import InvalidInputError
+from keywell.errors import InvalidInputError, KeyNotFoundError, KeySetNotFoundError
 
 __all__ = [
     "ISSUER_MAX",
     "KEYSET_NAME_MAX",
     "KEYSET_NAME_PATTERN",
     "KID_MAX",
+    "LABEL_MAX",
     "REASON_MAX",
     "check_issuer",
     "check_keyset_name",
     "check_kid",
+    "check_label",
     "check_reason",
     "is_keyset_name",
     "is_kid",
+    "is_label",
+    "known_kid",
+    "known_name",
 ]
 
 KEYSET_NAME_MAX = 100
 KID_MAX = 256
 ISSUER_MAX = 2048
 REASON_MAX = 500
+LABEL_MAX = 200
 KEYSET_NAME_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{KEYSET_NAME_MAX - 1}}}$"
 _NAME = re.compile(KEYSET_NAME_PATTERN)
 # RFC 3986 section 2: unreserved, reserved and "%"; nothing else may appear in a URL
@@ -88,6 +101,26 @@ def check_kid(value: object) -> str:
     return value  # type: ignore[return-value]
 
 
+def known_name(name: object) -> str:
+    """``name`` if it can name a stored set, else :class:`KeySetNotFoundError`.
+
+    The store's lookups by name pass through here first: a value that breaks
+    the key-set name rule of :mod:`keywell.lifecycle.names` (a NUL, a control
+    character, a lone surrogate, a non-string...) names no set, on SQLite and
+    PostgreSQL alike, and never reaches the driver. The message does not echo it.
+    """
+    if not is_keyset_name(name):
+        raise KeySetNotFoundError("no key set has that name (not a valid key-set name)")
+    return name  # type: ignore[return-value]  # is_keyset_name checked the type
+
+
+def known_kid(kid: object) -> str:
+    """``kid`` if it can name a stored key, else :class:`KeyNotFoundError` (see known_name)."""
+    if not is_kid(kid):
+        raise KeyNotFoundError("no key has that kid (not a valid kid)")
+    return kid  # type: ignore[return-value]
+
+
 def check_reason(value: object) -> str:
     """``value`` if it is an acceptable audit reason, else :class:`InvalidInputError`."""
     if (
@@ -102,6 +135,27 @@ def check_reason(value: object) -> str:
             field="reason",
         )
     return value
+
+
+def is_label(value: object, *, empty: bool = False) -> bool:
+    """Whether ``value`` is an acceptable actor (or, with ``empty``, token name)."""
+    return (
+        type(value) is str
+        and value.isprintable()
+        and len(value) <= LABEL_MAX
+        and (empty or bool(value))
+    )
+
+
+def check_label(value: object, field: str, *, empty: bool = False) -> str:
+    """``value`` if it is an acceptable actor or token name, else :class:`InvalidInputError`."""
+    if not is_label(value, empty=empty):
+        raise InvalidInputError(
+            f"{field} is {0 if empty else 1}-{LABEL_MAX} printable characters "
+            "(no control characters)",
+            field=field,
+        )
+    return value  # type: ignore[return-value]
 
 
 def _is_loopback(host: str) -> bool:

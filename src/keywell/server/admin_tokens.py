@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from keywell.errors import AdminTokenNotFoundError
 from keywell.issuer_admin import DEFAULT_TOKEN_TTL, AdminTokenInfo
 from keywell.lifecycle.durations import MAX_DURATION
+from keywell.lifecycle.names import LABEL_MAX, check_label
 from keywell.server.auth import SCOPES, Principal
 from keywell.server.guard import ADMIN_PREFIX, route_scope
 from keywell.server.problems import Problem
@@ -71,7 +72,10 @@ class AdminTokenCreate(BaseModel):
     scopes: list[Annotated[str, Field(pattern=r"^(read|sign|rotate|revoke|admin)$")]] = Field(
         min_length=1, max_length=len(SCOPES)
     )
-    name: str = Field(default="", max_length=200)
+    # the Issuer's label rule (keywell.lifecycle.names), so a NUL is a 422 on every store
+    name: Annotated[str, AfterValidator(lambda v: check_label(v, "name", empty=True))] = Field(
+        default="", max_length=LABEL_MAX
+    )
     ttl: int = Field(
         default=int(DEFAULT_TOKEN_TTL.total_seconds()),
         ge=1,

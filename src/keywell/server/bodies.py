@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from keywell.lifecycle import RotationPolicy
 from keywell.lifecycle.names import (
@@ -42,7 +42,6 @@ IssuerURL = Annotated[
     Field(max_length=ISSUER_MAX, description="the `iss` of its tokens: an https URL"),
 ]
 Reason = Annotated[str, AfterValidator(check_reason), Field(max_length=REASON_MAX)]
-_MAX_DATE = 2**53  # as the verifier (keywell.jose.claims): larger NumericDates are refused
 
 
 class _Strict(BaseModel):
@@ -128,7 +127,12 @@ class RevokeIn(_Strict):
 
 
 class MintIn(_Strict):
-    """Claims to sign; ``iss``, ``iat``, ``exp`` and ``jti`` are set by the server."""
+    """Claims to sign; ``iss``, ``iat``, ``exp`` and ``jti`` are set by the server.
+
+    The claims' rules (registered JSON types, ``nbf`` before ``exp``, the
+    token's size) are the Issuer's (:func:`keywell.issuer_sign.check_minted`),
+    applied when it signs; a refusal is a 422 problem naming the claim.
+    """
 
     claims: dict[str, Any] = Field(default_factory=dict)
     ttl: Seconds | None = Field(
@@ -137,22 +141,3 @@ class MintIn(_Strict):
         le=_TEN_YEARS,
         description="token lifetime in seconds; at most the set's max_token_ttl",
     )
-
-    @field_validator("claims")
-    @classmethod
-    def _registered_types(cls, claims: dict[str, Any]) -> dict[str, Any]:
-        """Registered claims of the JSON type verifiers require (RFC 7519 section 4.1)."""
-        if "nbf" in claims:
-            nbf = claims["nbf"]
-            if type(nbf) not in (int, float) or not -_MAX_DATE <= nbf <= _MAX_DATE:
-                raise ValueError("nbf must be a NumericDate (seconds since the epoch)")
-        for name in ("iss", "sub"):
-            if name in claims and type(claims[name]) is not str:
-                raise ValueError(f"{name} must be a string")
-        if "aud" in claims:
-            aud = claims["aud"]
-            if type(aud) is not str and not (
-                type(aud) is list and aud and all(type(a) is str for a in aud)
-            ):
-                raise ValueError("aud must be a string or a non-empty array of strings")
-        return claims

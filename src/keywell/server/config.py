@@ -72,7 +72,9 @@ class ServerConfig:
             make per ``auth_failure_window`` before its admin requests get 429
             with ``Retry-After`` (a token bucket: the budget refills evenly).
         auth_failure_window: seconds over which ``auth_failure_limit`` refills.
-        max_body_bytes: the largest admin request body accepted.
+        max_body_bytes: the largest request body, in bytes, on every route behind
+            the public fast path (admin, minting, health, metrics...), counted as
+            received whatever the framing or protocol; more gets 413 (``guard``).
         backlog: the listen queue length (connections the kernel holds before
             the server accepts them).
         max_connections: connections one worker serves at once (granian's

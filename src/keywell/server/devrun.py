@@ -37,7 +37,6 @@ from keywell.server.runner import serve
 
 if TYPE_CHECKING:
     from keywell.issuer import Issuer
-    from keywell.store.kek import KEKRing
 
 __all__ = ["DEV_AUDIENCE", "DEV_TOKEN_TTL", "main"]
 
@@ -61,21 +60,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _development_keks(db: Path) -> KEKRing:
-    """The configured KEKs, else the development KEK file beside ``db`` (warned once)."""
+def _open_development(database_url: str, db: Path) -> Issuer:
+    """The Issuer on the configured KEKs, else on the development KEK file beside ``db``.
+
+    The file is created by the Issuer only once the store is known to need no
+    other KEK (nothing is written when the open fails); its warning is shown
+    once, in words.
+    """
+    from keywell.issuer import Issuer
     from keywell.store.kek import DevelopmentKEKWarning, KEKRing
 
     keks = KEKRing.from_env()
-    if keks is not None:
-        return keks
-    kek_file = db.with_name(db.name + ".kek")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DevelopmentKEKWarning)
-        keks = KEKRing.development(kek_file)
+        issuer = Issuer(database_url, keks=keks, auto_upgrade=True)
     for message in dict.fromkeys(str(w.message) for w in caught):
         print(f"warning: {message}", file=sys.stderr)
-    os.environ["KEYWELL_KEK_FILE"] = str(kek_file)  # for the server's worker processes
-    return keks
+    kek_file = db.with_name(db.name + ".kek")
+    if keks is None and kek_file.is_file():
+        os.environ["KEYWELL_KEK_FILE"] = str(kek_file)  # for the server's worker processes
+    return issuer
 
 
 def _token_lines(issuer: Issuer, token: str, db_url: str) -> str:
@@ -110,7 +114,6 @@ def _token_lines(issuer: Issuer, token: str, db_url: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Prepare the development database and serve it."""
     from keywell.client.discovery import metadata_urls
-    from keywell.issuer import Issuer
 
     args = _parser().parse_args(argv)
     db = Path(os.environ.get("KEYWELL_DEV_DB", "keywell.db")).resolve()
@@ -122,8 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         auto_upgrade=True,
         server=args.server,
     )
-    keks = _development_keks(db)
-    issuer = Issuer(config.database_url, keks=keks, auto_upgrade=True)
+    issuer = _open_development(config.database_url, db)
     base = config.base_url
     name = config.default_keyset
     try:

@@ -20,18 +20,15 @@ entry inline. Should the reload fail, or its entry be dropped already (a
 concurrent rotation or revocation), the next waiter reloads in its turn, so
 the store sees one read per set at a time.
 
-A token no keywell verifier would accept is never minted (RFC 8725 section
-3.11 asks for explicit typing and checks on the other side, so the issuer must
-not hand out what they refuse): registered claims of the wrong JSON type are
-refused by :class:`~keywell.server.bodies.MintIn`; after signing,
-:func:`check_minted` refuses a token longer than the default verifier's
-``max_size`` (:data:`keywell.jose.jws.DEFAULT_MAX_TOKEN_SIZE`) and an ``nbf``
-at or after its ``exp`` (RFC 7519 section 4.1.5: it would never be valid).
+A token no keywell verifier would accept is never minted: the rules
+(registered claim types, ``nbf`` before ``exp``, the default verifier's
+``max_size``) live in the Issuer's signing path
+(:func:`keywell.issuer_sign.check_minted`), so the library and the server
+apply the same ones; their typed errors become 422 problems here.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -40,9 +37,7 @@ import anyio
 import anyio.to_thread
 from pydantic import ValidationError
 
-from keywell.errors import ClaimError, KeywellError, TokenTooLargeError
-from keywell.jose.base64url import b64url_decode
-from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE
+from keywell.errors import KeywellError
 from keywell.server.bodies import MintIn
 from keywell.server.fastpath import Send
 from keywell.server.metrics import Metrics
@@ -51,7 +46,7 @@ from keywell.server.problems import Problem, problem_from_error, send_problem
 if TYPE_CHECKING:
     from keywell.issuer import Issuer
 
-__all__ = ["FastMint", "check_minted"]
+__all__ = ["FastMint"]
 
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 
@@ -101,7 +96,6 @@ class FastMint:
             raise problem_from_error(exc) from None
         except ValueError as exc:  # the Issuer's refusals (reserved claims, issuer)
             raise Problem(422, "KW_INVALID_REQUEST", str(exc)) from None
-        check_minted(token, request.claims)
         self.metrics.tokens_minted[name] += 1
         return token
 
@@ -125,34 +119,6 @@ class FastMint:
             # (unknown sets included) do not accumulate
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._reloads.pop(name, None)
-
-
-def check_minted(token: str, claims: Mapping[str, Any]) -> None:
-    """Refuse (422) a freshly signed ``token`` (of ``claims``) that no keywell verifier accepts.
-
-    The payload is decoded again only when the caller set ``nbf``.
-
-    Raises:
-        Problem: ``KW_TOKEN_TOO_LARGE`` past ``DEFAULT_MAX_TOKEN_SIZE`` characters;
-            ``KW_CLAIM_INVALID`` (``claim: nbf``) when ``nbf`` is not before ``exp``.
-    """
-    if len(token) > DEFAULT_MAX_TOKEN_SIZE:
-        raise Problem(
-            422,
-            TokenTooLargeError.code,
-            f"the token would be longer than {DEFAULT_MAX_TOKEN_SIZE} characters, "
-            "which verifiers refuse; send fewer claims",
-        )
-    if "nbf" not in claims:
-        return
-    payload = json.loads(b64url_decode(token.split(".", 2)[1]))
-    if not payload["nbf"] < payload["exp"]:
-        raise Problem(
-            422,
-            ClaimError.code,
-            "nbf must be before the token's exp, or the token is never valid",
-            extra={"claim": "nbf"},
-        )
 
 
 def _invalid(errors: list[dict[str, object]]) -> Problem:

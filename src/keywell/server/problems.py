@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import Any
 
 from keywell.errors import (
+    ClaimError,
     InvalidInputError,
     KEKError,
     KeyNotFoundError,
@@ -157,6 +158,8 @@ def problem_from_error(exc: KeywellError) -> Problem:
         return Problem(422, exc.code, exc.message, extra={"field": exc.field})
     if isinstance(exc, PolicyError):
         return Problem(422, exc.code, exc.message, extra={"setting": exc.setting})
+    if isinstance(exc, ClaimError):
+        return Problem(422, exc.code, exc.message, extra={"claim": exc.claim})
     if isinstance(exc, KEKError):
         return Problem(503, exc.code, "a key-encryption key needed for this operation is missing")
     if isinstance(exc, KeySetError):

@@ -49,7 +49,7 @@ from keywell.errors import KEKError
 from keywell.store import tables as t
 from keywell.store.kek import KEKRing
 
-__all__ = ["assess", "unproven", "verify_ring"]
+__all__ = ["assess", "needed_ids", "unproven", "verify_ring"]
 
 _PG_LOCK_ID = 0x6B65_6B63  # "kekc": serialises recording check values on PostgreSQL
 
@@ -87,12 +87,7 @@ def assess(
         KEKError: the ring lacks a needed id, or holds a wrong key under a known one.
     """
     has = set(ring.ids)
-    if live:
-        needed = list(live)
-    elif checks:
-        needed = [list(checks)[-1]]
-    else:
-        needed = []
+    needed = _needed(checks, live)
     missing = [k for k in needed if k not in has]
     wrong = [k for k in ring.ids if k in checks and not ring.matches_check(k, checks[k])]
     proofs = opens or {}
@@ -104,6 +99,16 @@ def assess(
     if ring.newest not in checks:
         record.append(ring.newest)
     return record
+
+
+def _needed(checks: Mapping[str, bytes], live: list[str]) -> list[str]:
+    """The ids a ring must hold: those sealing live keys, else the last one recorded."""
+    return list(live) if live else list(checks)[-1:]
+
+
+def needed_ids(conn: Connection) -> list[str]:
+    """The KEK ids a ring must hold to open the store on ``conn`` (none for an empty store)."""
+    return _needed(*_read(conn))
 
 
 def unproven(ring: KEKRing, checks: Mapping[str, bytes], live: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from keywell.errors import KeySetNotFoundError
 from keywell.jose.jwk import JWK
 from keywell.lifecycle import KeyInfo, KeySetInfo, KeyState, RotationPolicy, Step, Transition
+from keywell.lifecycle.names import check_label, known_kid, known_name
 from keywell.store import tables as t
 from keywell.store.engine import WRITE_OPTION
 from keywell.store.kek import KEKRing
@@ -75,7 +76,7 @@ class LockedSet:
         self.conn.execute(
             insert(t.audit).values(
                 at=at,
-                actor=actor,
+                actor=check_label(actor, "actor"),  # InvalidInputError: the transaction rolls back
                 keyset=self.info.name,
                 kid=kid,
                 old_state=old,
@@ -229,7 +230,8 @@ class Store:
         planned again under the lock; spares it does not need are discarded.
         """
         with self.read() as conn:
-            row = conn.execute(select(t.keysets).where(t.keysets.c.name == name)).one_or_none()
+            query = select(t.keysets).where(t.keysets.c.name == known_name(name))
+            row = conn.execute(query).one_or_none()
             if row is None:
                 return []
             keys = self.keys_of(conn, row.id)
@@ -253,10 +255,10 @@ class Store:
         keys of this transaction use first.
 
         Raises:
-            KeySetNotFoundError: no set has that name.
+            KeySetNotFoundError: no set has that name (or it is no valid name).
         """
         with self.write() as conn:
-            query = select(t.keysets).where(t.keysets.c.name == name)
+            query = select(t.keysets).where(t.keysets.c.name == known_name(name))
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()
             row = conn.execute(query).one_or_none()
@@ -271,7 +273,7 @@ class Store:
         row = conn.execute(
             select(t.keys.c.private_ct, t.keys.c.kek_id)
             .join(t.keysets, t.keysets.c.id == t.keys.c.keyset_id)
-            .where(t.keysets.c.name == name, t.keys.c.kid == kid)
+            .where(t.keysets.c.name == known_name(name), t.keys.c.kid == known_kid(kid))
         ).one_or_none()
         if row is None or row.private_ct is None or row.kek_id is None:
             raise KeySetNotFoundError(f"key {kid!r} of key set {name!r} has no private half")
@@ -280,7 +282,8 @@ class Store:
 
     def get_set(self, conn: Connection, name: str) -> tuple[int, KeySetInfo]:
         """The id and info of the set ``name`` (KeySetNotFoundError if none)."""
-        row = conn.execute(select(t.keysets).where(t.keysets.c.name == name)).one_or_none()
+        query = select(t.keysets).where(t.keysets.c.name == known_name(name))
+        row = conn.execute(query).one_or_none()
         if row is None:
             raise KeySetNotFoundError(f"no key set named {name!r}")
         return row.id, keyset_info(row)
