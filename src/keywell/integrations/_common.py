@@ -12,7 +12,7 @@
   while verifying is a refused token (401); none escapes as a 500.
 - Every integration answers the body of :meth:`AuthFailure.body`, the one
   place it is built (RFC 6750 section 3.1 members ``error`` and
-  ``error_description``).
+  ``error_description``; no ``error`` when no credentials were sent).
 - Descriptions are fixed phrases per error class, never the error text, so a
   response reveals nothing about keys, URLs or the token.
 """
@@ -102,8 +102,14 @@ class AuthFailure(Exception):
         return out
 
     def body(self) -> dict[str, str]:
-        """A JSON body in the shape of RFC 6749 section 5.2."""
-        out = {"error": self.error or "unauthorized", "error_description": self.description}
+        """A JSON body in the shape of RFC 6749 section 5.2.
+
+        ``error`` is one of RFC 6750 section 3.1's codes, and absent when the
+        request carried no credentials (section 3.1: no error code then);
+        ``error_description`` is always there.
+        """
+        out = {"error": self.error} if self.error else {}
+        out["error_description"] = self.description
         if self.scope:
             out["scope"] = self.scope
         return out
