@@ -33,6 +33,7 @@ __all__ = [
     "escape",
     "examples",
     "plain_argument_help",
+    "printable",
     "render_report",
     "route_warnings",
     "warn",
@@ -72,11 +73,32 @@ def console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, soft_wrap=True, highlight=False)
 
 
+def printable(text: str) -> str:
+    r"""``text`` with every non-printable character shown as a Python escape (``\x1b``).
+
+    Control characters (C0, DEL, C1: newline, ESC, NUL), bidirectional
+    overrides and other format characters, separators other than the space,
+    and lone surrogates: anything ``str.isprintable`` refuses. A name read
+    from a store or a server can so never move the cursor, clear the screen,
+    fake a line of output or reorder what follows it.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for c in text
+    )
+
+
 def escape(text: str) -> str:
-    """Escape rich markup in text that came from input."""
+    """Text that came from input, safe for a terminal: :func:`printable`, rich markup escaped.
+
+    Every human-readable output of the CLI passes input-derived text through
+    here (JSON output escapes by its own rules).
+    """
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    return rich_escape(printable(text))
 
 
 def emit_json(data: Any) -> None:

@@ -21,8 +21,6 @@ __all__ = ["admin_token_app", "app", "register", "serve"]
 
 admin_token_app = typer.Typer(help="Admin API tokens (stored hashed; the secret is shown once).")
 
-_SCOPES = ("read", "sign", "rotate", "revoke", "metrics", "admin")
-
 
 _CONFIG_HELP = "A TOML configuration file (its [server] table); flags and KEYWELL_* win over it."
 
@@ -160,7 +158,12 @@ def serve(
 def create_token(
     scope: Annotated[
         list[str],
-        typer.Option("--scope", metavar="SCOPE", help=f"Repeatable; one of {', '.join(_SCOPES)}."),
+        typer.Option(
+            "--scope",
+            metavar="SCOPE",
+            help="Repeatable; a scope of the key server's admin API "
+            "(keywell.server.auth.SCOPES; an unknown one lists them).",
+        ),
     ],
     name: Annotated[
         str, typer.Option("--name", metavar="NAME", help="A label for the audit log.")
@@ -195,17 +198,30 @@ def create_token(
 
     from keywell.cli.params import parse_duration
     from keywell.errors import KeywellError
+    from keywell.server.admin_tokens import check_token_name
+    from keywell.server.auth import SCOPES
     from keywell.server.config import load_config
     from keywell.server.runner import open_issuer
 
+    try:
+        check_token_name(name)
+    except ValueError as exc:
+        typer.echo(f"error: --name: {exc}", err=True)
+        raise typer.Exit(2) from None
     try:
         lifetime = timedelta(seconds=parse_duration(ttl))
     except ValueError as exc:
         typer.echo(f"error: --ttl: {exc}", err=True)
         raise typer.Exit(2) from None
-    unknown = sorted(set(scope) - set(_SCOPES))
+    unknown = sorted(set(scope) - SCOPES)
     if unknown:
-        typer.echo(f"error: unknown scope(s) {', '.join(unknown)}", err=True)
+        from keywell.cli.output import printable
+
+        typer.echo(
+            f"error: unknown scope(s) {printable(', '.join(unknown))}; "
+            f"the scopes are {', '.join(sorted(SCOPES))}",
+            err=True,
+        )
         raise typer.Exit(2)
     try:
         from keywell.cli.keyset_backends import database_url
