@@ -34,6 +34,7 @@ __all__ = [
     "examples",
     "plain_argument_help",
     "printable",
+    "quiet_library_logs",
     "render_report",
     "route_warnings",
     "warn",
@@ -148,6 +149,23 @@ def warn(message: str) -> None:
         return
     _warned.add(message)
     console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}")
+
+
+def quiet_library_logs() -> None:
+    """Keep keywell's library log records off the terminal (once per process).
+
+    A command reports what went wrong itself, as one ``error:``/``warning:``
+    line; the library's records (``JWKS fetch from ... failed``) would reach
+    stderr raw through Python's last-resort handler, before that line. A
+    :class:`logging.NullHandler` on the ``keywell`` logger stops that, while
+    records still propagate to any handler configured above it (``keywell
+    serve`` configures its own logging; pytest's capture still sees them).
+    """
+    import logging
+
+    logger = logging.getLogger("keywell")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
 
 
 def route_warnings() -> None:
