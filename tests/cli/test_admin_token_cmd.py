@@ -161,3 +161,85 @@ def test_an_expired_token_is_listed_as_expired_and_authenticates_nothing(
         ("old", "expired", False),
         ("default", "valid", True),
     ]
+
+
+# -- names and scopes (issue 12) -------------------------------------------------
+
+HOSTILE_NAMES = [
+    ("line\n2026-11-30 INFO fake", "line\\n2026-11-30 INFO fake"),
+    ("\x1b[2Jcleared", "\\x1b[2Jcleared"),
+    ("evil\u202etxt.exe", "evil\\u202etxt.exe"),
+    ("nul\x00", "nul\\x00"),
+    ("bell\x07", "bell\\x07"),
+    ("del\x7f", "del\\x7f"),
+    ("c1\x9b31m", "c1\\x9b31m"),
+    ("cr\roverwrite", "cr\\roverwrite"),
+    ("[bold]markup[/]", "[bold]markup[/]"),
+]
+
+
+def test_list_escapes_every_control_character_of_a_stored_name(
+    store: tuple[str, KEKRing],
+) -> None:
+    """Names stored before the name rule (or by another tool) are shown escaped, never raw."""
+    import sqlite3
+
+    url, _ = store
+    db = ["--database", url]
+    for _ in HOSTILE_NAMES:
+        assert _json(["admin-token", "create", "--scope", "read", *db])[0] == 0
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        for token_id, (raw, _) in enumerate(HOSTILE_NAMES, start=1):
+            conn.execute("UPDATE keywell_admin_tokens SET name = ? WHERE id = ?", (raw, token_id))
+    result = CliRunner().invoke(app, ["admin-token", "list", *db])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 + len(HOSTILE_NAMES)  # no name made a line of its own
+    for line, (_, shown) in zip(lines[1:], HOSTILE_NAMES, strict=True):
+        assert line.split("  ")[1].strip() == shown
+    assert all(c.isprintable() for c in result.stdout.replace("\n", ""))
+
+
+@pytest.mark.parametrize("name", [raw for raw, _ in HOSTILE_NAMES[:-1]] + ["x" * 201])
+def test_create_refuses_a_name_that_is_not_printable(store: tuple[str, KEKRing], name: str) -> None:
+    url, _ = store
+    result = CliRunner().invoke(
+        app, ["admin-token", "create", "--scope", "read", "--name", name, "--database", url]
+    )
+    assert result.exit_code == 2
+    assert "error: --name: name is 0-200 printable characters" in result.output
+    assert _json(["admin-token", "list", "--all", "--database", url]) == (0, [])
+
+
+def test_every_server_scope_is_a_cli_scope(store: tuple[str, KEKRing]) -> None:
+    from keywell.server.auth import SCOPES
+
+    url, _ = store
+    for scope in sorted(SCOPES):
+        code, out = _json(["admin-token", "create", "--scope", scope, "--database", url])
+        assert (code, out["scopes"]) == (0, [scope])
+    bad = CliRunner().invoke(app, ["admin-token", "create", "--scope", "root", "--database", url])
+    assert bad.exit_code == 2
+    assert f"the scopes are {', '.join(sorted(SCOPES))}" in bad.output
+
+
+def test_list_and_revoke_print_no_development_kek_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("KEK", "KEK_FILE", "KEKS", "KEK_ID", "DATABASE_URL"):
+        monkeypatch.delenv(f"KEYWELL_{name}", raising=False)
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade", "--database", url]).exit_code == 0
+    import warnings
+
+    from keywell.store.kek import DevelopmentKEKWarning
+
+    with warnings.catch_warnings():  # create needs the KEK: its warning is right there
+        warnings.simplefilter("ignore", DevelopmentKEKWarning)
+        made = runner.invoke(app, ["admin-token", "create", "--scope", "read", "--database", url])
+    assert made.exit_code == 0, made.output
+    for args in (["list"], ["revoke", "1"]):
+        result = runner.invoke(app, ["admin-token", *args, "--database", url])
+        assert result.exit_code == 0, result.output
+        assert "KEK" not in result.stderr

@@ -22,12 +22,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from keywell.client import RemoteJWKSet
 from keywell.client.discovery import metadata_urls
+
+if TYPE_CHECKING:
+    from keywell.issuer import Issuer
 
 BIN = Path(sys.executable).parent
 
@@ -164,3 +168,98 @@ def test_granian_honours_keywell_port_and_the_port_option_wins(tmp_path: Path) -
         assert httpx.get(run.field("discovery")).status_code == 200
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{other}/readyz", timeout=2)
+
+
+@contextmanager
+def _dev_issuer(db: Path) -> Iterator[Issuer]:
+    """The development database's Issuer, under devrun's KEK file (its warning expected)."""
+    import warnings
+
+    from keywell.issuer import Issuer
+    from keywell.store.kek import DevelopmentKEKWarning, KEKRing
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DevelopmentKEKWarning)
+        keks = KEKRing.development(Path(f"{db}.kek"))
+    issuer = Issuer(f"sqlite:///{db}", keks=keks, auto_upgrade=True)
+    try:
+        yield issuer
+    finally:
+        issuer.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "message"),
+    [
+        (["--port", "{busy}"], {}, "error: address 127.0.0.1:{busy} is already in use"),
+        ([], {"KEYWELL_PORT": "{busy}"}, "error: address 127.0.0.1:{busy} is already in use"),
+        ([], {"KEYWELL_PORT": "abc"}, "error: KEYWELL_PORT must be a port number"),
+        ([], {"KEYWELL_PORT": "-1"}, "error: KEYWELL_PORT must be a port number"),
+        ([], {"KEYWELL_PORT": "70000"}, "error: KEYWELL_PORT must be a port number"),
+        ([], {"KEYWELL_PORT": "８０"}, "error: KEYWELL_PORT must be a port number"),
+        (["--port", "x1"], {}, "error: --port must be a port number"),
+        (["--port", "1.5"], {}, "error: --port must be a port number"),
+    ],
+)
+def test_a_bad_or_busy_address_is_one_line_exit_2_before_any_write(
+    tmp_path: Path, args: list[str], extra: dict[str, str], message: str
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        argv = [a.replace("{busy}", port) for a in args]
+        env = _env(tmp_path, **{k: v.replace("{busy}", port) for k, v in extra.items()})
+        done = subprocess.run(
+            [sys.executable, "-m", "keywell.server.devrun", *argv],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(message.replace("{busy}", port)), done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""  # no token printed
+    assert list(tmp_path.iterdir()) == []  # no database, KEK or token written
+
+
+def test_the_dev_issuer_follows_the_address_bound(tmp_path: Path) -> None:
+    """Two runs on two ports against one database, then port 0: every URL is the live one."""
+    first, second = _free_port(), _free_port()
+    env = _env(tmp_path)
+    with devrun(tmp_path, ["--port", str(first), "--server", "uvicorn"], env) as run:
+        assert run.field("issuer") == f"http://127.0.0.1:{first}"
+    with devrun(tmp_path, ["--port", str(second), "--server", "uvicorn"], env) as run:
+        issuer = run.field("issuer")
+        assert issuer == f"http://127.0.0.1:{second}"
+        assert "warning" not in run.out
+        with RemoteJWKSet.from_issuer(issuer) as remote:
+            assert len(remote.jwks()) == 2
+            assert remote.url == f"{issuer}/.well-known/jwks.json"
+    with devrun(tmp_path, ["--port", "0", "--server", "uvicorn"], env) as run:
+        issuer = run.field("issuer")
+        assert re.fullmatch(r"http://127\.0\.0\.1:[1-9]\d*", issuer), issuer
+        assert ":0/" not in run.out
+        assert not run.out.count(":0\n")
+        assert httpx.get(run.field("discovery")).json()["issuer"] == issuer
+    with _dev_issuer(tmp_path / "keywell.db") as check:
+        moves = [e for e in check.history("default") if e.action == "update_issuer"]
+        assert [e.actor for e in moves] == ["devrun", "devrun"]
+        assert f"from http://127.0.0.1:{first} to http://127.0.0.1:{second}" in (
+            moves[-1].reason or ""
+        )
+        assert check.get_keyset("default").issuer == issuer
+
+
+def test_an_issuer_devrun_did_not_make_is_kept_with_a_warning(tmp_path: Path) -> None:
+    with _dev_issuer(tmp_path / "keywell.db") as mine:
+        mine.create_keyset("default", issuer="https://id.example", actor="ops")
+    with devrun(
+        tmp_path, ["--port", str(_free_port()), "--server", "uvicorn"], _env(tmp_path)
+    ) as run:
+        assert run.field("issuer") == "https://id.example"
+    assert "warning: the 'default' key set's issuer is https://id.example" in run.err

@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from keywell import JWK, jwt
-from keywell.cli.params import parse_claim, parse_duration
+from keywell.cli.params import parse_claim, parse_claims, parse_duration
 from keywell.cli.token_cmds import NOT_VERIFIED
 from tests.cli.conftest import run
 
@@ -159,3 +161,37 @@ def test_parse_claim() -> None:
     assert parse_claim("a=hello world") == ("a", "hello world")
     with pytest.raises(ValueError, match="name=value"):
         parse_claim("=1")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        ["aud=api", "aud=b"],
+        ["aud=api", 'aud=["b"]'],
+        ["sub=a", "sub=a"],  # even the same value
+        ["x=1", "y=2", "x=3"],
+        [" aud=api", "aud =b"],  # names are stripped: the same claim
+        ["iss=https://a.example", "iss=https://a.example/"],
+    ],
+)
+def test_a_claim_name_given_twice_is_a_usage_error(
+    key_file: tuple[JWK, Path], claims: list[str]
+) -> None:
+    _, path = key_file
+    args = ["token", "sign", "--key", str(path)]
+    for c in claims:
+        args += ["--claim", c]
+    result = run(args)
+    assert result.exit_code == 2
+    assert "is given twice" in result.output
+    assert result.stdout == ""  # no token
+
+
+@given(st.lists(st.sampled_from(["a", "b", "aud", "sub"]), max_size=6))
+def test_parse_claims_takes_each_name_once(names: list[str]) -> None:
+    texts = [f"{n}={i}" for i, n in enumerate(names)]
+    if len(set(names)) == len(names):
+        assert parse_claims(texts) == {n: i for i, n in enumerate(names)}
+    else:
+        with pytest.raises(ValueError, match="given twice"):
+            parse_claims(texts)

@@ -142,11 +142,37 @@ def build() -> dict[str, Any]:
     return sets
 
 
+def build_stray() -> dict[str, Any]:
+    """Documents that are no JWK Set yet hold a private or secret JWK (issue 12 item 3).
+
+    Under ``fixtures/stray-secrets/``: each must be reported ``not-a-jwks``
+    *and* the leak, critical, wherever the JWK sits.
+    """
+    private = JWK.generate("ES256", kid="sig-1").to_dict(private=True)
+    public = {k: v for k, v in private.items() if k != "d"}
+    rsa = JWK.generate("RS256", kid="rsa-1").to_dict(private=True)
+    secret = JWK.generate("HS256", kid="hmac-1").to_dict(private=True)
+    no_kty = {k: v for k, v in private.items() if k != "kty"}
+    return {
+        "bare-array": [private],
+        "keys-is-an-object": {"keys": private},
+        "nested-set": {"jwks": {"keys": [public, private]}},
+        "deep": {"a": [{"b": {"c": [[rsa]]}}]},
+        "symmetric-in-array": [secret],
+        "no-kty": {"key": no_kty},
+        "odd-member-name": {"my keys": [private]},
+        "beside-a-set": {"keys": [public], "backup": private},
+    }
+
+
 def main() -> None:
     HERE.mkdir(exist_ok=True)
     for name, doc in build().items():
         text = doc if isinstance(doc, str) else json.dumps(doc, indent=2) + "\n"
         (HERE / f"{name}.json").write_text(text)
+    (HERE / "stray-secrets").mkdir(exist_ok=True)
+    for name, doc in build_stray().items():
+        (HERE / "stray-secrets" / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 
 if __name__ == "__main__":

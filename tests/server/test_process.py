@@ -69,7 +69,7 @@ def test_mint_over_http_and_verify_against_the_served_jwks(
         jwks = JWKSet.from_json(server.http.get("/.well-known/jwks.json").content)
         claims = Verifier(jwks, issuer=ISSUER, audience="orders").verify(token)
         assert claims["sub"] == "svc-1"
-    discovery = a.http.get("/keysets/default/.well-known/openid-configuration").json()
+    discovery = a.http.get("/.well-known/openid-configuration").json()
     assert discovery["issuer"] == ISSUER
     assert discovery["jwks_uri"] == f"{a.base}/.well-known/jwks.json"
 

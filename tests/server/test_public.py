@@ -174,7 +174,7 @@ async def test_hmac_sets_are_never_published(
 
 
 async def test_discovery_documents(client: httpx.AsyncClient, issuer: Issuer) -> None:
-    oidc = await client.get("/keysets/default/.well-known/openid-configuration")
+    oidc = await client.get("/.well-known/openid-configuration")
     assert oidc.status_code == 200
     doc = oidc.json()
     assert doc["issuer"] == "https://issuer.test"
@@ -182,20 +182,21 @@ async def test_discovery_documents(client: httpx.AsyncClient, issuer: Issuer) ->
     assert doc["id_token_signing_alg_values_supported"] == ["ES256"]
     assert oidc.headers["etag"].startswith('"')
     assert oidc.headers["cache-control"] == issuer.jwks("default").cache_control
-    for path in (
-        "/.well-known/openid-configuration",
-        "/.well-known/oauth-authorization-server",
-        "/keysets/default/.well-known/oauth-authorization-server",
-        "/.well-known/oauth-authorization-server/keysets/default",
-    ):
-        r = await client.get(path)
-        assert r.status_code == 200, path
-        assert json.loads(r.content) == doc
+    r = await client.get("/.well-known/oauth-authorization-server")
+    assert r.status_code == 200
+    assert json.loads(r.content) == doc
     nm = await client.get(
-        "/keysets/default/.well-known/openid-configuration",
-        headers={"If-None-Match": oidc.headers["etag"]},
+        "/.well-known/openid-configuration", headers={"If-None-Match": oidc.headers["etag"]}
     )
     assert nm.status_code == 304
+
+
+async def test_the_default_set_has_no_per_set_document_unless_its_issuer_is_there(
+    client: httpx.AsyncClient,
+) -> None:
+    """Its issuer is https://issuer.test, not {BASE}/keysets/default (test_discovery_here.py)."""
+    r = await client.get("/keysets/default/.well-known/openid-configuration")
+    assert (r.status_code, r.headers["content-type"]) == (404, "application/problem+json")
 
 
 async def test_rotation_through_the_admin_api_changes_the_served_set(
@@ -223,12 +224,12 @@ async def test_rotation_through_the_admin_api_changes_the_served_set(
         ("/.well-known/jwks.json", ("dflt", 0)),
         ("/.well-known/openid-configuration", ("dflt", 1)),
         ("/.well-known/oauth-authorization-server", ("dflt", 1)),
-        ("/.well-known/oauth-authorization-server/keysets/a", ("a", 1)),
+        ("/.well-known/oauth-authorization-server/keysets/a", ("a", 2)),
         ("/.well-known/oauth-authorization-server/keysets/a/b", None),
         ("/.well-known/oauth-authorization-server/keysets/", None),
         ("/keysets/a/jwks.json", ("a", 0)),
-        ("/keysets/a/.well-known/openid-configuration", ("a", 1)),
-        ("/keysets/a/.well-known/oauth-authorization-server", ("a", 1)),
+        ("/keysets/a/.well-known/openid-configuration", ("a", 2)),
+        ("/keysets/a/.well-known/oauth-authorization-server", ("a", 2)),
         ("/keysets//jwks.json", None),
         ("/keysets/a", None),
         ("/keysets/a/b/jwks.json", None),

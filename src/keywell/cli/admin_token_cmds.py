@@ -52,12 +52,15 @@ ConfigOpt = Annotated[
 ]
 
 
+def _unused_kek(message: str) -> None:
+    """Drop the development-KEK warning: these commands decrypt nothing."""
+
+
 @contextmanager
 def _issuer(database: str | None, config: Path | None, json_out: bool) -> Iterator[Issuer]:
     from sqlalchemy.exc import SQLAlchemyError
 
     from keywell.cli.keyset_backends import CommandError, database_url, open_issuer
-    from keywell.cli.output import warn
     from keywell.errors import KeywellError
     from keywell.server.config import load_config
 
@@ -65,7 +68,8 @@ def _issuer(database: str | None, config: Path | None, json_out: bool) -> Iterat
     try:
         url = database_url(database) if database or not config else None
         cfg = load_config(file=config, database_url=url)
-        issuer = open_issuer(cfg.database_url, on_warning=warn)
+        # listing and revoking tokens opens no private key: no KEK warning
+        issuer = open_issuer(cfg.database_url, on_warning=_unused_kek)
         yield issuer
     except CommandError as exc:
         die(exc.message, json_mode=json_out, code=exc.code)

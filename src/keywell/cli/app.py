@@ -24,7 +24,7 @@ from keywell.cli import (
     token_cmds,
     verify_cmds,
 )
-from keywell.cli.output import examples, plain_argument_help, route_warnings
+from keywell.cli.output import examples, plain_argument_help, quiet_library_logs, route_warnings
 
 __all__ = ["app"]
 
@@ -73,6 +73,7 @@ def root(
     (keyset rotate before the pending key may sign; the output says when).
     """
     route_warnings()
+    quiet_library_logs()
 
 
 app.add_typer(jwk_cmds.app, name="jwk")

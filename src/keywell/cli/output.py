@@ -35,6 +35,8 @@ __all__ = [
     "escape",
     "examples",
     "plain_argument_help",
+    "printable",
+    "quiet_library_logs",
     "render_report",
     "route_warnings",
     "warn",
@@ -75,11 +77,32 @@ def console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, soft_wrap=True, highlight=False)
 
 
+def printable(text: str) -> str:
+    r"""``text`` with every non-printable character shown as a Python escape (``\x1b``).
+
+    Control characters (C0, DEL, C1: newline, ESC, NUL), bidirectional
+    overrides and other format characters, separators other than the space,
+    and lone surrogates: anything ``str.isprintable`` refuses. A name read
+    from a store or a server can so never move the cursor, clear the screen,
+    fake a line of output or reorder what follows it.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for c in text
+    )
+
+
 def escape(text: str) -> str:
-    """Escape rich markup in text that came from input."""
+    """Text that came from input, safe for a terminal: :func:`printable`, rich markup escaped.
+
+    Every human-readable output of the CLI passes input-derived text through
+    here (JSON output escapes by its own rules).
+    """
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    return rich_escape(printable(text))
 
 
 def emit_json(data: Any) -> None:
@@ -155,6 +178,23 @@ def weak_rsa_noted() -> Iterator[list[str]]:
     for w in caught:
         if w.category is not WeakKeyWarning:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def quiet_library_logs() -> None:
+    """Keep keywell's library log records off the terminal (once per process).
+
+    A command reports what went wrong itself, as one ``error:``/``warning:``
+    line; the library's records (``JWKS fetch from ... failed``) would reach
+    stderr raw through Python's last-resort handler, before that line. A
+    :class:`logging.NullHandler` on the ``keywell`` logger stops that, while
+    records still propagate to any handler configured above it (``keywell
+    serve`` configures its own logging; pytest's capture still sees them).
+    """
+    import logging
+
+    logger = logging.getLogger("keywell")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
 
 
 def route_warnings() -> None:

@@ -1,4 +1,4 @@
-"""Parsing of command-line values: durations (``15m``) and claims (``k=v``).
+"""Parsing of command-line values: durations (``15m``) and claims (``k=v``, each name once).
 
 Durations are :mod:`keywell.lifecycle.durations`, the one syntax keywell reads and prints.
 """
@@ -9,7 +9,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-__all__ = ["format_duration", "parse_claim", "parse_duration"]
+__all__ = ["format_duration", "parse_claim", "parse_claims", "parse_duration"]
 
 
 def parse_duration(text: str) -> int:
@@ -45,3 +45,26 @@ def parse_claim(text: str) -> tuple[str, Any]:
     except ValueError:
         value = raw
     return name, value
+
+
+def parse_claims(texts: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """The claims of repeated ``--claim name=value`` options, each name given once.
+
+    A name given twice is an error, whatever the values: ``--claim aud=a
+    --claim aud=b`` would otherwise keep only one audience silently. Several
+    audiences are one JSON array: ``--claim 'aud=["a","b"]'`` (RFC 7519
+    section 4.1.3).
+
+    Raises:
+        ValueError: a text that is not ``name=value``, or a repeated name.
+    """
+    claims: dict[str, Any] = {}
+    for text in texts:
+        name, value = parse_claim(text)
+        if name in claims:
+            raise ValueError(
+                f"claim {name!r} is given twice; give it once "
+                f'(several values are one JSON array: {name}=\'["a","b"]\')'
+            )
+        claims[name] = value
+    return claims

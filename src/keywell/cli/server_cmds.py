@@ -1,17 +1,14 @@
 """``keywell serve`` and ``keywell admin-token create``: the key server's commands.
 
-Register them into the main application with::
-
-    app.command("serve")(server_cmds.serve)
-    app.add_typer(server_cmds.admin_token_app, name="admin-token")
-
-or call :func:`register`. Heavy imports happen inside the commands.
+Registered into the main application by :func:`register`. Every ``serve``
+option is also a ``KEYWELL_*`` variable and a TOML setting. Heavy imports
+happen inside the commands.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,7 +18,10 @@ __all__ = ["admin_token_app", "app", "register", "serve"]
 
 admin_token_app = typer.Typer(help="Admin API tokens (stored hashed; the secret is shown once).")
 
-_SCOPES = ("read", "sign", "rotate", "revoke", "metrics", "admin")
+
+def _env_option(metavar: str, variable: str, help: str) -> Any:
+    """An option that ``KEYWELL_<variable>`` also sets."""
+    return typer.Option(metavar=metavar, envvar=f"KEYWELL_{variable}", help=help)
 
 
 _CONFIG_HELP = "A TOML configuration file (its [server] table); flags and KEYWELL_* win over it."
@@ -40,10 +40,10 @@ def serve(
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(
-            metavar="PORT",
-            envvar="KEYWELL_PORT",
-            help="Listen port; 0 picks a free one (the 'listening' log line names it). "
+        _env_option(
+            "PORT",
+            "PORT",
+            "Listen port; 0 picks a free one (the 'listening' log line names it). "
             "A port in use is an error.",
         ),
     ] = None,
@@ -53,11 +53,7 @@ def serve(
     ] = None,
     public_url: Annotated[
         str | None,
-        typer.Option(
-            metavar="URL",
-            envvar="KEYWELL_PUBLIC_URL",
-            help="External base URL used in discovery documents.",
-        ),
+        _env_option("URL", "PUBLIC_URL", "External base URL used in discovery documents."),
     ] = None,
     log_json: Annotated[
         bool | None,
@@ -77,42 +73,69 @@ def serve(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(
-            metavar="N",
-            envvar="KEYWELL_WORKERS",
-            help="Worker processes, granian only [default: 1].",
-        ),
+        _env_option("N", "WORKERS", "Worker processes, granian only [default: 1]."),
     ] = None,
     max_connections: Annotated[
         int | None,
-        typer.Option(
-            metavar="N",
-            envvar="KEYWELL_MAX_CONNECTIONS",
-            help="Connections one worker serves at once [default: 4096].",
+        _env_option(
+            "N", "MAX_CONNECTIONS", "Connections one worker serves at once [default: 4096]."
         ),
     ] = None,
     header_read_timeout: Annotated[
         float | None,
-        typer.Option(
-            metavar="SECONDS",
-            envvar="KEYWELL_HEADER_READ_TIMEOUT",
-            help="Close a connection whose request headers take longer (granian) [default: 5].",
+        _env_option(
+            "SECONDS",
+            "HEADER_READ_TIMEOUT",
+            "Close a connection whose request headers take longer (granian) [default: 5].",
         ),
     ] = None,
     body_read_timeout: Annotated[
         float | None,
-        typer.Option(
-            metavar="SECONDS",
-            envvar="KEYWELL_BODY_READ_TIMEOUT",
-            help="Answer 408 to a request body that takes longer [default: 10].",
+        _env_option(
+            "SECONDS",
+            "BODY_READ_TIMEOUT",
+            "Answer 408 to a request body that takes longer [default: 10].",
+        ),
+    ] = None,
+    backlog: Annotated[
+        int | None,
+        _env_option(
+            "N",
+            "BACKLOG",
+            "Listen queue: connections the kernel holds before accept [default: 2048].",
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        int | None,
+        _env_option(
+            "BYTES",
+            "MAX_BODY_BYTES",
+            "The largest admin request body; a larger one gets 413 [default: 65536].",
+        ),
+    ] = None,
+    auth_failure_limit: Annotated[
+        int | None,
+        _env_option(
+            "N",
+            "AUTH_FAILURE_LIMIT",
+            "Unknown admin tokens one client address may present per window, "
+            "then 429 [default: 20].",
+        ),
+    ] = None,
+    auth_failure_window: Annotated[
+        float | None,
+        _env_option(
+            "SECONDS",
+            "AUTH_FAILURE_WINDOW",
+            "The window over which --auth-failure-limit refills [default: 60].",
         ),
     ] = None,
     metrics_address: Annotated[
         str | None,
-        typer.Option(
-            metavar="HOST:PORT",
-            envvar="KEYWELL_METRICS_ADDRESS",
-            help="Also serve /metrics without a token on this private address "
+        _env_option(
+            "HOST:PORT",
+            "METRICS_ADDRESS",
+            "Also serve /metrics without a token on this private address "
             "(on the main port /metrics needs a token with the metrics scope).",
         ),
     ] = None,
@@ -142,6 +165,10 @@ def serve(
             max_connections=max_connections,
             header_read_timeout=header_read_timeout,
             body_read_timeout=body_read_timeout,
+            backlog=backlog,
+            max_body_bytes=max_body_bytes,
+            auth_failure_limit=auth_failure_limit,
+            auth_failure_window=auth_failure_window,
             metrics_address=metrics_address,
         )
         run(cfg)
@@ -160,7 +187,12 @@ def serve(
 def create_token(
     scope: Annotated[
         list[str],
-        typer.Option("--scope", metavar="SCOPE", help=f"Repeatable; one of {', '.join(_SCOPES)}."),
+        typer.Option(
+            "--scope",
+            metavar="SCOPE",
+            help="Repeatable; a scope of the key server's admin API "
+            "(keywell.server.auth.SCOPES; an unknown one lists them).",
+        ),
     ],
     name: Annotated[
         str, typer.Option("--name", metavar="NAME", help="A label for the audit log.")
@@ -195,17 +227,30 @@ def create_token(
 
     from keywell.cli.params import parse_duration
     from keywell.errors import KeywellError
+    from keywell.lifecycle.names import check_label
+    from keywell.server.auth import SCOPES
     from keywell.server.config import load_config
     from keywell.server.runner import open_issuer
 
+    try:
+        check_label(name, "name", empty=True)
+    except ValueError as exc:
+        typer.echo(f"error: --name: {exc}", err=True)
+        raise typer.Exit(2) from None
     try:
         lifetime = timedelta(seconds=parse_duration(ttl))
     except ValueError as exc:
         typer.echo(f"error: --ttl: {exc}", err=True)
         raise typer.Exit(2) from None
-    unknown = sorted(set(scope) - set(_SCOPES))
+    unknown = sorted(set(scope) - SCOPES)
     if unknown:
-        typer.echo(f"error: unknown scope(s) {', '.join(unknown)}", err=True)
+        from keywell.cli.output import printable
+
+        typer.echo(
+            f"error: unknown scope(s) {printable(', '.join(unknown))}; "
+            f"the scopes are {', '.join(sorted(SCOPES))}",
+            err=True,
+        )
         raise typer.Exit(2)
     try:
         from keywell.cli.keyset_backends import database_url

@@ -16,7 +16,7 @@ import typer
 
 from keywell.cli.files import STDIO, key_from_file
 from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
-from keywell.cli.params import parse_claim, parse_duration
+from keywell.cli.params import parse_claims, parse_duration
 
 __all__ = ["MAX_TOKEN", "NOT_VERIFIED", "app", "decode_unverified"]
 
@@ -149,7 +149,8 @@ def sign(
             "--claim",
             "-c",
             metavar="NAME=VALUE",
-            help="name=value; the value is JSON if it parses.",
+            help="name=value, each name once; the value is JSON if it parses "
+            '(several audiences: \'aud=["a","b"]\').',
         ),
     ] = None,
     ttl: Annotated[
@@ -167,14 +168,12 @@ def sign(
 
     try:
         lifetime = parse_duration(ttl)
-        pairs = [parse_claim(c) for c in claim or ()]
+        claims = parse_claims(claim or ())
     except ValueError as exc:
         die(str(exc), json_mode=json_out)
-    claims: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in ("iat", "exp"):
+    for name in ("iat", "exp"):
+        if name in claims:
             die(f"{name} is set by keywell; use --ttl for the lifetime", json_mode=json_out)
-        claims[name] = value
     key = key_from_file(key_file, json_mode=json_out)
     if not key.is_private:
         die(f"{key_file}: this is a public key; signing needs the private key", json_mode=json_out)

@@ -8,16 +8,23 @@ a server sends.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from keywell.jose.kid_rule import distinct_keys, entry_of_members, shared_kids
 from keywell.lint.findings import Finding, Report, Severity
 from keywell.lint.keys import KeyResult, lint_key, secret_findings, short
+from keywell.lint.members import PRIVATE_MEMBERS
 
 __all__ = ["lint_document", "lint_json"]
 
+#: Public key material: with a private member beside it, an object is a JWK even without kty.
+_MATERIAL = ("x", "y", "n", "e", "crv", "k")
+_SET_ENTRY = re.compile(r"\$\.keys\[[0-9]+\]")  # an entry of a set, judged by lint_key
 _NOT_A_SET_ADVICE = 'Serve a JSON object with a "keys" array of JWKs (RFC 7517 section 5).'
 
 
@@ -100,14 +107,69 @@ def _mixed_use(results: list[KeyResult]) -> list[Finding]:
     ]
 
 
+def _jwk_shaped(value: Mapping[str, Any]) -> bool:
+    """An object with a ``kty``, or with a private member beside public key material."""
+    if "kty" in value:
+        return True
+    return any(m in value for m in PRIVATE_MEMBERS) and any(m in value for m in _MATERIAL)
+
+
+def _stray_secrets(document: object, *, skip_keys: bool) -> list[Finding]:
+    """``private-members`` / ``symmetric-key`` for every JWK-shaped object outside a set's keys.
+
+    Walks the whole JSON value (iteratively: depth is bounded only by the
+    parser), whatever its shape: a bare array of JWKs, ``{"keys": {<JWK>}}``,
+    a set nested under another member, a JWK inside a set's entry. With
+    ``skip_keys`` the entries of the top-level ``"keys"`` array are not
+    judged themselves (:func:`lint_key` does), but what they hold is. Each
+    message names where the object is, as a JSONPath (RFC 9535) like
+    ``$.jwks.keys[0]``.
+    """
+    out: list[Finding] = []
+    stack: list[tuple[object, str]] = [(document, "$")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, Mapping):
+            judged = skip_keys and _SET_ENTRY.fullmatch(path) is not None
+            if _jwk_shaped(value) and not judged:
+                found = secret_findings(value)
+                if path != "$":
+                    found = [
+                        dataclasses.replace(f, message=f"the object at {path}: {f.message}")
+                        for f in found
+                    ]
+                out += found
+            stack += [
+                (member, f"{path}{_member_path(str(name))}")
+                for name, member in reversed(list(value.items()))
+            ]
+        elif isinstance(value, list):
+            stack += [(item, f"{path}[{i}]") for i, item in reversed(list(enumerate(value)))]
+    return out
+
+
+def _member_path(name: str) -> str:
+    """``.name`` for a plain member name, else ``['name']`` (JSON-escaped, RFC 9535 2.5.1)."""
+    if name.isidentifier() and name.isascii():
+        return f".{name}"
+    return f"[{json.dumps(name)}]"
+
+
 def lint_document(document: object, *, source: str = "-", now: datetime | None = None) -> Report:
-    """Lint a parsed JSON value that should be a JWK Set; ``now`` judges certificate expiry."""
+    """Lint a parsed JSON value that should be a JWK Set; ``now`` judges certificate expiry.
+
+    A private or symmetric JWK anywhere in the document is a critical
+    finding, whatever the document's shape (a set's entries are judged by
+    :func:`lint_key`; every other JWK-shaped object by :func:`_stray_secrets`).
+    """
     when = now if now is not None else datetime.now(UTC)
     if not isinstance(document, Mapping):
+        what = "a JSON array" if isinstance(document, list) else "not a JSON object"
         finding = _set_finding(
-            "not-a-jwks", Severity.HIGH, "the document is not a JSON object", _NOT_A_SET_ADVICE
+            "not-a-jwks", Severity.HIGH, f"the document is {what}", _NOT_A_SET_ADVICE
         )
-        return Report.build(source=source, key_count=0, findings=[finding])
+        leaks = _stray_secrets(document, skip_keys=False)
+        return Report.build(source=source, key_count=0, findings=[finding, *leaks])
     items = document.get("keys")
     if not isinstance(items, list):
         what = (
@@ -116,9 +178,10 @@ def lint_document(document: object, *, source: str = "-", now: datetime | None =
             else 'the document has no "keys" array'
         )
         finding = _set_finding("not-a-jwks", Severity.HIGH, what, _NOT_A_SET_ADVICE)
-        # A single JWK holding secrets is still a leak if it was published.
-        leaks = secret_findings(document) if "kty" in document else []
+        # A JWK holding secrets is still a leak if it was published, wherever it is.
+        leaks = _stray_secrets(document, skip_keys=False)
         return Report.build(source=source, key_count=0, findings=[finding, *leaks])
+    strays = _stray_secrets(document, skip_keys=True)
     if not items:
         finding = _set_finding(
             "empty-set",
@@ -126,11 +189,12 @@ def lint_document(document: object, *, source: str = "-", now: datetime | None =
             "the set holds no keys",
             "Publish the signing keys' public halves; with no keys no token can be verified.",
         )
-        return Report.build(source=source, key_count=0, findings=[finding])
+        return Report.build(source=source, key_count=0, findings=[finding, *strays])
     results = [lint_key(item, index, now=when) for index, item in enumerate(items)]
     findings = [f for r in results for f in r.findings]
     findings += _duplicates(items)
     findings += _mixed_use(results)
+    findings += strays
     return Report.build(source=source, key_count=len(items), findings=findings)
 
 

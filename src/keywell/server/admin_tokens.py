@@ -7,7 +7,10 @@ and never again; the list shows ids, names, scopes, fingerprints (12 hex
 digits of the secret's SHA-256, the ``admin-token:...`` actor in the audit
 log) and expiry. A revoked or expired token gets 401 on every admin route;
 a replica that authenticated it within ``auth_cache_ttl`` seconds may
-accept it for that long.
+accept it for that long. The create body is strict; a token's name follows
+the Issuer's label rule (:func:`keywell.lifecycle.names.check_label`); the
+scopes are :data:`keywell.server.auth.SCOPES`;
+a token id in a path is ``[1-9][0-9]*`` (``%201``, ``01``, ``+1`` are 422).
 
 Included into the admin router by :func:`keywell.server.admin.build_admin_router`.
 """
@@ -32,7 +35,14 @@ from keywell.server.problems import Problem
 if TYPE_CHECKING:
     from keywell.issuer import Issuer
 
-__all__ = ["AdminTokenCreate", "AdminTokenCreated", "AdminTokenOut", "add_admin_token_routes"]
+__all__ = [
+    "SCOPE_PATTERN",
+    "TOKEN_ID_PATTERN",
+    "AdminTokenCreate",
+    "AdminTokenCreated",
+    "AdminTokenOut",
+    "add_admin_token_routes",
+]
 
 _BASE = "/admin-tokens"
 
@@ -64,12 +74,23 @@ class AdminTokenOut(BaseModel):
         )
 
 
+#: The scope names, from :data:`keywell.server.auth.SCOPES` (the one list).
+SCOPE_PATTERN = "^(" + "|".join(sorted(SCOPES)) + ")$"
+#: A token id in a path: a positive decimal integer without sign, space or leading zero.
+TOKEN_ID_PATTERN = r"^[1-9][0-9]{0,9}$"  # noqa: S105 - a pattern, not a secret
+_TOKEN_ID_MAX = 2**31 - 1
+
+
 class AdminTokenCreate(BaseModel):
-    """A new token: its scopes, a label, and its lifetime in seconds (default 90 days)."""
+    """A new token: its scopes, a label, and its lifetime in seconds (default 90 days).
 
-    model_config = ConfigDict(extra="forbid")
+    Strict like every admin body (:mod:`keywell.server.bodies`): ``true`` or
+    ``"3600"`` or ``1.0`` is no number of seconds; unknown members are refused.
+    """
 
-    scopes: list[Annotated[str, Field(pattern=r"^(read|sign|rotate|revoke|admin)$")]] = Field(
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN)]] = Field(
         min_length=1, max_length=len(SCOPES)
     )
     # the Issuer's label rule (keywell.lifecycle.names), so a NUL is a 422 on every store
@@ -135,13 +156,15 @@ def add_admin_token_routes(router: APIRouter, issuer: Issuer) -> None:
         summary="Revoke an admin token by id (at once; idempotent)",
     )
     def revoke_token(
-        token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request
+        token_id: Annotated[str, Path(pattern=TOKEN_ID_PATTERN)], request: Request
     ) -> AdminTokenOut:
+        if int(token_id) > _TOKEN_ID_MAX:
+            raise Problem(404, AdminTokenNotFoundError.code, "no admin token has that id")
         principal = request.scope.get("state", {}).get("principal")
         actor = principal.actor if isinstance(principal, Principal) else "admin-api"
         try:
-            issuer.revoke_admin_token(token_id=token_id, actor=actor)
+            issuer.revoke_admin_token(token_id=int(token_id), actor=actor)
         except AdminTokenNotFoundError as exc:
             raise Problem(404, exc.code, "no admin token has that id") from exc
-        info = next(i for i in issuer.list_admin_tokens() if i.id == token_id)
+        info = next(i for i in issuer.list_admin_tokens() if i.id == int(token_id))
         return AdminTokenOut.of(info)

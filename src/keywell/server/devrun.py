@@ -8,7 +8,11 @@ SQLite ``./keywell.db`` (``KEYWELL_DEV_DB``); a development KEK in
 ``./keywell.db.kek`` (0600, created once, one warning in words); a
 ``default`` ES256 key set created if missing, its issuer the server's base
 URL; an admin token with all scopes valid for 24 hours on every run. A second
-run reuses the database, the KEK and the keys. Prints the issuer and the
+run reuses the database, the KEK and the keys; when it listens elsewhere, the
+set's issuer follows the address bound if devrun made it for a loopback
+address (audited ``update_issuer``; any other issuer is kept, with a warning).
+The address is bound before anything is written (port 0 is resolved first):
+a busy address or a bad port is one ``error:`` line and exit status 2. Prints the issuer and the
 discovery URL that :meth:`RemoteJWKSet.from_issuer` fetches for it (OpenID
 Connect Discovery 1.0 section 4.1, the rule of
 :func:`keywell.client.discovery.metadata_urls`), which token it created and
@@ -24,6 +28,7 @@ Imports: ``keywell[server]`` and ``keywell.client.discovery`` (httpx, the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import warnings
@@ -37,6 +42,7 @@ from keywell.server.runner import serve
 
 if TYPE_CHECKING:
     from keywell.issuer import Issuer
+    from keywell.lifecycle.states import KeySetInfo
 
 __all__ = ["DEV_AUDIENCE", "DEV_TOKEN_TTL", "main"]
 
@@ -45,6 +51,7 @@ DEV_AUDIENCE = "keywell-dev"
 #: How long the development admin token is valid.
 DEV_TOKEN_TTL = timedelta(hours=24)
 _TOKEN_NAME = "make-run"  # noqa: S105 - a label, not a secret
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         description="The keywell key server for development (see `make run`).",
     )
     parser.add_argument("--host", default=None, help="listen address (env KEYWELL_HOST)")
-    parser.add_argument("--port", type=int, default=None, help="listen port (env KEYWELL_PORT)")
+    parser.add_argument(
+        "--port", default=None, help="listen port, 0 for a free one (env KEYWELL_PORT)"
+    )
     parser.add_argument(
         "--server", choices=("granian", "uvicorn"), default=None, help="env KEYWELL_SERVER"
     )
@@ -111,34 +120,122 @@ def _token_lines(issuer: Issuer, token: str, db_url: str) -> str:
     return "\n".join(lines)
 
 
+def _port(args: argparse.Namespace) -> int:
+    """The port from ``--port`` or ``KEYWELL_PORT`` (default 8080), 0-65535.
+
+    Raises:
+        ValueError: not a whole number in that range (the message names where it came from).
+    """
+    if args.port is not None:
+        raw, where = str(args.port), "--port"
+    else:
+        raw, where = os.environ.get("KEYWELL_PORT", "8080"), "KEYWELL_PORT"
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 65535:
+        raise ValueError(f"{where} must be a port number from 0 to 65535, not {raw!r}")
+    return int(raw)
+
+
+def _is_dev_issuer(url: str) -> bool:
+    """Whether ``url`` is a loopback ``http://host:port`` issuer such as devrun makes."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return (
+        parts.scheme == "http"
+        and parts.hostname in _LOOPBACK
+        and port is not None
+        and parts.path in ("", "/")
+        and not (parts.query or parts.fragment or parts.username)
+    )
+
+
+def _follow_address(issuer: Issuer, name: str, base: str) -> KeySetInfo:
+    """Point the development set's issuer at ``base`` if devrun made it for another address.
+
+    Only a set whose issuer is a loopback ``http://host:port`` and whose
+    ``create_keyset`` event is devrun's (actor ``devrun``; ``system`` for sets
+    made before devrun named itself) follows; the change is audited
+    (``update_issuer`` by ``devrun``) and bumps the set's version. Any other
+    set is left as it is (the caller warns).
+    """
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from keywell.store import tables as t
+
+    info = issuer.get_keyset(name)
+    if info.issuer == base or not _is_dev_issuer(info.issuer):
+        return info
+    made = [e for e in issuer.history(name, limit=10_000) if e.action == "create_keyset"]
+    if not made or made[-1].actor not in ("devrun", "system"):
+        return info
+    now = datetime.now(UTC)
+    with issuer._store.locked(name, now) as locked:  # devrun's own set, see above
+        locked.conn.execute(
+            update(t.keysets).where(t.keysets.c.id == locked.set_id).values(issuer=base)
+        )
+        locked.audit(
+            "update_issuer",
+            actor="devrun",
+            at=now,
+            reason=f"development server moved from {info.issuer} to {base}",
+        )
+    issuer.invalidate_signer(name)
+    return issuer.get_keyset(name)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Prepare the development database and serve it."""
-    from keywell.client.discovery import metadata_urls
+    """Prepare the development database and serve it; exit 2 with one line on bad input.
+
+    The address is bound first (port 0 resolved), before any token or key is
+    written: a busy address or a bad port prints ``error: ...`` and exits 2.
+    """
+    from keywell.errors import KeywellError
 
     args = _parser().parse_args(argv)
+    try:
+        _prepare_and_serve(args)
+    except (KeywellError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _prepare_and_serve(args: argparse.Namespace) -> None:
+    from keywell.client.discovery import metadata_urls
+    from keywell.server.auth import SCOPES
+    from keywell.server.listeners import bind_listener
+
     db = Path(os.environ.get("KEYWELL_DEV_DB", "keywell.db")).resolve()
     host = args.host or os.environ.get("KEYWELL_HOST") or "127.0.0.1"
     config = load_config(
         database_url=f"sqlite:///{db}",
         host=host,
-        port=args.port,
+        port=_port(args),
         auto_upgrade=True,
         server=args.server,
     )
-    issuer = _open_development(config.database_url, db)
+    listener = bind_listener(config.host, config.port, config.backlog)
+    try:
+        config = dataclasses.replace(config, port=int(listener.getsockname()[1]))
+        issuer = _open_development(config.database_url, db)
+    except BaseException:
+        listener.close()
+        raise
     base = config.base_url
     name = config.default_keyset
     try:
-        info = issuer.get_keyset(name)
+        info = _follow_address(issuer, name, base)
         state = "reused"
     except KeySetNotFoundError:
-        info = issuer.create_keyset(name, issuer=base, alg="ES256")
+        info = issuer.create_keyset(name, issuer=base, alg="ES256", actor="devrun")
         state = "created"
     token = issuer.create_admin_token(
-        ["read", "sign", "rotate", "revoke", "admin"],
-        name=_TOKEN_NAME,
-        actor="devrun",
-        ttl=DEV_TOKEN_TTL,
+        sorted(SCOPES), name=_TOKEN_NAME, actor="devrun", ttl=DEV_TOKEN_TTL
     )
     iss = info.issuer
     discovery = metadata_urls(iss, allow_http=True)[0]
@@ -168,7 +265,7 @@ keywell development server ({state} {db})
 """,
         flush=True,
     )
-    serve(config, issuer=issuer)
+    serve(config, issuer=issuer, listener=listener)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_JWKS, _META = 0, 1
+#: Document kinds: the JWKS, the root discovery document (the default set's),
+#: and a per-set discovery document (served only where it names its issuer).
+_JWKS, _META, _SET_META = 0, 1, 2
 _MEMO_LIMIT = 4096
 _OIDC = "/.well-known/openid-configuration"
 _OAUTH = "/.well-known/oauth-authorization-server"
@@ -54,6 +56,10 @@ def match_public_path(path: str, default: str) -> tuple[str, int] | None:
     ``/keysets/{name}/jwks.json`` and ``/keysets/{name}`` followed by either
     well-known suffix; and ``/.well-known/oauth-authorization-server/keysets/{name}``,
     the RFC 8414 section 3.1 form for an issuer whose path is ``/keysets/{name}``.
+    The kind is ``_JWKS``, ``_META`` (the root documents) or ``_SET_META`` (a
+    per-set document, served only for a set whose issuer is
+    ``{base_url}/keysets/{name}``: OpenID Connect Discovery 1.0 section 4.3
+    and RFC 8414 section 3.3 make a client refuse any other).
     """
     if path.startswith("/.well-known/"):
         if path == "/.well-known/jwks.json":
@@ -62,7 +68,7 @@ def match_public_path(path: str, default: str) -> tuple[str, int] | None:
             return default, _META
         if path.startswith(_OAUTH + _PREFIX):
             name = path[len(_OAUTH) + len(_PREFIX) :]
-            return (name, _META) if name and "/" not in name else None
+            return (name, _SET_META) if name and "/" not in name else None
         return None
     if not path.startswith(_PREFIX):
         return None
@@ -73,7 +79,7 @@ def match_public_path(path: str, default: str) -> tuple[str, int] | None:
     if tail == "jwks.json":
         return name, _JWKS
     if tail in (_OIDC[1:], _OAUTH[1:]):
-        return name, _META
+        return name, _SET_META
     return None
 
 
@@ -151,6 +157,15 @@ class FastPath:
         entry: Entry | None = self.registry.entries.get(name)
         if entry is None:
             problem = Problem(404, "KW_KEYSET_NOT_FOUND", "no published key set has that name")
+            await self._problem(send, problem, [], method)
+            return
+        if kind == _SET_META and not entry.issuer_here:
+            problem = Problem(
+                404,
+                "KW_KEYSET_NOT_FOUND",
+                "this key set's issuer is not this URL: fetch its discovery document under "
+                "its issuer (its JWKS is at /keysets/{name}/jwks.json)",
+            )
             await self._problem(send, problem, [], method)
             return
         inm: bytes | None = None

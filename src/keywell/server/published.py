@@ -81,6 +81,11 @@ class Entry:
     jwks: Document
     jwks_typed: Document
     discovery: Document
+    #: Whether the set's issuer is ``{base_url}/keysets/{name}``, the one place
+    #: its per-set discovery document may be served (OpenID Connect Discovery
+    #: 1.0 section 4.3, RFC 8414 section 3.3: the issuer must be the URL the
+    #: document is fetched under, less the well-known part).
+    issuer_here: bool
 
 
 def _alternate_etag(etag: str, suffix: str) -> str:
@@ -111,6 +116,7 @@ def build_entry(info: Any, published: Any, *, base_url: str, is_default: bool) -
             published.body, _alternate_etag(etag, "jwk-set"), cc, JWK_SET_JSON, vary=True
         ),
         discovery=Document.build(meta_body, strong_etag(meta_body), cc, _JSON, vary=False),
+        issuer_here=info.issuer.rstrip("/") == f"{base_url}/keysets/{name}",
     )
 
 

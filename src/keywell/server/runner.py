@@ -103,7 +103,11 @@ def open_issuer(config: ServerConfig) -> Issuer:
 
 
 def serve(
-    config: ServerConfig, *, issuer: Issuer | None = None, graceful_timeout: int = 10
+    config: ServerConfig,
+    *,
+    issuer: Issuer | None = None,
+    graceful_timeout: int = 10,
+    listener: socket.socket | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT under ``config.server``; closes ``issuer``.
 
@@ -113,10 +117,13 @@ def serve(
     from ``config`` if not given). Under granian the workers open their own, so
     ``issuer`` (or one opened here to check the KEK, the database and
     migrations before any worker starts) is closed before serving.
+    ``listener``, if given, is a socket the caller bound already with
+    :func:`bind_listener` (``config.port`` is then read from it).
     """
     configure_logging(json_output=config.log_json, level=config.log_level)
     try:
-        listener = bind_listener(config.host, config.port, config.backlog)
+        if listener is None:
+            listener = bind_listener(config.host, config.port, config.backlog)
     except AddressInUseError:
         if issuer is not None:
             issuer.close()
