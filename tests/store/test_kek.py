@@ -37,7 +37,9 @@ def test_a_ciphertext_moved_to_another_row_or_kek_id_fails(
 
 
 def test_a_missing_kek_names_the_id_needed() -> None:
-    blob = KEKRing([("gone", secrets.token_bytes(32))]).seal(b"x", keyset="s", kid="k", kek_id="gone")[1]
+    blob = KEKRing([("gone", secrets.token_bytes(32))]).seal(
+        b"x", keyset="s", kid="k", kek_id="gone"
+    )[1]
     with pytest.raises(KEKError) as info:
         KEKRing.generate().open(blob, kek_id="gone", keyset="s", kid="k")
     assert info.value.kek_id == "gone"
