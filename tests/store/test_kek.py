@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import stat
@@ -197,3 +198,27 @@ def test_a_key_put_where_the_id_goes_is_not_echoed() -> None:
         KEKRing.from_env({"KEYWELL_KEKS": f"{GOOD_KEY}:main"})  # id and key swapped
     assert GOOD_KEY not in str(info.value)
     assert "KEYWELL_KEKS entry 1" in str(info.value)
+
+
+def test_a_kek_file_is_read_bounded_and_its_mode_is_checked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for path in ("/dev/zero", str(tmp_path / "big")):
+        if not path.startswith("/dev/"):
+            Path(path).write_text("# padding\n" * 7000 + f"a:{GOOD_KEY}\n")
+        with pytest.raises(KEKError, match="larger than 65536 bytes"):
+            KEKRing.from_env({"KEYWELL_KEK_FILE": path})
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xff\xfe" * 10)
+    with pytest.raises(KEKError, match="not ASCII text"):
+        KEKRing.from_env({"KEYWELL_KEK_FILE": str(binary)})
+    loose, tight = tmp_path / "loose", tmp_path / "tight"
+    for file, mode in ((loose, 0o644), (tight, 0o600)):
+        file.write_text(f"a:{GOOD_KEY}\n")
+        file.chmod(mode)
+    with caplog.at_level(logging.WARNING, logger="keywell.kek"):
+        assert KEKRing.from_env({"KEYWELL_KEK_FILE": str(tight)}) is not None
+        assert not caplog.records
+        assert KEKRing.from_env({"KEYWELL_KEK_FILE": str(loose)}) is not None
+    assert "readable by group or others (mode 644)" in caplog.text
+    assert GOOD_KEY not in caplog.text
