@@ -56,7 +56,7 @@ from keywell.errors import KEKError
 from keywell.store import tables as t
 from keywell.store.kek import KEKRing
 
-__all__ = ["Verdict", "assess", "promote", "unproven", "verify_ring"]
+__all__ = ["Verdict", "assess", "hold_sealing", "promote", "unproven", "verify_ring"]
 
 _PG_LOCK_ID = 0x6B65_6B63  # "kekc": serialises recording check values on PostgreSQL
 
@@ -191,6 +191,18 @@ def _lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
 
 
+def hold_sealing(conn: Connection) -> None:
+    """Keep the sealing KEK from changing until this write transaction ends.
+
+    On PostgreSQL a shared advisory lock, taken first by every transaction
+    that may write key material; :func:`promote` and recording take it
+    exclusively, so a key is never sealed under a KEK that a concurrent
+    ``kek rotate`` is retiring. SQLite's write lock serialises writers already.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock_shared(:id)"), {"id": _PG_LOCK_ID})
+
+
 def verify_ring(conn: Connection, ring: KEKRing, *, now: datetime | None, record: bool) -> Verdict:
     """Check ``ring`` against the store on ``conn``; with ``record``, store what the rule found.
 
@@ -203,8 +215,13 @@ def verify_ring(conn: Connection, ring: KEKRing, *, now: datetime | None, record
         KEKError: the ring cannot open what the store needs (see the module docstring).
     """
     verdict, _ = _assess_on(conn, ring)
-    if not verdict.record or not record:
+    if not record:
         return verdict
+    if not verdict.record:
+        hold_sealing(conn)
+        verdict, _ = _assess_on(conn, ring)  # a kek rotate may have committed meanwhile
+        if not verdict.record:
+            return verdict
     if now is None:
         raise ValueError("recording check values needs the current time")
     _lock(conn)

@@ -27,7 +27,7 @@ from keywell.lifecycle import KeyInfo, KeySetInfo, KeyState, RotationPolicy, Ste
 from keywell.store import tables as t
 from keywell.store.engine import WRITE_OPTION
 from keywell.store.kek import KEKRing
-from keywell.store.kek_check import Verdict, verify_ring
+from keywell.store.kek_check import Verdict, hold_sealing, verify_ring
 from keywell.store.rows import key_info, keyset_info, to_us
 
 __all__ = ["LockedSet", "Store"]
@@ -253,6 +253,7 @@ class Store:
             KeySetNotFoundError: no set has that name.
         """
         with self.write() as conn:
+            hold_sealing(conn)  # before any row lock: a kek rotate waits, or is waited for
             query = select(t.keysets).where(t.keysets.c.name == name)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()
