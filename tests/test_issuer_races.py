@@ -115,7 +115,12 @@ def test_a_pending_key_gets_the_raised_ttl_cap_before_it_signs(db: str) -> None:
 
 @pytest.mark.postgres
 def test_rewrap_never_writes_back_a_key_revoked_meanwhile(pg_url: str) -> None:
-    """PostgreSQL: a revoke committing between rewrap's read and its write keeps its effect."""
+    """PostgreSQL: a revoke started during a rewrap (kek rotate) keeps its effect.
+
+    The revoke waits for the rotation (the sealing KEK's advisory lock), then
+    destroys the pending key and seals its successor under the new sealing KEK:
+    no live key is left under the retired KEK.
+    """
     old_key, new_key = secrets.token_bytes(32), secrets.token_bytes(32)
     old_ring = KEKRing([("old", old_key)])
     first = Issuer(pg_url, keks=old_ring, auto_upgrade=True)
@@ -135,15 +140,22 @@ def test_rewrap_never_writes_back_a_key_revoked_meanwhile(pg_url: str) -> None:
             def __getattr__(self, name: str) -> Any:  # ids, newest, open, check values
                 return getattr(both, name)
 
-            def seal(self, plaintext: bytes, *, keyset: str, kid: str) -> tuple[str, bytes]:
+            def seal(
+                self, plaintext: bytes, *, keyset: str, kid: str, kek_id: str
+            ) -> tuple[str, bytes]:
                 if not revoked[0]:
                     revoked[0] = True
-                    revoker.revoke("main", pending, "leaked during rewrap")
-                return real_seal(plaintext, keyset=keyset, kid=kid)
+                    racer.start()  # waits for the rotation to commit
+                return real_seal(plaintext, keyset=keyset, kid=kid, kek_id=kek_id)
 
+        racer = threading.Thread(
+            target=revoker.revoke, args=("main", pending, "leaked during rewrap")
+        )
         rewrapper._store.keks = Pausing()  # type: ignore[assignment]
         count = rewrapper.rewrap()
         assert revoked[0]
+        racer.join(timeout=60)
+        assert not racer.is_alive()
         dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(dsn) as conn:
             rows = conn.execute(
@@ -154,7 +166,7 @@ def test_rewrap_never_writes_back_a_key_revoked_meanwhile(pg_url: str) -> None:
         live = [r for r in rows if r[1] != "revoked"]
         assert all(kek == "new" and not gone for _, _, gone, kek in live)
         assert len(live) == 2  # the active key and the successor the revocation created
-        assert count == 1  # only the active key needed re-sealing; the revoked one is skipped
+        assert count == 2  # the rotation ran first: active and pending re-sealed, then revoked
     finally:
         rewrapper.close()
         revoker.close()

@@ -307,12 +307,15 @@ class Issuer(KeySetMethods):
         admin.check_ready(self._store)
 
     def rewrap(self, *, actor: str = "system") -> int:
-        """Re-seal every private key under the newest KEK (one transaction); returns the count.
+        """Make the newest KEK the sealing KEK and re-seal every private key under it.
+
+        One transaction; returns the count of keys re-sealed.
 
         Raises:
-            KEKError: the KEKs cannot open what the store needs; nothing changed.
+            KEKError: the KEKs cannot open what the store needs, or the newest is
+                a retired KEK; nothing changed.
         """
-        self._store.check_keks(self._clock(), record=True)  # each key is opened again below
+        self._store.check_keks()  # refuse early; promoted and checked again under the lock
         count = admin.rewrap(self._store, actor=actor, now=self._clock())
         self._signers.invalidate()
         return count

@@ -26,6 +26,7 @@ from keywell.lifecycle import KeyState
 from keywell.lifecycle.durations import MAX_DURATION
 from keywell.lifecycle.names import check_label, is_label
 from keywell.store import tables as t
+from keywell.store.kek_check import promote
 from keywell.store.repository import Store
 
 __all__ = [
@@ -203,7 +204,10 @@ def revoke_admin_token(
 
 
 def rewrap(store: Store, *, actor: str, now: datetime) -> int:
-    """Re-seal every stored private key under the newest KEK, in one transaction.
+    """Make the ring's newest KEK the store's sealing KEK and re-seal every key under it.
+
+    One transaction (``keywell kek rotate``): :func:`~keywell.store.kek_check.promote`
+    records the newest KEK's check value as the sealing KEK, then each key is re-sealed.
 
     The rows are read without locks; each is written only if it still holds
     the ciphertext read (same KEK, not destroyed). On PostgreSQL the UPDATE
@@ -211,12 +215,14 @@ def rewrap(store: Store, *, actor: str, now: datetime) -> int:
     revocation or expiry committed meanwhile keeps its key destroyed.
 
     Raises:
-        KEKError: a key cannot be opened; nothing was changed.
+        KEKError: a key cannot be opened, or the newest KEK is a retired one;
+            nothing was changed.
     """
     check_label(actor, "actor")
     keks = store.keks
     count = 0
     with store.write() as conn:
+        sealing = promote(conn, keks, keks.newest, now=now)
         rows = conn.execute(
             select(
                 t.keys.c.id, t.keys.c.kid, t.keys.c.private_ct, t.keys.c.kek_id, t.keysets.c.name
@@ -226,12 +232,12 @@ def rewrap(store: Store, *, actor: str, now: datetime) -> int:
             .order_by(t.keys.c.id)
         ).all()
         for row in rows:
-            if row.kek_id == keks.newest:
+            if row.kek_id == sealing:
                 continue
             plain = keks.open(
                 bytes(row.private_ct), kek_id=row.kek_id, keyset=row.name, kid=row.kid
             )
-            kek_id, blob = keks.seal(plain, keyset=row.name, kid=row.kid)
+            kek_id, blob = keks.seal(plain, keyset=row.name, kid=row.kid, kek_id=sealing)
             # Only the ciphertext we read: a revoke or expiry committed since (which
             # destroyed it) or another rewrap must win, never be written back over.
             result = conn.execute(
@@ -249,7 +255,7 @@ def rewrap(store: Store, *, actor: str, now: datetime) -> int:
                 at=now,
                 actor=actor,
                 action="rewrap",
-                reason=f"{count} key(s) re-sealed under KEK {keks.newest!r}",
+                reason=f"{count} key(s) re-sealed under KEK {sealing!r}",
             )
         )
     return count

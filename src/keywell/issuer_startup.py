@@ -5,12 +5,13 @@ The KEK comes from the caller, else from the environment (``KEYWELL_KEK``,
 fall back to a development KEK kept beside it (with a warning), but only when
 none of those variables is set: one set but empty is an error. Production
 never falls back. Once the schema is checked, the ring must prove it opens
-what the store holds (:mod:`keywell.store.kek_check`) or the open is refused.
+what the store holds (:mod:`keywell.store.kek_check`) or the open is refused;
+opening records nothing (KEKs the store does not know are logged, never used).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -23,6 +24,8 @@ from keywell.store.migrate import SchemaError, check_schema, upgrade_engine
 from keywell.store.repository import Store
 
 __all__ = ["open_store", "resolve_keks"]
+
+_log = logging.getLogger("keywell.kek")
 
 
 def resolve_keks(url: str, keks: KEKRing | None, production: bool) -> KEKRing | Path:
@@ -93,7 +96,9 @@ def open_store(url: str, keks: KEKRing | None, *, production: bool, auto_upgrade
                 )
             found = KEKRing.development(found)
         store = Store(engine, found)
-        store.check_keks(datetime.now(UTC), record=True)
+        unknown = store.check_keks().unknown  # records nothing: reading never writes
+        if unknown:
+            _log.warning("KEK ids %s are unknown to the store: they seal nothing", unknown)
     except BaseException:
         engine.dispose()
         raise

@@ -188,13 +188,13 @@ async def test_health_readiness_and_metrics(
 
 async def test_readyz_fails_when_the_kek_cannot_decrypt(issuer: Issuer, tmp_path: Path) -> None:
     # A wrong KEK is refused at open; a running replica whose KEKs another replica's KEK
-    # rotation left behind (a new set sealed under a KEK it lacks) is not ready.
+    # rotation (kek rotate: every key re-sealed under a KEK it lacks) left behind is not ready.
     url = f"sqlite:///{tmp_path / 'behind.db'}"
     k_old, k_new = b"o" * 32, b"n" * 32
     wrong = Issuer(url, keks=KEKRing([("old", k_old)]), auto_upgrade=True)
     wrong.create_keyset("default", issuer="https://issuer.test")
     ahead = Issuer(url, keks=KEKRing([("old", k_old), ("new", k_new)]))
-    ahead.create_keyset("second", issuer="https://issuer.test")
+    ahead.rewrap()
     ahead.close()
     try:
         app = create_app(wrong, ServerConfig())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import stat
@@ -16,7 +17,7 @@ from keywell.store.kek import DevelopmentKEKWarning, KEKRing
 
 def test_seal_and_open_round_trip_under_the_newest_kek() -> None:
     ring = KEKRing([("old", secrets.token_bytes(32)), ("new", secrets.token_bytes(32))])
-    kek_id, blob = ring.seal(b"secret jwk", keyset="main", kid="k1")
+    kek_id, blob = ring.seal(b"secret jwk", keyset="main", kid="k1", kek_id="new")
     assert kek_id == "new" == ring.newest
     assert b"secret jwk" not in blob
     assert ring.open(blob, kek_id=kek_id, keyset="main", kid="k1") == b"secret jwk"
@@ -29,15 +30,17 @@ def test_a_ciphertext_moved_to_another_row_or_kek_id_fails(
     keyset: str, kid: str, kek_id: str
 ) -> None:
     key = secrets.token_bytes(32)
-    ring = KEKRing([("a", key), ("b", key)])  # same key under two ids: only the AAD differs
-    blob = KEKRing([("a", key)]).seal(b"x", keyset="main", kid="k1")[1]
+    ring = KEKRing([(kek_id, key)])  # the same key under the id tried: only the AAD differs
+    blob = KEKRing([("a", key)]).seal(b"x", keyset="main", kid="k1", kek_id="a")[1]
     with pytest.raises(KEKError) as info:
         ring.open(blob, kek_id=kek_id, keyset=keyset, kid=kid)
     assert info.value.kek_id == kek_id
 
 
 def test_a_missing_kek_names_the_id_needed() -> None:
-    blob = KEKRing([("gone", secrets.token_bytes(32))]).seal(b"x", keyset="s", kid="k")[1]
+    blob = KEKRing([("gone", secrets.token_bytes(32))]).seal(
+        b"x", keyset="s", kid="k", kek_id="gone"
+    )[1]
     with pytest.raises(KEKError) as info:
         KEKRing.generate().open(blob, kek_id="gone", keyset="s", kid="k")
     assert info.value.kek_id == "gone"
@@ -85,7 +88,7 @@ def test_development_kek_file_is_0600_reused_and_warned_about(tmp_path: Path) ->
     with pytest.warns(DevelopmentKEKWarning):
         second = KEKRing.development(path)
     assert first.newest == second.newest
-    blob = first.seal(b"x", keyset="s", kid="k")[1]
+    blob = first.seal(b"x", keyset="s", kid="k", kek_id=first.newest)[1]
     assert second.open(blob, kek_id=first.newest, keyset="s", kid="k") == b"x"
 
 
@@ -164,10 +167,10 @@ def test_a_truncated_ciphertext_is_a_typed_error(blob: bytes) -> None:
 
 def test_check_values_bind_the_id_and_the_key() -> None:
     key = secrets.token_bytes(32)
-    ring = KEKRing([("a", key), ("b", key)])
+    ring = KEKRing([("a", key)])
     check = ring.check_value("a")
     assert ring.matches_check("a", check)
-    assert not ring.matches_check("b", check)  # same key, other id
+    assert not KEKRing([("b", key)]).matches_check("b", check)  # same key, other id
     assert not KEKRing([("a", secrets.token_bytes(32))]).matches_check("a", check)
     assert not KEKRing.generate("c").matches_check("a", check)  # id not held
     assert check != ring.check_value("a")  # a fresh nonce each time
@@ -195,3 +198,27 @@ def test_a_key_put_where_the_id_goes_is_not_echoed() -> None:
         KEKRing.from_env({"KEYWELL_KEKS": f"{GOOD_KEY}:main"})  # id and key swapped
     assert GOOD_KEY not in str(info.value)
     assert "KEYWELL_KEKS entry 1" in str(info.value)
+
+
+def test_a_kek_file_is_read_bounded_and_its_mode_is_checked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for path in ("/dev/zero", str(tmp_path / "big")):
+        if not path.startswith("/dev/"):
+            Path(path).write_text("# padding\n" * 7000 + f"a:{GOOD_KEY}\n")
+        with pytest.raises(KEKError, match="larger than 65536 bytes"):
+            KEKRing.from_env({"KEYWELL_KEK_FILE": path})
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xff\xfe" * 10)
+    with pytest.raises(KEKError, match="not ASCII text"):
+        KEKRing.from_env({"KEYWELL_KEK_FILE": str(binary)})
+    loose, tight = tmp_path / "loose", tmp_path / "tight"
+    for file, mode in ((loose, 0o644), (tight, 0o600)):
+        file.write_text(f"a:{GOOD_KEY}\n")
+        file.chmod(mode)
+    with caplog.at_level(logging.WARNING, logger="keywell.kek"):
+        assert KEKRing.from_env({"KEYWELL_KEK_FILE": str(tight)}) is not None
+        assert not caplog.records
+        assert KEKRing.from_env({"KEYWELL_KEK_FILE": str(loose)}) is not None
+    assert "readable by group or others (mode 644)" in caplog.text
+    assert GOOD_KEY not in caplog.text

@@ -153,7 +153,9 @@ def mint(replica: Replica, admin: str) -> str:
     assert r.status_code == 201, r.text
     token: str = r.json()["token"]
     jwks = JWKSet.from_json(replica.http.get("/.well-known/jwks.json").content)
-    assert Verifier(jwks, issuer=ISS, audience="api").verify(token)["sub"] == "svc"
+    # A leeway: the token lives 1 s and two shared cores can take that long between calls.
+    verifier = Verifier(jwks, issuer=ISS, audience="api", leeway=30)
+    assert verifier.verify(token)["sub"] == "svc"
     return token
 
 
@@ -219,9 +221,9 @@ def test_a_replica_left_behind_by_a_kek_rotation_stops_writing_and_is_not_ready(
     try:
         behind.wait_ready()
         mint(behind, admin)
-        # Another replica's KEK rotation: the new KEK seals a new set's keys.
+        # keywell kek rotate elsewhere: next becomes the sealing KEK, every key re-sealed.
         rotated = Issuer(store_url, keks=KEKRing([("prod", GOOD), ("next", NEXT)]))
-        rotated.create_keyset("second", issuer=ISS)
+        rotated.rewrap()
         rotated.close()
         deadline = time.monotonic() + 30
         while behind.http.get("/readyz").status_code != 503 and time.monotonic() < deadline:
@@ -237,7 +239,7 @@ def test_a_replica_left_behind_by_a_kek_rotation_stops_writing_and_is_not_ready(
         assert len(key_rows(store_url)) == count
         line = next(line for line in behind.output().splitlines() if "tick failed" in line)
         assert "it has KEK ids ['prod']" in line
-        assert "the store needs ['prod', 'next']" in line
+        assert "the store needs ['next']" in line
         assert json.loads(line)["code"] == "KW_KEK"
         # A replica with the rotated ring is ready, rotates and mints (under next).
         both = f"prod:{b64url_encode(GOOD)},next:{b64url_encode(NEXT)}"

@@ -116,7 +116,7 @@ def test_downgrade_to_base_leaves_no_tables(engine: Engine) -> None:
     assert set(inspect(engine).get_table_names()) >= KEYWELL_TABLES
 
 
-def test_a_store_from_before_0002_gets_check_values_from_the_first_ring_that_opens_it(
+def test_a_store_from_before_0002_gets_check_values_from_the_first_ring_that_writes_to_it(
     any_url: str,
 ) -> None:
     key, other = b"k" * 32, b"x" * 32
@@ -133,7 +133,12 @@ def test_a_store_from_before_0002_gets_check_values_from_the_first_ring_that_ope
             conn.rollback()
         with pytest.raises(KEKError, match="wrong key"):  # same id, other bytes: the keys tell
             Issuer(any_url, keks=KEKRing([("main", other)]))
-        Issuer(any_url, keks=KEKRing([("main", key)])).close()  # proves it, records it
+        opened = Issuer(any_url, keks=KEKRing([("main", key)]))  # proves it by opening a key
+        with engine.connect() as conn:
+            assert conn.execute(select(t.kek_checks)).all() == []  # opening records nothing
+            conn.rollback()
+        opened.rotate("main", emergency=True)  # the first key material records the proof
+        opened.close()
         with engine.connect() as conn:
             assert conn.execute(select(t.kek_checks.c.kek_id)).scalars().all() == ["main"]
             conn.rollback()

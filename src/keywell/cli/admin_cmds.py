@@ -2,9 +2,9 @@
 
 Private keys are stored sealed (AES-256-GCM) under a KEK (see
 :mod:`keywell.store.kek`). Several KEKs can be configured at once, newest
-last; new keys are sealed under the newest, older ones still open what they
-sealed, and ``kek rotate`` re-seals everything under the newest so the old
-KEK can be removed.
+last; the store names the KEK that seals new keys, older ones still open what
+they sealed, and ``kek rotate`` makes the newest the store's sealing KEK and
+re-seals everything under it so the old KEK can be removed.
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ KEKs come from the environment, newest last:
 Without any, a development KEK file is kept beside a SQLite database.
 
 \b
-To replace a KEK: generate a new one (keywell kek generate), configure both
-with the new one last, run keywell kek rotate, then remove the old one. A store
+The store names the KEK that seals new keys; a KEK it does not know is ignored
+until keywell kek rotate introduces it. To replace a KEK: generate a new one
+(keywell kek generate), configure both with the new one last, run keywell kek
+rotate (the new KEK then seals, everything is re-sealed), then remove the old
+one. A retired KEK never seals again. A store
 sealed under KEYWELL_KEK without KEYWELL_KEK_ID uses a derived id (k-...): name the
 old KEK by that id; an error names any KEK id that is needed but missing.
 """
@@ -60,7 +63,10 @@ DatabaseOpt = Annotated[
     )
 )
 def rotate(database: DatabaseOpt = None, json_out: JsonOpt = False) -> None:
-    """Re-seal every stored private key under the newest configured KEK (one transaction).
+    """Make the newest configured KEK the sealing KEK and re-seal every key under it.
+
+    One transaction. The newest KEK must be new to the store, or already its
+    sealing KEK: a retired KEK is refused.
 
     Every KEK that sealed a stored key must still be configured; if one is
     missing nothing is changed and its id is named.

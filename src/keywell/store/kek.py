@@ -7,7 +7,10 @@ ciphertext copied into another row, or relabelled with another KEK id, fails
 to open. A missing or wrong KEK raises :class:`~keywell.errors.KEKError`
 naming the KEK id needed; nothing is regenerated or lost.
 
-Configuration, newest KEK last (new keys and :meth:`rewrap` use the newest):
+Configuration, newest KEK last. The store, not the ring, names the KEK that
+seals new keys (:mod:`keywell.store.kek_check`); the ring's newest KEK only
+matters to ``keywell kek rotate`` (it becomes the store's sealing KEK) and to
+the bootstrap of an empty store:
 
 * ``KEYWELL_KEK``: base64url of 32 bytes; its id is ``KEYWELL_KEK_ID`` or
   derived from the key (a truncated SHA-256, which reveals nothing usable);
@@ -17,7 +20,10 @@ Configuration, newest KEK last (new keys and :meth:`rewrap` use the newest):
 A variable that is set but empty (or a file holding no key) is a
 :class:`~keywell.errors.KEKError`, never "no KEK configured": an empty
 ``KEYWELL_KEK=""`` must not fall back to a fresh development KEK. One id
-given two different keys is refused too.
+given two different keys is refused too, and so is one key under two ids.
+``KEYWELL_KEK_FILE`` is read up to 64 KiB (a larger file, ``/dev/zero``
+included, is refused); a KEK file readable by group or others is logged as a
+warning (a mounted secret is often 0644; tighten it to 0600 or 0400).
 
 Each KEK also seals a *check value* (:meth:`KEKRing.check_value`): a public
 constant sealed under the KEK with the KEK id as associated data, which the
@@ -30,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 import warnings
 from collections.abc import Iterable, Mapping
@@ -40,9 +45,17 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from keywell.errors import KEKError
-from keywell.jose.base64url import b64url_decode, b64url_encode
+from keywell.jose.base64url import b64url_encode
+from keywell.store.kek_env import (
+    _KEK_ID,
+    _KEK_ID_RULE,
+    _parse_entries,
+    _read_kek_file,
+    _unique,
+    derive_kek_id,
+)
 
-__all__ = ["DevelopmentKEKWarning", "KEKRing", "check_aad", "seal_aad"]
+__all__ = ["DevelopmentKEKWarning", "KEKRing", "check_aad", "derive_kek_id", "seal_aad"]
 
 _NONCE = 12
 _TAG = 16
@@ -50,9 +63,6 @@ _AAD_LABEL = "keywell-private-jwk-v1"
 _CHECK_LABEL = "keywell-kek-check-v1"
 _CHECK_PLAINTEXT = b"keywell KEK check value v1"
 _SOURCES = ("KEYWELL_KEK_FILE", "KEYWELL_KEKS", "KEYWELL_KEK", "KEYWELL_KEK_ID")
-# Printable ASCII without ':' (id:key) and ',' (list separator); fits keywell_keys.kek_id.
-_KEK_ID = re.compile(r"[!-+\--9;-~]{1,100}")
-_KEK_ID_RULE = "a KEK id is 1-100 printable ASCII characters without ':', ',' or spaces"
 
 
 class DevelopmentKEKWarning(UserWarning):
@@ -64,68 +74,20 @@ def seal_aad(keyset: str, kid: str, kek_id: str) -> bytes:
     return json.dumps([_AAD_LABEL, keyset, kid, kek_id], separators=(",", ":")).encode()
 
 
-def derive_kek_id(key: bytes) -> str:
-    """A stable short id for a KEK, derived from it by a labelled SHA-256."""
-    return "k-" + b64url_encode(hashlib.sha256(b"keywell-kek-id\0" + key).digest()[:9])
-
-
 def check_aad(kek_id: str) -> bytes:
     """The associated data of a KEK check value (unambiguous JSON array)."""
     return json.dumps([_CHECK_LABEL, kek_id], separators=(",", ":")).encode()
 
 
-def _parse_key(text: str, source: str) -> bytes:
-    try:
-        key = b64url_decode(text.strip())
-    except ValueError:
-        # No exception chain: nothing about a secret's text may reach a log.
-        raise KEKError(f"{source}: not base64url") from None
-    if len(key) != 32:
-        raise KEKError(f"{source}: a KEK must be 32 bytes, got {len(key)}")
-    return key
-
-
-def _parse_entries(
-    text: str, source: str, default_id: str | None = None
-) -> list[tuple[str, bytes]]:
-    """``id:key`` or bare-key entries; errors name the entry's position, never its text."""
-    out: list[tuple[str, bytes]] = []
-    lines = [raw.strip() for raw in text.replace(",", "\n").splitlines()]
-    for n, line in enumerate((x for x in lines if x and not x.startswith("#")), 1):
-        where = f"{source} entry {n}"
-        if ":" in line:
-            kek_id, _, value = (part.strip() for part in line.partition(":"))
-        else:
-            kek_id, value = default_id or "", line
-        key = _parse_key(value, where)
-        kek_id = kek_id if ":" in line or default_id is not None else derive_kek_id(key)
-        if not _KEK_ID.fullmatch(kek_id):
-            raise KEKError(f"{where}: {_KEK_ID_RULE}")
-        out.append((kek_id, key))
-    if not out:
-        raise KEKError(f"{source} is set but holds no KEK")
-    return out
-
-
-def _unique(items: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    """Drop exact repeats (first position kept); one id with two keys is refused."""
-    seen: dict[str, bytes] = {}
-    out: list[tuple[str, bytes]] = []
-    for kek_id, key in items:
-        if kek_id in seen:
-            if seen[kek_id] != key:
-                raise KEKError(f"KEK id {kek_id!r} is configured twice with different keys")
-            continue
-        seen[kek_id] = key
-        out.append((kek_id, key))
-    return out
-
-
 class KEKRing:
-    """The configured KEKs by id; the last one is the newest and seals new keys.
+    """The configured KEKs by id, oldest first; the last one is the newest.
 
     Args:
         keks: ``(kek_id, 32-byte key)`` pairs, oldest first, or a mapping in that order.
+
+    Raises:
+        KEKError: one key is given under two ids (which id sealed a key would be ambiguous).
+        ValueError: no KEK, a malformed id or key, or one id given twice.
     """
 
     __slots__ = ("_aeads", "_newest")
@@ -135,6 +97,7 @@ class KEKRing:
         if not items:
             raise ValueError("a KEKRing needs at least one KEK")
         self._aeads: dict[str, AESGCM] = {}
+        by_key: dict[bytes, str] = {}
         for kek_id, key in items:
             if not isinstance(kek_id, str) or not _KEK_ID.fullmatch(kek_id):
                 raise ValueError(_KEK_ID_RULE)
@@ -142,6 +105,14 @@ class KEKRing:
                 raise ValueError(f"KEK {kek_id!r} must be 32 bytes")
             if kek_id in self._aeads:
                 raise ValueError(f"KEK id {kek_id!r} is given twice")
+            digest = hashlib.sha256(key).digest() if isinstance(key, bytes) else b""
+            if digest in by_key:
+                raise KEKError(
+                    f"one KEK is configured under two ids, {by_key[digest]!r} and {kek_id!r}: "
+                    "give each key one id (a leftover KEYWELL_KEK beside KEYWELL_KEKS?)",
+                    kek_id=kek_id,
+                )
+            by_key[digest] = kek_id
             self._aeads[kek_id] = AESGCM(key)
         self._newest = items[-1][0]
 
@@ -166,11 +137,7 @@ class KEKRing:
         kek_id = env.get("KEYWELL_KEK_ID")
         items: list[tuple[str, bytes]] = []
         if "KEYWELL_KEK_FILE" in env:
-            path = env["KEYWELL_KEK_FILE"]
-            try:
-                content = Path(path).read_text()
-            except OSError as exc:
-                raise KEKError(f"cannot read KEYWELL_KEK_FILE {path}: {exc.strerror}") from exc
+            content = _read_kek_file(env["KEYWELL_KEK_FILE"])
             items += _parse_entries(content, "KEYWELL_KEK_FILE", kek_id)
         if "KEYWELL_KEKS" in env:
             items += _parse_entries(env["KEYWELL_KEKS"], "KEYWELL_KEKS")
@@ -215,7 +182,7 @@ class KEKRing:
 
     @property
     def newest(self) -> str:
-        """The id of the KEK that seals new keys."""
+        """The id of the last configured KEK (what ``keywell kek rotate`` promotes)."""
         return self._newest
 
     @property
@@ -223,11 +190,20 @@ class KEKRing:
         """Every configured KEK id, oldest first."""
         return tuple(self._aeads)
 
-    def seal(self, plaintext: bytes, *, keyset: str, kid: str) -> tuple[str, bytes]:
-        """Encrypt under the newest KEK; returns ``(kek_id, nonce || ciphertext)``."""
+    def seal(self, plaintext: bytes, *, keyset: str, kid: str, kek_id: str) -> tuple[str, bytes]:
+        """Encrypt under KEK ``kek_id`` (the store's sealing KEK); returns ``(kek_id, blob)``.
+
+        ``blob`` is ``nonce || ciphertext``; the associated data binds it to
+        ``keyset``, ``kid`` and ``kek_id`` (:func:`seal_aad`).
+
+        Raises:
+            KEKError: ``kek_id`` is not configured.
+        """
+        aead = self._aeads.get(kek_id)
+        if aead is None:
+            raise KEKError(f"KEK {kek_id!r} is not configured", kek_id=kek_id)
         nonce = secrets.token_bytes(_NONCE)
-        aad = seal_aad(keyset, kid, self._newest)
-        return self._newest, nonce + self._aeads[self._newest].encrypt(nonce, plaintext, aad)
+        return kek_id, nonce + aead.encrypt(nonce, plaintext, seal_aad(keyset, kid, kek_id))
 
     def check_value(self, kek_id: str) -> bytes:
         """The check value of KEK ``kek_id``: ``nonce || AES-GCM(constant)``, the id as AAD.

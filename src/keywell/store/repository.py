@@ -28,7 +28,7 @@ from keywell.lifecycle.names import check_label, known_kid, known_name
 from keywell.store import tables as t
 from keywell.store.engine import WRITE_OPTION
 from keywell.store.kek import KEKRing
-from keywell.store.kek_check import verify_ring
+from keywell.store.kek_check import Verdict, hold_sealing, verify_ring
 from keywell.store.rows import key_info, keyset_info, to_us
 
 __all__ = ["LockedSet", "Store"]
@@ -46,7 +46,7 @@ class LockedSet:
         self.key_size: int | None = row.key_size
         self.info: KeySetInfo = keyset_info(row)
         self._keks = keks
-        self._keks_proven = False
+        self._sealing: str | None = None
         self._changed = False
         self.keys: list[KeyInfo] = []
         self._max_ttl: dict[str, int] = {}
@@ -88,16 +88,15 @@ class LockedSet:
         self._changed = self._changed or changed
 
     def _create_key(self, state: KeyState, now: datetime) -> str:
-        if not self._keks_proven:  # once per transaction, before the first seal
-            verify_ring(self.conn, self._keks, now=now, record=True)
-            self._keks_proven = True
+        if self._sealing is None:  # once per transaction, before the first seal
+            self._sealing = verify_ring(self.conn, self._keks, now=now, record=True).sealing
         alg = self.info.alg
         jwk = self.spares.pop(0) if self.spares else None
         if jwk is None or jwk.alg != alg:
             jwk = JWK.generate(alg, rsa_bits=self.key_size or 2048)
         kid = jwk.kid or ""
         kek_id, blob = self._keks.seal(
-            jwk.to_json(private=True).encode(), keyset=self.info.name, kid=kid
+            jwk.to_json(private=True).encode(), keyset=self.info.name, kid=kid, kek_id=self._sealing
         )
         self.conn.execute(
             insert(t.keys).values(
@@ -196,16 +195,14 @@ class Store:
         self.engine = engine
         self.keks = keks
 
-    def check_keks(self, now: datetime | None = None, *, record: bool = False) -> None:
-        """Raise :class:`~keywell.errors.KEKError` unless the KEKs open what the store needs.
+    def check_keks(self) -> Verdict:
+        """The KEK verdict (sealing KEK, unknown ids); records nothing.
 
-        With ``record`` (and ``now``), check values the store lacks are recorded.
+        Raises:
+            KEKError: the KEKs cannot open what the store needs.
         """
         with self.read() as conn:
-            pending = verify_ring(conn, self.keks, now=now, record=False)
-        if pending and record:
-            with self.write() as conn:
-                verify_ring(conn, self.keks, now=now, record=True)
+            return verify_ring(conn, self.keks, now=None, record=False)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -258,6 +255,7 @@ class Store:
             KeySetNotFoundError: no set has that name (or it is no valid name).
         """
         with self.write() as conn:
+            hold_sealing(conn)  # before any row lock: a kek rotate waits, or is waited for
             query = select(t.keysets).where(t.keysets.c.name == known_name(name))
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()
