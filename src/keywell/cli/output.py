@@ -11,6 +11,7 @@ built from keywell's messages, which never carry key material.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -189,12 +190,26 @@ def quiet_library_logs() -> None:
     :class:`logging.NullHandler` on the ``keywell`` logger stops that, while
     records still propagate to any handler configured above it (``keywell
     serve`` configures its own logging; pytest's capture still sees them).
+
+    The one exception is what an operator must act on whatever the command:
+    warnings of ``keywell.kek`` (a configured KEK the store does not know,
+    a KEK file readable by others) are shown through :func:`warn`, in words.
     """
     import logging
 
     logger = logging.getLogger("keywell")
     if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
         logger.addHandler(logging.NullHandler())
+    kek = logging.getLogger("keywell.kek")
+    if not any(isinstance(h, _WarnHandler) for h in kek.handlers):
+        kek.addHandler(_WarnHandler(logging.WARNING))
+
+
+class _WarnHandler(logging.Handler):
+    """Shows a log record as one ``warning:`` line (:func:`warn`)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        warn(record.getMessage())
 
 
 def route_warnings() -> None:
