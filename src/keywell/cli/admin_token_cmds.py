@@ -26,7 +26,7 @@ from keywell.cli.output import JsonOpt, console, die, emit_json, escape, example
 if TYPE_CHECKING:
     from keywell.cli.keyset_backends import RemoteBackend
     from keywell.issuer import Issuer
-    from keywell.issuer_admin import AdminTokenInfo
+    from keywell.issuer.admin_tokens import AdminTokenInfo
 
 __all__ = ["list_tokens", "register", "revoke_tokens", "token_dict"]
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from keywell.issuer_admin import AdminTokenInfo
+    from keywell.issuer.admin_tokens import AdminTokenInfo
     from keywell.lifecycle import KeyInfo, KeySetInfo, RotationPolicy, RotationResult, Transition
 
 __all__ = [

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from keywell.errors import AdminTokenNotFoundError
-from keywell.issuer_admin import DEFAULT_TOKEN_TTL, AdminTokenInfo
+from keywell.issuer.admin_tokens import DEFAULT_TOKEN_TTL, AdminTokenInfo
 from keywell.lifecycle.durations import MAX_DURATION
 from keywell.server.auth import SCOPES, Principal
 from keywell.server.guard import ADMIN_PREFIX, route_scope

@@ -142,7 +142,7 @@ def _share_development_kek(config: ServerConfig) -> None:
     """Point the workers at the development KEK file the Issuer fell back to, if it did.
 
     Outside production a SQLite file without a configured KEK uses one kept
-    beside it (``keywell.issuer_startup``); this process has warned about it,
+    beside it (``keywell.issuer.startup``); this process has warned about it,
     so the workers read it as ``KEYWELL_KEK_FILE``, which does not warn again.
     """
     if config.production or any(

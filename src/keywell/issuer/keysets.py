@@ -16,7 +16,7 @@ from sqlalchemy import desc, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keywell.errors import KeySetExistsError
-from keywell.issuer_sign import SignerCache
+from keywell.issuer.signing import SignerCache
 from keywell.jose.jwk import JWK
 from keywell.lifecycle import AuditEvent, KeyInfo, KeySetInfo, KeyState, RotationPolicy, Step, plan
 from keywell.lifecycle.names import check_issuer, check_keyset_name

@@ -4,10 +4,10 @@ Every change runs in one transaction holding the key-set lock, re-reads the
 state, applies the pure planner (:mod:`keywell.lifecycle`) and bumps the set's
 version, so any number of processes sharing one database perform each
 transition exactly once. Signing uses a short in-memory cache of the active
-key (see :mod:`keywell.issuer_sign`); :meth:`Issuer.jwks` caches the
+key (see :mod:`keywell.issuer.signing`); :meth:`Issuer.jwks` caches the
 published document per set version. Creating, reading and re-configuring
-sets lives in :mod:`keywell.issuer_keysets`; choosing the KEK and opening the
-store in :mod:`keywell.issuer_startup`.
+sets lives in :mod:`keywell.issuer.keysets`; choosing the KEK and opening the
+store in :mod:`keywell.issuer.startup`.
 
 HMAC (HS256) sets are for private use: they are never published, and
 :meth:`Issuer.jwks` raises :class:`~keywell.errors.KeySetError` for them.
@@ -22,12 +22,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from keywell import issuer_admin as admin
 from keywell.errors import KeyNotFoundError, KeySetError, KeySetNotFoundError
-from keywell.issuer_jwks import build_published
-from keywell.issuer_keysets import SIGNING_ALGORITHMS, KeySetMethods
-from keywell.issuer_sign import SignerCache, SignerEntry
-from keywell.issuer_startup import open_store
+from keywell.issuer import admin_tokens as admin
+from keywell.issuer.keysets import SIGNING_ALGORITHMS, KeySetMethods
+from keywell.issuer.publication import build_published
+from keywell.issuer.signing import SignerCache, SignerEntry
+from keywell.issuer.startup import open_store
 from keywell.lifecycle import (
     KeyInfo,
     KeyState,
