@@ -31,8 +31,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from keywell.errors import KeySetError, PolicyError
+from keywell.jose._compact import compact, encode_header
 from keywell.jose.jwk import JWK
-from keywell.jose.jws import compact, encode_header
 
 __all__ = ["SignerCache", "SignerEntry"]
 
