@@ -11,12 +11,9 @@ what the store holds (:mod:`keywell.store.kek_check`) or the open is refused.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
-
-from sqlalchemy.engine import make_url
 
 from keywell.errors import KEKError
-from keywell.store.engine import make_engine
+from keywell.store.engine import make_engine, sqlite_file
 from keywell.store.kek import KEKRing
 from keywell.store.migrate import check_schema, upgrade_engine
 from keywell.store.repository import Store
@@ -37,9 +34,8 @@ def resolve_keks(url: str, keks: KEKRing | None, production: bool) -> KEKRing:
         return ring
     if production:
         raise KEKError("production mode needs an explicit KEK: set KEYWELL_KEK or KEYWELL_KEK_FILE")
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        db = Path(parsed.database or "")
+    db = sqlite_file(url)
+    if db is not None:
         return KEKRing.development(db.with_name(db.name + ".kek"))
     raise KEKError("no KEK configured: set KEYWELL_KEK or KEYWELL_KEK_FILE")
 

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from keywell.errors import AdminTokenNotFoundError
-from keywell.issuer.admin_tokens import DEFAULT_TOKEN_TTL, AdminTokenInfo
+from keywell.issuer.admin_tokens import DEFAULT_TOKEN_TTL, AdminTokenInfo, admin_token_dict
 from keywell.lifecycle.durations import MAX_DURATION
 from keywell.server.auth import SCOPES, Principal
 from keywell.server.guard import ADMIN_PREFIX, route_scope
@@ -50,17 +50,8 @@ class AdminTokenOut(BaseModel):
 
     @classmethod
     def of(cls, info: AdminTokenInfo) -> AdminTokenOut:
-        """The wire form of ``info``."""
-        return cls(
-            id=info.id,
-            name=info.name,
-            scopes=list(info.scopes),
-            fingerprint=info.fingerprint,
-            created_at=info.created_at,
-            expires_at=info.expires_at,
-            revoked=info.revoked,
-            usable=info.usable,
-        )
+        """The wire form of ``info`` (:func:`keywell.issuer.admin_tokens.admin_token_dict`)."""
+        return cls.model_validate(admin_token_dict(info))
 
 
 class AdminTokenCreate(BaseModel):
