@@ -13,9 +13,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from keywell.lifecycle import KeyInfo, KeySetInfo, RotationPolicy, RotationResult, Transition
+    from keywell.lifecycle import (
+        AuditEvent,
+        KeyInfo,
+        KeySetInfo,
+        RotationPolicy,
+        RotationResult,
+        Transition,
+    )
 
 __all__ = [
+    "audit_dict",
     "key_dict",
     "keyset_dict",
     "policy_dict",
@@ -95,4 +103,19 @@ def rotation_dict(r: RotationResult) -> dict[str, Any]:
         "warning": r.warning,
         "next_possible_at": timestamp(r.next_possible_at),
         "transitions": [transition_dict(t) for t in r.transitions],
+    }
+
+
+def audit_dict(e: AuditEvent) -> dict[str, Any]:
+    """An audit record in wire form."""
+    return {
+        "id": e.id,
+        "at": timestamp(e.at),
+        "actor": e.actor,
+        "keyset": e.keyset,
+        "kid": e.kid,
+        "old_state": e.old_state,
+        "new_state": e.new_state,
+        "action": e.action,
+        "reason": e.reason,
     }

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from keywell.lifecycle import AuditEvent, KeyInfo, KeySetInfo, RotationResult, Transition
-from keywell.lifecycle.wire import key_dict, keyset_dict, rotation_dict, transition_dict
+from keywell.lifecycle.wire import audit_dict, key_dict, keyset_dict, rotation_dict, transition_dict
 from keywell.server.bodies import PolicyModel
 
 __all__ = [
@@ -122,18 +122,8 @@ class AuditOut(BaseModel):
 
     @classmethod
     def of(cls, e: AuditEvent) -> AuditOut:
-        """The wire form of ``e``."""
-        return cls(
-            id=e.id,
-            at=e.at,
-            actor=e.actor,
-            keyset=e.keyset,
-            kid=e.kid,
-            old_state=e.old_state,
-            new_state=e.new_state,
-            action=e.action,
-            reason=e.reason,
-        )
+        """The wire form of ``e`` (:func:`keywell.lifecycle.wire.audit_dict`)."""
+        return cls.model_validate(audit_dict(e))
 
 
 class MintOut(BaseModel):
