@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from keywell import JWK, jwt
+from tests import loopback
 
 
 @dataclass
@@ -92,8 +93,7 @@ class JWKSServer:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._thread = loopback.start(self._httpd)
         self.running = True
 
     def url(self, path: str = "/jwks") -> str:
@@ -119,8 +119,7 @@ class JWKSServer:
     def stop(self) -> None:
         if self.running:
             self.running = False
-            self._httpd.shutdown()
-            self._httpd.server_close()
+            loopback.stop(self._httpd)
 
 
 class Clock:

@@ -22,8 +22,8 @@ from keywell import (
     NoMatchingKeyError,
     UnsupportedAlgorithmError,
 )
+from keywell.jose._compact import compact
 from keywell.jose.base64url import b64url_encode
-from keywell.jose.jws import compact
 
 ISS = "https://issuer.example"
 AUD = "api"

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from keywell import JWK, JWKSet, KeywellError, NoMatchingKeyError, SkippedKeyError, Verifier
 from keywell.client import MultiIssuerVerifier, RemoteJWKSet
+from keywell.jose._compact import compact
 from keywell.jose.base64url import b64url_encode, int_to_b64
-from keywell.jose.jws import compact
 from keywell.lint import lint_document
 from tests.cli.conftest import run
 from tests.client.jwks_server import JWKSServer

@@ -30,8 +30,8 @@ from keywell import (
     Verifier,
     jwt,
 )
+from keywell.jose._compact import compact
 from keywell.jose.base64url import b64url_encode
-from keywell.jose.jws import compact
 from keywell.jose.registered import CLAIM_TYPES, HEADER_TYPES
 from tests.jose.member_types import (
     AUD,

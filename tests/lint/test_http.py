@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ from keywell import JWK
 from keywell.cli.app import app
 from keywell.lint import lint_cache_headers, lint_url, parse_cache_control
 from keywell.lint.http import MAX_BODY
+from tests import loopback
 
 GOOD_HEADERS = {
     "Cache-Control": "public, max-age=3600, stale-while-revalidate=60",
@@ -57,7 +57,6 @@ class Server:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/.well-known/jwks.json"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def set(self, **changes: object) -> None:
         for name, value in changes.items():
@@ -67,10 +66,9 @@ class Server:
 @pytest.fixture
 def server() -> Iterator[Server]:
     s = Server()
-    s.thread.start()
+    loopback.start(s.httpd)
     yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
+    loopback.stop(s.httpd)
 
 
 def _without(name: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from keywell.issuer import Issuer
 from keywell.jose.base64url import b64url_encode
 from keywell.lifecycle import RotationPolicy
 from keywell.server import KeywellServer
-from keywell.server.fastpath import match_public_path
+from keywell.server.fastpath import DocKind, match_public_path
 
 from .conftest import BASE, bearer
 
@@ -221,15 +221,15 @@ async def test_rotation_through_the_admin_api_changes_the_served_set(
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        ("/.well-known/jwks.json", ("dflt", 0)),
-        ("/.well-known/openid-configuration", ("dflt", 1)),
-        ("/.well-known/oauth-authorization-server", ("dflt", 1)),
-        ("/.well-known/oauth-authorization-server/keysets/a", ("a", 2)),
+        ("/.well-known/jwks.json", ("dflt", DocKind.JWKS)),
+        ("/.well-known/openid-configuration", ("dflt", DocKind.METADATA)),
+        ("/.well-known/oauth-authorization-server", ("dflt", DocKind.METADATA)),
+        ("/.well-known/oauth-authorization-server/keysets/a", ("a", DocKind.SET_METADATA)),
         ("/.well-known/oauth-authorization-server/keysets/a/b", None),
         ("/.well-known/oauth-authorization-server/keysets/", None),
-        ("/keysets/a/jwks.json", ("a", 0)),
-        ("/keysets/a/.well-known/openid-configuration", ("a", 2)),
-        ("/keysets/a/.well-known/oauth-authorization-server", ("a", 2)),
+        ("/keysets/a/jwks.json", ("a", DocKind.JWKS)),
+        ("/keysets/a/.well-known/openid-configuration", ("a", DocKind.SET_METADATA)),
+        ("/keysets/a/.well-known/oauth-authorization-server", ("a", DocKind.SET_METADATA)),
         ("/keysets//jwks.json", None),
         ("/keysets/a", None),
         ("/keysets/a/b/jwks.json", None),
@@ -237,5 +237,7 @@ async def test_rotation_through_the_admin_api_changes_the_served_set(
         ("/.well-known/other", None),
     ],
 )
-def test_public_path_matching(path: str, expected: tuple[str, int] | None) -> None:
-    assert match_public_path(path, "dflt") == expected
+def test_public_path_matching(path: str, expected: tuple[str, DocKind] | None) -> None:
+    got = match_public_path(path, "dflt")
+    assert got == expected
+    assert got is None or type(got[1]) is DocKind

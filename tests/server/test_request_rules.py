@@ -121,7 +121,7 @@ BAD_CLAIMS = [
 async def test_registered_claims_of_the_wrong_type_are_not_minted(
     client: httpx.AsyncClient, tokens: dict[str, str], claims: dict[str, Any]
 ) -> None:
-    """The Issuer's own rule (keywell.issuer_sign.check_minted): a claim problem naming it."""
+    """The Issuer's own rule (keywell.issuer.signing.check_minted): a claim problem naming it."""
     r = await client.post(MINT, json={"claims": claims}, headers=bearer(tokens["sign"]))
     assert r.status_code == 422, r.text
     assert r.json()["type"] == "urn:keywell:problem:claim_invalid"

@@ -71,10 +71,9 @@ def rotate(database: DatabaseOpt = None, json_out: JsonOpt = False) -> None:
     Every KEK that sealed a stored key must still be configured; if one is
     missing nothing is changed and its id is named.
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
     from keywell.cli.keyset_backends import CommandError, database_url, open_issuer
     from keywell.errors import KeywellError
+    from keywell.store.engine import DatabaseError
     from keywell.store.kek import KEKRing
 
     try:
@@ -95,7 +94,7 @@ def rotate(database: DatabaseOpt = None, json_out: JsonOpt = False) -> None:
         die(exc.message, json_mode=json_out, code=exc.code)
     except KeywellError as exc:
         die(exc.message, json_mode=json_out, code=exc.code)
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         die(f"database error: {type(exc).__name__}", json_mode=json_out, code="KW_DATABASE")
     if json_out:
         emit_json({"rewrapped": count, "kek_id": ring.newest, "configured": list(ring.ids)})
@@ -143,11 +142,10 @@ def generate(
 )
 def upgrade(database: DatabaseOpt = None, json_out: JsonOpt = False) -> None:
     """Create the key store's tables, or apply pending migrations (safe to run again)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from keywell.cli.keyset_backends import CommandError, database_url, sqlite_path
     from keywell.store import head_revision
     from keywell.store import upgrade as run_upgrade
+    from keywell.store.engine import DatabaseError
 
     url = database_url(database)
     try:
@@ -159,7 +157,7 @@ def upgrade(database: DatabaseOpt = None, json_out: JsonOpt = False) -> None:
         die(exc.message, json_mode=json_out, code=exc.code)
     except ValueError as exc:
         die(str(exc), json_mode=json_out)
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
         die(f"database error: {reason}", json_mode=json_out, code="KW_DATABASE")
     head = head_revision()

@@ -26,7 +26,7 @@ from keywell.cli.output import JsonOpt, console, die, emit_json, escape, example
 if TYPE_CHECKING:
     from keywell.cli.keyset_backends import RemoteBackend
     from keywell.issuer import Issuer
-    from keywell.issuer_admin import AdminTokenInfo
+    from keywell.issuer.admin_tokens import AdminTokenInfo
 
 __all__ = ["list_tokens", "register", "revoke_tokens", "token_dict"]
 
@@ -58,11 +58,10 @@ def _unused_kek(message: str) -> None:
 
 @contextmanager
 def _issuer(database: str | None, config: Path | None, json_out: bool) -> Iterator[Issuer]:
-    from sqlalchemy.exc import SQLAlchemyError
-
     from keywell.cli.keyset_backends import CommandError, database_url, open_issuer
     from keywell.errors import KeywellError
     from keywell.server.config import load_config
+    from keywell.store.engine import DatabaseError
 
     issuer: Issuer | None = None
     try:
@@ -77,7 +76,7 @@ def _issuer(database: str | None, config: Path | None, json_out: bool) -> Iterat
         die(exc.message, json_mode=json_out, code=exc.code)
     except ValueError as exc:
         die(str(exc), json_mode=json_out)
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
         die(f"database error: {reason}", json_mode=json_out, code="KW_DATABASE")
     finally:
@@ -110,7 +109,7 @@ def _with_state(wire: dict[str, Any]) -> dict[str, Any]:
 
 def token_dict(info: AdminTokenInfo) -> dict[str, Any]:
     """A token in the admin API's wire form, with its ``state`` (valid, expired, revoked)."""
-    from keywell.cli.wire import admin_token_dict
+    from keywell.issuer.admin_tokens import admin_token_dict
 
     return _with_state(admin_token_dict(info))
 

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from keywell.cli.wire import key_dict, keyset_dict, policy_dict, rotation_dict, transition_dict
+from keywell.lifecycle.wire import (
+    key_dict,
+    keyset_dict,
+    policy_dict,
+    rotation_dict,
+    transition_dict,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -61,16 +67,12 @@ def database_url(value: str | None) -> str:
 
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL, or ``None`` for another backend or an in-memory database."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from keywell.store.engine import DatabaseError, sqlite_file
 
     try:
-        parsed = make_url(url)
-    except ArgumentError:
+        return sqlite_file(url)
+    except DatabaseError:
         raise CommandError("usage", "--database is not a database URL") from None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database or "")
 
 
 def open_issuer(

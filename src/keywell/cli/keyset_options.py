@@ -93,10 +93,9 @@ def open_backend(
 
     ``server`` is the deprecated spelling of ``admin_url``.
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
     from keywell.cli import keyset_backends as kb
     from keywell.errors import KeywellError
+    from keywell.store.engine import DatabaseError
 
     if server is not None:
         if admin_url is not None and admin_url != server:
@@ -118,7 +117,7 @@ def open_backend(
         die(exc.message, json_mode=json_out, code=exc.code)
     except ValueError as exc:
         die(str(exc), json_mode=json_out, code="KW_INVALID_REQUEST")
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
         die(f"database error: {reason}", json_mode=json_out, code="KW_DATABASE")
     finally:

@@ -269,7 +269,7 @@ def create_token(
     if json_out:
         import json
 
-        from keywell.cli.wire import admin_token_dict
+        from keywell.issuer.admin_tokens import admin_token_dict
 
         shown = admin_token_dict(info) if info is not None else {}
         typer.echo(json.dumps({**shown, "token": secret, "scopes": sorted(set(scope))}))

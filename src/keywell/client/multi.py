@@ -15,8 +15,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from keywell.errors import ClaimError, MalformedTokenError, MissingClaimError
+from keywell.jose._compact import split
+from keywell.jose._json import loads_object
 from keywell.jose.base64url import b64url_decode
-from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource, loads_object, split
+from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource
 from keywell.jose.verifier import Verifier
 
 __all__ = ["MultiIssuerVerifier"]

@@ -13,17 +13,12 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from keywell.jose._compact import parse_header, split, verify_compact
+from keywell.jose._json import loads_object
 from keywell.jose.algorithms import ALGORITHMS
 from keywell.jose.claims import ClaimRules, check_claims, check_typ
 from keywell.jose.jwk import JWK
-from keywell.jose.jws import (
-    DEFAULT_MAX_TOKEN_SIZE,
-    KeySource,
-    loads_object,
-    parse_header,
-    split,
-    verify_compact,
-)
+from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource
 
 __all__ = ["AsyncKeySource", "Verifier"]
 

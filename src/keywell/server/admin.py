@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
@@ -26,6 +26,7 @@ from fastapi.security import HTTPBearer
 from pydantic import AfterValidator
 
 from keywell.lifecycle.names import KEYSET_NAME_MAX, check_keyset_name, is_keyset_name, is_kid
+from keywell.lifecycle.rules import jwks_uri
 from keywell.server.admin_tokens import add_admin_token_routes
 from keywell.server.auth import Principal
 from keywell.server.bodies import KeySetCreate, MintIn, PolicyModel, RevokeIn, RotateIn
@@ -117,11 +118,8 @@ def build_admin_router(state: ServerState) -> APIRouter:
         return route_scope(method, ADMIN_PREFIX + path, scope)
 
     def _jwks_uri(name: str, alg: str) -> str | None:
-        if alg.upper().startswith("HS"):
-            return None
-        if name == state.config.default_keyset:
-            return f"{state.config.base_url}/.well-known/jwks.json"
-        return f"{state.config.base_url}/keysets/{name}/jwks.json"
+        default = name == state.config.default_keyset
+        return jwks_uri(state.config.base_url, name, alg, default=default)
 
     def _out(info: Any) -> KeySetOut:
         return KeySetOut.of(info, _jwks_uri(info.name, info.alg))
@@ -251,11 +249,8 @@ def build_admin_router(state: ServerState) -> APIRouter:
         summary="Mint a token signed by the set's active key",
     )
     async def mint(name: Name, body: MintIn) -> MintOut:
-        ttl = None if body.ttl is None else timedelta(seconds=body.ttl)
-        with _refused_values():
-            token = await anyio.to_thread.run_sync(lambda: issuer.sign(name, body.claims, ttl=ttl))
-        state.metrics.count(state.metrics.tokens_minted, name)
-        return MintOut(token=token)
+        """Schema only: the guard serves this route with ``keywell.server.minting.FastMint``."""
+        raise RuntimeError("POST .../tokens is served by keywell.server.minting, never here")
 
     add_admin_token_routes(router, issuer)
     return router

@@ -25,7 +25,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from keywell.errors import AdminTokenNotFoundError
-from keywell.issuer_admin import DEFAULT_TOKEN_TTL, AdminTokenInfo
+from keywell.issuer.admin_tokens import DEFAULT_TOKEN_TTL, AdminTokenInfo, admin_token_dict
 from keywell.lifecycle.durations import MAX_DURATION
 from keywell.lifecycle.names import LABEL_MAX, check_label
 from keywell.server.auth import SCOPES, Principal
@@ -61,17 +61,8 @@ class AdminTokenOut(BaseModel):
 
     @classmethod
     def of(cls, info: AdminTokenInfo) -> AdminTokenOut:
-        """The wire form of ``info``."""
-        return cls(
-            id=info.id,
-            name=info.name,
-            scopes=list(info.scopes),
-            fingerprint=info.fingerprint,
-            created_at=info.created_at,
-            expires_at=info.expires_at,
-            revoked=info.revoked,
-            usable=info.usable,
-        )
+        """The wire form of ``info`` (:func:`keywell.issuer.admin_tokens.admin_token_dict`)."""
+        return cls.model_validate(admin_token_dict(info))
 
 
 #: The scope names, from :data:`keywell.server.auth.SCOPES` (the one list).

@@ -11,7 +11,7 @@ the JSON types verifiers require (RFC 7519 section 4.1).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -25,12 +25,14 @@ from keywell.lifecycle.names import (
     check_keyset_name,
     check_reason,
 )
+from keywell.lifecycle.rules import SigningAlg
+from keywell.lifecycle.wire import policy_dict
 
 __all__ = ["KeySetCreate", "MintIn", "PolicyModel", "RevokeIn", "RotateIn"]
 
 _TEN_YEARS = 10 * 366 * 86400
 Seconds = int
-Alg = Literal["RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA", "HS256"]
+Alg = SigningAlg  # the one list, in keywell.lifecycle.rules
 KeySetName = Annotated[
     str,
     AfterValidator(check_keyset_name),
@@ -58,11 +60,6 @@ def _secs(field: str, default: timedelta) -> Any:
         le=_TEN_YEARS,
         description=f"{field} in seconds",
     )
-
-
-def _whole(d: timedelta) -> int:
-    """Whole seconds, at least 1 (a policy built in code may use fractions)."""
-    return max(1, round(d.total_seconds()))
 
 
 class PolicyModel(_Strict):
@@ -95,14 +92,8 @@ class PolicyModel(_Strict):
 
     @classmethod
     def of(cls, policy: RotationPolicy) -> PolicyModel:
-        """The wire form of ``policy``."""
-        return cls(
-            rotation_period=_whole(policy.rotation_period),
-            prepublish=None if policy.prepublish is None else _whole(policy.prepublish),
-            max_token_ttl=_whole(policy.max_token_ttl),
-            jwks_max_age=_whole(policy.jwks_max_age),
-            clock_skew=int(policy.clock_skew.total_seconds()),
-        )
+        """The wire form of ``policy`` (:func:`keywell.lifecycle.wire.policy_dict`)."""
+        return cls.model_validate(policy_dict(policy))
 
 
 class KeySetCreate(_Strict):
@@ -130,7 +121,7 @@ class MintIn(_Strict):
     """Claims to sign; ``iss``, ``iat``, ``exp`` and ``jti`` are set by the server.
 
     The claims' rules (registered JSON types, ``nbf`` before ``exp``, the
-    token's size) are the Issuer's (:func:`keywell.issuer_sign.check_minted`),
+    token's size) are the Issuer's (:func:`keywell.issuer.signing.check_minted`),
     applied when it signs; a refusal is a 422 problem naming the claim.
     """
 

@@ -162,31 +162,18 @@ def _follow_address(issuer: Issuer, name: str, base: str) -> KeySetInfo:
     (``update_issuer`` by ``devrun``) and bumps the set's version. Any other
     set is left as it is (the caller warns).
     """
-    from datetime import UTC, datetime
-
-    from sqlalchemy import update
-
-    from keywell.store import tables as t
-
     info = issuer.get_keyset(name)
     if info.issuer == base or not _is_dev_issuer(info.issuer):
         return info
     made = [e for e in issuer.history(name, limit=10_000) if e.action == "create_keyset"]
     if not made or made[-1].actor not in ("devrun", "system"):
         return info
-    now = datetime.now(UTC)
-    with issuer._store.locked(name, now) as locked:  # devrun's own set, see above
-        locked.conn.execute(
-            update(t.keysets).where(t.keysets.c.id == locked.set_id).values(issuer=base)
-        )
-        locked.audit(
-            "update_issuer",
-            actor="devrun",
-            at=now,
-            reason=f"development server moved from {info.issuer} to {base}",
-        )
-    issuer.invalidate_signer(name)
-    return issuer.get_keyset(name)
+    return issuer.update_issuer(
+        name,
+        base,
+        actor="devrun",
+        reason=f"development server moved from {info.issuer} to {base}",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
+from enum import IntEnum
 from typing import Any
 
+from keywell.lifecycle.rules import jwks_path
 from keywell.server.problems import Problem, send_problem
 from keywell.server.published import JWK_SET_JSON, Document, Entry, Registry
 
-__all__ = ["ASGIApp", "FastPath", "match_public_path"]
+__all__ = ["ASGIApp", "DocKind", "FastPath", "match_public_path"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,9 +34,17 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Document kinds: the JWKS, the root discovery document (the default set's),
-#: and a per-set discovery document (served only where it names its issuer).
-_JWKS, _META, _SET_META = 0, 1, 2
+
+class DocKind(IntEnum):
+    """Which public document a path names."""
+
+    JWKS = 0  # the JWK Set (RFC 7517 section 5)
+    METADATA = 1  # the root issuer metadata: the default set's (OpenID Connect Discovery; RFC 8414)
+    SET_METADATA = 2  # a set's metadata, served only where it names its issuer
+
+
+_JWKS, _META, _SET_META = DocKind.JWKS, DocKind.METADATA, DocKind.SET_METADATA
+_DEFAULT_JWKS = jwks_path("", default=True)  # the rule lives in keywell.lifecycle.rules
 _MEMO_LIMIT = 4096
 _OIDC = "/.well-known/openid-configuration"
 _OAUTH = "/.well-known/oauth-authorization-server"
@@ -48,7 +58,7 @@ _PREFLIGHT = [
 ]
 
 
-def match_public_path(path: str, default: str) -> tuple[str, int] | None:
+def match_public_path(path: str, default: str) -> tuple[str, DocKind] | None:
     """``(keyset name, document kind)`` for a public path, or ``None``.
 
     Served paths: ``/.well-known/jwks.json``, ``/.well-known/openid-configuration``,
@@ -62,7 +72,7 @@ def match_public_path(path: str, default: str) -> tuple[str, int] | None:
     and RFC 8414 section 3.3 make a client refuse any other).
     """
     if path.startswith("/.well-known/"):
-        if path == "/.well-known/jwks.json":
+        if path == _DEFAULT_JWKS:
             return default, _JWKS
         if path in (_OIDC, _OAUTH):
             return default, _META
@@ -124,7 +134,7 @@ class FastPath:
         self._freshen = freshen
         self._max_staleness = max_staleness
         self._count = count or (lambda status: None)
-        self._memo: dict[str, tuple[str, int] | None] = {}
+        self._memo: dict[str, tuple[str, DocKind] | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
@@ -142,7 +152,7 @@ class FastPath:
                 return
         await self.app(scope, receive, send)
 
-    async def _serve(self, scope: Scope, send: Send, target: tuple[str, int]) -> None:
+    async def _serve(self, scope: Scope, send: Send, target: tuple[str, DocKind]) -> None:
         method = scope["method"]
         if method not in ("GET", "HEAD"):
             if method == "OPTIONS":

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 from starlette.routing import compile_path
 
 from keywell.errors import MalformedTokenError
-from keywell.jose.jws import loads_object
+from keywell.jose._json import loads_object
 from keywell.lifecycle.names import is_keyset_name
 from keywell.server.auth import Authenticator, Principal, authorize
 from keywell.server.fastpath import ASGIApp, Message, Receive, Scope, Send
@@ -241,7 +241,7 @@ def _require_wellformed(body: bytes) -> None:
     """Refuse (422) a body that is not strict JSON: one parser for every admin route.
 
     RFC 8259 strictly, with the parser that reads token headers and payloads
-    (:func:`keywell.jose.jws.loads_object`): a JSON object, UTF-8 without a
+    (:func:`keywell.jose._json.loads_object`): a JSON object, UTF-8 without a
     BOM, no NaN or Infinity, no lone surrogate escape, bounded nesting, and no
     duplicate member names (RFC 8259 section 4 leaves them to the parser; a
     proxy reading the first ``"scopes"`` and keywell the last would disagree

@@ -65,8 +65,7 @@ import anyio
 
 from keywell.server.auth import StoreMisses
 from keywell.server.fastpath import ASGIApp, Message, Receive, Scope, Send
-from keywell.server.guard import send_problem
-from keywell.server.problems import Problem
+from keywell.server.problems import Problem, send_problem
 
 __all__ = ["ClientLimits", "FailureThrottle"]
 

@@ -23,7 +23,7 @@ the store sees one read per set at a time.
 A token no keywell verifier would accept is never minted: the rules
 (registered claim types, ``nbf`` before ``exp``, the default verifier's
 ``max_size``) live in the Issuer's signing path
-(:func:`keywell.issuer_sign.check_minted`), so the library and the server
+(:func:`keywell.issuer.signing.check_minted`), so the library and the server
 apply the same ones; their typed errors become 422 problems here.
 """
 

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from keywell.lifecycle import AuditEvent, KeyInfo, KeySetInfo, RotationResult, Transition
+from keywell.lifecycle.wire import audit_dict, key_dict, keyset_dict, rotation_dict, transition_dict
 from keywell.server.bodies import PolicyModel
 
 __all__ = [
@@ -38,16 +39,8 @@ class KeySetOut(BaseModel):
 
     @classmethod
     def of(cls, info: KeySetInfo, jwks_uri: str | None) -> KeySetOut:
-        """The wire form of ``info``."""
-        return cls(
-            name=info.name,
-            issuer=info.issuer,
-            alg=info.alg,
-            version=info.version,
-            created_at=info.created_at,
-            policy=PolicyModel.of(info.policy),
-            jwks_uri=jwks_uri,
-        )
+        """The wire form of ``info`` (:func:`keywell.lifecycle.wire.keyset_dict`)."""
+        return cls.model_validate({**keyset_dict(info), "jwks_uri": jwks_uri})
 
 
 class KeyOut(BaseModel):
@@ -66,19 +59,8 @@ class KeyOut(BaseModel):
 
     @classmethod
     def of(cls, k: KeyInfo) -> KeyOut:
-        """The wire form of ``k``."""
-        return cls(
-            kid=k.kid,
-            state=k.state.value,
-            alg=k.alg,
-            created_at=k.created_at,
-            published_at=k.published_at,
-            activated_at=k.activated_at,
-            retired_at=k.retired_at,
-            expires_at=k.expires_at,
-            revoked_at=k.revoked_at,
-            revoke_reason=k.revoke_reason,
-        )
+        """The wire form of ``k`` (:func:`keywell.lifecycle.wire.key_dict`)."""
+        return cls.model_validate(key_dict(k))
 
 
 class TransitionOut(BaseModel):
@@ -98,17 +80,8 @@ class TransitionOut(BaseModel):
 
     @classmethod
     def of(cls, t: Transition, committed_at: datetime | None = None) -> TransitionOut:
-        """The wire form of ``t``."""
-        old = None if t.old_state is None else str(t.old_state.value)
-        return cls(
-            keyset=t.keyset,
-            kid=t.kid,
-            old_state=old,
-            new_state=str(t.new_state.value),
-            at=t.at,
-            reason=t.reason,
-            committed_at=committed_at,
-        )
+        """The wire form of ``t`` (:func:`keywell.lifecycle.wire.transition_dict`)."""
+        return cls.model_validate({**transition_dict(t), "committed_at": committed_at})
 
 
 class RotateOut(BaseModel):
@@ -127,15 +100,11 @@ class RotateOut(BaseModel):
 
     @classmethod
     def of(cls, r: RotationResult, committed_at: datetime | None = None) -> RotateOut:
-        """The wire form of ``r``."""
-        return cls(
-            performed=r.performed,
-            active_kid=r.active_kid,
-            warning=r.warning,
-            next_possible_at=r.next_possible_at,
-            transitions=[TransitionOut.of(t, committed_at) for t in r.transitions],
-            committed_at=committed_at,
-        )
+        """The wire form of ``r`` (:func:`keywell.lifecycle.wire.rotation_dict`)."""
+        wire = rotation_dict(r)
+        for t in wire["transitions"]:
+            t["committed_at"] = committed_at
+        return cls.model_validate({**wire, "committed_at": committed_at})
 
 
 class AuditOut(BaseModel):
@@ -153,18 +122,8 @@ class AuditOut(BaseModel):
 
     @classmethod
     def of(cls, e: AuditEvent) -> AuditOut:
-        """The wire form of ``e``."""
-        return cls(
-            id=e.id,
-            at=e.at,
-            actor=e.actor,
-            keyset=e.keyset,
-            kid=e.kid,
-            old_state=e.old_state,
-            new_state=e.new_state,
-            action=e.action,
-            reason=e.reason,
-        )
+        """The wire form of ``e`` (:func:`keywell.lifecycle.wire.audit_dict`)."""
+        return cls.model_validate(audit_dict(e))
 
 
 class MintOut(BaseModel):

@@ -10,8 +10,6 @@ counters move; a request only reads a dict.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import math
 import threading
@@ -19,6 +17,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from keywell.lifecycle.rules import is_publishable, jwks_path, strong_etag
 
 if TYPE_CHECKING:
     from keywell.issuer import Issuer
@@ -28,12 +28,6 @@ __all__ = ["JWK_SET_JSON", "Document", "Entry", "Registry", "build_entry"]
 JWK_SET_JSON = b"application/jwk-set+json"
 _JSON = b"application/json"
 Headers = list[tuple[bytes, bytes]]
-
-
-def strong_etag(body: bytes) -> str:
-    """A quoted strong entity tag: base64url SHA-256 of ``body``."""
-    digest = base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode()
-    return f'"{digest}"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +90,7 @@ def _alternate_etag(etag: str, suffix: str) -> str:
 def build_entry(info: Any, published: Any, *, base_url: str, is_default: bool) -> Entry:
     """Build the public documents of one key set from its ``KeySetInfo`` and ``PublishedJWKS``."""
     name = info.name
-    jwks_uri = f"{base_url}/keysets/{name}/jwks.json"
-    if is_default:
-        jwks_uri = f"{base_url}/.well-known/jwks.json"
+    jwks_uri = base_url + jwks_path(name, default=is_default)
     metadata = {
         "issuer": info.issuer,
         "jwks_uri": jwks_uri,
@@ -118,11 +110,6 @@ def build_entry(info: Any, published: Any, *, base_url: str, is_default: bool) -
         discovery=Document.build(meta_body, strong_etag(meta_body), cc, _JSON, vary=False),
         issuer_here=info.issuer.rstrip("/") == f"{base_url}/keysets/{name}",
     )
-
-
-def is_published_alg(alg: str) -> bool:
-    """HMAC key sets are private to their issuer and never published."""
-    return not alg.upper().startswith("HS")
 
 
 class Registry:
@@ -190,7 +177,7 @@ class Registry:
             infos[name] = info
             keys[name] = list(issuer.keys(name))
             versions[name] = info.version
-            if is_published_alg(info.alg):
+            if is_publishable(info.alg):
                 entries[name] = build_entry(
                     info,
                     issuer.jwks(name),

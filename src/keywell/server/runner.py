@@ -51,10 +51,10 @@ import socket
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keywell.errors import AddressInUseError
+from keywell.lifecycle.rules import is_publishable
 from keywell.server.app import KeywellServer, create_app
 from keywell.server.config import (
     ServerConfig,
@@ -66,7 +66,6 @@ from keywell.server.config import (
 from keywell.server.listeners import bind_listener, granian_on, uvicorn_protocol
 from keywell.server.logs import configure_logging, granian_log_config
 from keywell.server.metrics import start_metrics_listener
-from keywell.server.published import is_published_alg
 
 if TYPE_CHECKING:
     from keywell.issuer import Issuer
@@ -149,18 +148,17 @@ def _share_development_kek(config: ServerConfig) -> None:
     """Point the workers at the development KEK file the Issuer fell back to, if it did.
 
     Outside production a SQLite file without a configured KEK uses one kept
-    beside it (``keywell.issuer_startup``); this process has warned about it,
+    beside it (``keywell.issuer.startup``); this process has warned about it,
     so the workers read it as ``KEYWELL_KEK_FILE``, which does not warn again.
     """
     if config.production or any(
         os.environ.get(name) for name in ("KEYWELL_KEK", "KEYWELL_KEK_FILE", "KEYWELL_KEKS")
     ):
         return
-    from sqlalchemy.engine import make_url
+    from keywell.store.engine import sqlite_file
 
-    url = make_url(config.database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        db = Path(url.database or "")
+    db = sqlite_file(config.database_url)
+    if db is not None:
         kek = db.with_name(db.name + ".kek")
         if kek.is_file():
             os.environ["KEYWELL_KEK_FILE"] = str(kek)
@@ -211,7 +209,7 @@ def _start_metrics(app: KeywellServer, config: ServerConfig) -> None:
 
     def public(name: str) -> bool:
         info = registry.infos.get(name)
-        return info is not None and is_published_alg(info.alg)
+        return info is not None and is_publishable(info.alg)
 
     start_metrics_listener(
         host, port, lambda: app.state.metrics.render(registry.keys, registry.infos, named=public)

@@ -17,18 +17,39 @@ keeps its mode; a read of a missing database creates nothing.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["WRITE_OPTION", "create_private_file", "make_engine"]
+__all__ = ["WRITE_OPTION", "DatabaseError", "create_private_file", "make_engine", "sqlite_file"]
+
+#: The base class of every database failure (a driver's, a URL's, a statement's).
+DatabaseError = SQLAlchemyError
 
 WRITE_OPTION = "keywell_write"
 """Execution option asking for a write-locking transaction (``BEGIN IMMEDIATE`` on SQLite)."""
 
 _BUSY_TIMEOUT_MS = 30_000
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file a ``sqlite:///`` URL names.
+
+    ``None`` for memory, ``file:`` URIs (``?uri=true``) and other backends.
+
+    Raises:
+        DatabaseError: ``url`` is not a database URL.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.query.get("uri") in ("true", "1"):
+        return None
+    return Path(parsed.database or "")
 
 
 def make_engine(url: str) -> Engine:

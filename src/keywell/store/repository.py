@@ -14,7 +14,7 @@ holds (invariant 7).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -244,18 +244,27 @@ class Store:
 
     @contextmanager
     def locked(
-        self, name: str, now: datetime, *, spares: Sequence[JWK] = ()
+        self,
+        name: str,
+        now: datetime,
+        *,
+        spares: Sequence[JWK] = (),
+        insert: Mapping[str, Any] | None = None,
     ) -> Iterator[LockedSet]:
         """Lock the set ``name``, re-read it, yield it; commit with a version bump.
 
         ``spares`` are keys generated beforehand (:meth:`spare_keys`) that new
-        keys of this transaction use first.
+        keys of this transaction use first. With ``insert`` (the row's column
+        values), the set is created first, in the same transaction.
 
         Raises:
             KeySetNotFoundError: no set has that name (or it is no valid name).
+            sqlalchemy.exc.IntegrityError: ``insert`` names a set that exists.
         """
         with self.write() as conn:
             hold_sealing(conn)  # before any row lock: a kek rotate waits, or is waited for
+            if insert is not None:
+                conn.execute(t.keysets.insert().values(**insert))
             query = select(t.keysets).where(t.keysets.c.name == known_name(name))
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()

@@ -31,8 +31,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from keywell.errors import ClaimError, KeySetError, PolicyError, TokenTooLargeError
+from keywell.jose._compact import compact, encode_header
 from keywell.jose.jwk import JWK
-from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, compact, encode_header
+from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE
 from keywell.jose.registered import check_claim_types
 from keywell.lifecycle.names import is_keyset_name, known_name
 

@@ -9,15 +9,16 @@ the same version therefore serves the same bytes and the same ETag
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from datetime import timedelta
 
-from keywell.jose.base64url import b64url_encode
+from keywell.errors import KeySetError
 from keywell.lifecycle import PUBLISHED_STATES, KeyInfo, KeySetInfo, PublishedJWKS
+from keywell.lifecycle.rules import is_publishable, strong_etag
+from keywell.store.repository import Store
 
-__all__ = ["build_published", "cache_control"]
+__all__ = ["Publication", "build_published", "cache_control"]
 
 _SWR_CAP = timedelta(seconds=60)
 
@@ -59,8 +60,31 @@ def build_published(info: KeySetInfo, keys: Sequence[tuple[KeyInfo, str | None]]
         if key.state in PUBLISHED_STATES and public is not None
     ]
     body = json.dumps({"keys": members}, sort_keys=True, separators=(",", ":")).encode()
-    etag = '"' + b64url_encode(hashlib.sha256(body).digest()) + '"'
+    etag = strong_etag(body)
     max_age, value = cache_control(info)
     return PublishedJWKS(
         body=body, etag=etag, max_age=max_age, cache_control=value, version=info.version
     )
+
+
+class Publication:
+    """The published document of each set, cached per set version (the publication part)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._cache: dict[str, PublishedJWKS] = {}
+
+    def jwks(self, name: str) -> PublishedJWKS:
+        """See :meth:`keywell.issuer.Issuer.jwks`."""
+        with self._store.read() as conn:
+            set_id, info = self._store.get_set(conn, name)
+            cached = self._cache.get(name)
+            if cached is not None and cached.version == info.version:
+                return cached
+            if not is_publishable(info.alg):
+                raise KeySetError(
+                    f"key set {name!r} uses {info.alg}: HMAC sets are never published"
+                )
+            published = build_published(info, self._store.public_jwks_rows(conn, set_id))
+        self._cache[name] = published
+        return published

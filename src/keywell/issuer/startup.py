@@ -14,10 +14,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from keywell.errors import KEKError
-from keywell.store.engine import make_engine
+from keywell.store.engine import make_engine, sqlite_file
 from keywell.store.kek import KEKRing
 from keywell.store.kek_check import needed_ids
 from keywell.store.migrate import SchemaError, check_schema, upgrade_engine
@@ -45,21 +43,11 @@ def resolve_keks(url: str, keks: KEKRing | None, production: bool) -> KEKRing | 
         return ring
     if production:
         raise KEKError("production mode needs an explicit KEK: set KEYWELL_KEK or KEYWELL_KEK_FILE")
-    db = _sqlite_file(url)
+    db = sqlite_file(url)
     if db is not None:
         file = db.with_name(db.name + ".kek")
         return KEKRing.development(file) if file.exists() else file
     raise KEKError("no KEK configured: set KEYWELL_KEK or KEYWELL_KEK_FILE")
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL (``None`` for memory, ``file:`` URIs and other backends)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    if parsed.query.get("uri") in ("true", "1"):
-        return None
-    return Path(parsed.database or "")
 
 
 def open_store(url: str, keks: KEKRing | None, *, production: bool, auto_upgrade: bool) -> Store:
@@ -77,7 +65,7 @@ def open_store(url: str, keks: KEKRing | None, *, production: bool, auto_upgrade
             (or, without ``auto_upgrade``, there is no SQLite file yet).
     """
     found = resolve_keks(url, keks, production)
-    db = _sqlite_file(url)
+    db = sqlite_file(url)
     if db is not None and not auto_upgrade and not db.exists():
         raise SchemaError(f"no database at {db}: run `keywell db upgrade` (or auto_upgrade)")
     engine = make_engine(url)

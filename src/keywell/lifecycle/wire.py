@@ -1,9 +1,10 @@
-"""The admin API's wire form of key sets, keys, transitions and admin tokens, built locally.
+"""The wire form of policies, key sets, keys, transitions and rotations, written once.
 
 Plain dicts with durations in whole seconds and times as RFC 3339 strings
-(``2025-01-31T12:00:00Z``), the shapes of ``keywell.server.models``, so a
-command's ``--json`` output is the same whether it read the local store or
-a server.
+(``2025-01-31T12:00:00Z``). The admin API's response models
+(``keywell.server.models``) are validated from these dicts and the CLI prints
+them as they are, so a command's ``--json`` output is the same whether it read
+the local store or a server.
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from keywell.issuer_admin import AdminTokenInfo
-    from keywell.lifecycle import KeyInfo, KeySetInfo, RotationPolicy, RotationResult, Transition
+    from keywell.lifecycle import (
+        AuditEvent,
+        KeyInfo,
+        KeySetInfo,
+        RotationPolicy,
+        RotationResult,
+        Transition,
+    )
 
 __all__ = [
-    "admin_token_dict",
+    "audit_dict",
     "key_dict",
     "keyset_dict",
     "policy_dict",
@@ -32,6 +39,7 @@ def timestamp(value: datetime | None) -> str | None:
 
 
 def _secs(value: timedelta) -> int:
+    """Whole seconds, at least 1 (a policy built in code may use fractions)."""
     return max(1, round(value.total_seconds()))
 
 
@@ -98,15 +106,16 @@ def rotation_dict(r: RotationResult) -> dict[str, Any]:
     }
 
 
-def admin_token_dict(info: AdminTokenInfo) -> dict[str, Any]:
-    """An admin token (never its secret) in wire form."""
+def audit_dict(e: AuditEvent) -> dict[str, Any]:
+    """An audit record in wire form."""
     return {
-        "id": info.id,
-        "name": info.name,
-        "scopes": list(info.scopes),
-        "fingerprint": info.fingerprint,
-        "created_at": timestamp(info.created_at),
-        "expires_at": timestamp(info.expires_at),
-        "revoked": info.revoked,
-        "usable": info.usable,
+        "id": e.id,
+        "at": timestamp(e.at),
+        "actor": e.actor,
+        "keyset": e.keyset,
+        "kid": e.kid,
+        "old_state": e.old_state,
+        "new_state": e.new_state,
+        "action": e.action,
+        "reason": e.reason,
     }

@@ -1,0 +1,131 @@
+"""Key-set rows beyond one locked set: create, list, versions, due sets, policy, history.
+
+The issuer plans (with :mod:`keywell.lifecycle`) and calls these; every
+statement on the ``keysets`` and ``audit`` tables that is not part of a
+:class:`~keywell.store.repository.LockedSet` transaction lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import desc, select, update
+from sqlalchemy.exc import IntegrityError
+
+from keywell.errors import KeySetExistsError
+from keywell.jose.jwk import JWK
+from keywell.lifecycle import AuditEvent, KeyInfo, KeySetInfo, RotationPolicy
+from keywell.lifecycle.names import known_name
+from keywell.store import tables as t
+from keywell.store.repository import LockedSet, Store
+from keywell.store.rows import audit_event, keyset_info, policy_values
+
+__all__ = [
+    "create_set",
+    "due_sets",
+    "history",
+    "list_sets",
+    "set_policy",
+    "versions",
+]
+
+
+@contextmanager
+def create_set(
+    store: Store,
+    name: str,
+    *,
+    issuer: str,
+    alg: str,
+    key_size: int | None,
+    policy: RotationPolicy,
+    now: datetime,
+    spares: Sequence[JWK],
+) -> Iterator[LockedSet]:
+    """Insert a new set row and yield it locked (its first keys are applied by the caller).
+
+    Raises:
+        KeySetExistsError: a set called ``name`` exists (nothing is written).
+    """
+    values = {
+        "name": name,
+        "issuer": issuer,
+        "alg": alg,
+        "key_size": key_size,
+        "version": 0,
+        "created_at": now,
+        "updated_at": now,
+        **policy_values(policy),
+    }
+    try:
+        with store.locked(name, now, spares=spares, insert=values) as locked:
+            yield locked
+    except IntegrityError as exc:
+        raise KeySetExistsError(f"a key set named {name!r} already exists") from exc
+
+
+def set_policy(locked: LockedSet, policy: RotationPolicy) -> None:
+    """Store ``policy`` as the locked set's policy (its ``info`` follows)."""
+    locked.conn.execute(
+        update(t.keysets).where(t.keysets.c.id == locked.set_id).values(**policy_values(policy))
+    )
+    info = locked.info
+    locked.info = KeySetInfo(
+        info.name, info.issuer, info.alg, policy, info.version, info.created_at
+    )
+
+
+def set_issuer(locked: LockedSet, issuer: str) -> None:
+    """Store ``issuer`` as the locked set's issuer URL (its ``info`` follows)."""
+    locked.conn.execute(
+        update(t.keysets).where(t.keysets.c.id == locked.set_id).values(issuer=issuer)
+    )
+    info = locked.info
+    locked.info = KeySetInfo(
+        info.name, issuer, info.alg, info.policy, info.version, info.created_at
+    )
+
+
+def list_sets(store: Store) -> list[KeySetInfo]:
+    """Every key set, by name."""
+    with store.read() as conn:
+        rows = conn.execute(select(t.keysets).order_by(t.keysets.c.name)).all()
+    return [keyset_info(r) for r in rows]
+
+
+def versions(store: Store) -> dict[str, int]:
+    """Every set's version counter (bumped on every change of the set)."""
+    with store.read() as conn:
+        rows = conn.execute(select(t.keysets.c.name, t.keysets.c.version)).all()
+    return {r.name: r.version for r in rows}
+
+
+def due_sets(
+    store: Store, due_at: Callable[[RotationPolicy, list[KeyInfo]], datetime | None], now: datetime
+) -> list[str]:
+    """The names of the sets whose next transition (``due_at``) is at or before ``now``."""
+    due = []
+    with store.read() as conn:
+        for row in conn.execute(select(t.keysets)).all():
+            at = due_at(keyset_info(row).policy, store.keys_of(conn, row.id))
+            if at is not None and at <= now:
+                due.append(row.name)
+    return due
+
+
+def history(store: Store, name: str | None = None, *, limit: int = 100) -> list[AuditEvent]:
+    """Audit events, newest first (of the set ``name``, or of everything).
+
+    Raises:
+        KeySetNotFoundError: ``name`` is no valid key-set name (it names nothing).
+        ValueError: ``limit`` is not an integer from 0 to 2**31 - 1.
+    """
+    if limit is not None and (type(limit) is not int or not 0 <= limit < 2**31):
+        raise ValueError("limit must be an integer from 0 to 2**31 - 1")
+    query = select(t.audit).order_by(desc(t.audit.c.id)).limit(limit)
+    if name is not None:
+        query = query.where(t.audit.c.keyset == known_name(name))
+    with store.read() as conn:
+        return [audit_event(r) for r in conn.execute(query).all()]
