@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
+from keywell.cli.store_options import DatabaseOpt
 
 __all__ = ["db_app", "kek_app"]
 
@@ -42,17 +43,6 @@ kek_app = typer.Typer(help=_KEK_HELP, no_args_is_help=True, rich_markup_mode=Non
 db_app = typer.Typer(
     help="The key store's database schema.", no_args_is_help=True, rich_markup_mode=None
 )
-
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        metavar="URL",
-        envvar="KEYWELL_DATABASE_URL",
-        show_envvar=True,
-        help="A SQLAlchemy URL or a SQLite file [default: sqlite:///keywell.db].",
-    ),
-]
 
 
 @kek_app.command(

@@ -22,6 +22,7 @@ import typer
 
 from keywell.cli.keyset_options import AdminUrlOpt, TokenOpt
 from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
+from keywell.cli.store_options import ConfigOpt, DatabaseOpt
 
 if TYPE_CHECKING:
     from keywell.cli.keyset_backends import RemoteBackend
@@ -29,27 +30,6 @@ if TYPE_CHECKING:
     from keywell.issuer.admin_tokens import AdminTokenInfo
 
 __all__ = ["list_tokens", "register", "revoke_tokens", "token_dict"]
-
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        metavar="URL",
-        envvar="KEYWELL_DATABASE_URL",
-        show_envvar=True,
-        help="A SQLAlchemy URL or a SQLite file [default: sqlite:///keywell.db].",
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        metavar="FILE",
-        exists=True,
-        dir_okay=False,
-        help="A TOML configuration file (its [server] table), as for keywell serve.",
-    ),
-]
 
 
 def _unused_kek(message: str) -> None:

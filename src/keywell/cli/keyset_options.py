@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from keywell.cli.output import die, warn
+from keywell.cli.store_options import DatabaseOpt
 
 if TYPE_CHECKING:
     from keywell.cli.keyset_backends import LocalBackend, RemoteBackend
@@ -35,16 +36,6 @@ __all__ = [
     "policy_values",
 ]
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        metavar="URL",
-        envvar="KEYWELL_DATABASE_URL",
-        show_envvar=True,
-        help="Local store: a SQLAlchemy URL or a SQLite file [default: sqlite:///keywell.db].",
-    ),
-]
 AdminUrlOpt = Annotated[
     str | None,
     typer.Option(

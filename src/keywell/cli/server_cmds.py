@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from keywell.cli.output import examples
+from keywell.cli.store_options import CONFIG_HELP, DatabaseOpt
 
 __all__ = ["admin_token_app", "app", "register", "serve"]
 
@@ -22,9 +23,6 @@ admin_token_app = typer.Typer(help="Admin API tokens (stored hashed; the secret 
 def _env_option(metavar: str, variable: str, help: str) -> Any:
     """An option that ``KEYWELL_<variable>`` also sets."""
     return typer.Option(metavar=metavar, envvar=f"KEYWELL_{variable}", help=help)
-
-
-_CONFIG_HELP = "A TOML configuration file (its [server] table); flags and KEYWELL_* win over it."
 
 
 def serve(
@@ -49,7 +47,7 @@ def serve(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", metavar="FILE", exists=True, dir_okay=False, help=_CONFIG_HELP),
+        typer.Option("--config", metavar="FILE", exists=True, dir_okay=False, help=CONFIG_HELP),
     ] = None,
     public_url: Annotated[
         str | None,
@@ -197,16 +195,7 @@ def create_token(
     name: Annotated[
         str, typer.Option("--name", metavar="NAME", help="A label for the audit log.")
     ] = "",
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            metavar="URL",
-            envvar="KEYWELL_DATABASE_URL",
-            show_envvar=True,
-            help="A SQLAlchemy URL or a SQLite file [default: sqlite:///keywell.db].",
-        ),
-    ] = None,
+    database: DatabaseOpt = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -214,7 +203,7 @@ def create_token(
             metavar="FILE",
             exists=True,
             dir_okay=False,
-            help=_CONFIG_HELP,
+            help=CONFIG_HELP,
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
