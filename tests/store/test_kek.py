@@ -127,7 +127,7 @@ TRUNCATED_TEXT = b64url_encode(bytes(range(32)))[:-1]
         ({"KEYWELL_KEK": GOOD_KEY, "KEYWELL_KEK_ID": ""}, "KEYWELL_KEK_ID is set but empty"),
         ({"KEYWELL_KEKS": f":{GOOD_KEY}"}, "entry 1: a KEK id is 1-100"),
         ({"KEYWELL_KEKS": "a:"}, "must be 32 bytes, got 0"),
-        ({"KEYWELL_KEK": GOOD_KEY[:-1]}, "not base64url"),  # truncated text
+        ({"KEYWELL_KEK": TRUNCATED_TEXT}, "not base64url"),  # truncated text
         ({"KEYWELL_KEK": GOOD_KEY[:-3]}, "must be 32 bytes, got 30"),  # truncated key
         ({"KEYWELL_KEK": b64url_encode(bytes(31))}, "must be 32 bytes, got 31"),
         (
