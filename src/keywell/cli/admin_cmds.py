@@ -132,24 +132,16 @@ def generate(
 )
 def upgrade(database: DatabaseOpt = None, json_out: JsonOpt = False) -> None:
     """Create the key store's tables, or apply pending migrations (safe to run again)."""
-    from keywell.cli.keyset_backends import CommandError, database_url, sqlite_path
+    from keywell.cli.keyset_backends import database_url, exit_on_errors, sqlite_path
     from keywell.store import head_revision
     from keywell.store import upgrade as run_upgrade
-    from keywell.store.engine import DatabaseError
 
     url = database_url(database)
-    try:
+    with exit_on_errors(json_out):
         path = sqlite_path(url)
         if path is not None and not path.parent.is_dir():
             die(f"{path.parent} is not a directory", json_mode=json_out, code="file")
         run_upgrade(url)
-    except CommandError as exc:
-        die(exc.message, json_mode=json_out, code=exc.code)
-    except ValueError as exc:
-        die(str(exc), json_mode=json_out)
-    except DatabaseError as exc:
-        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
-        die(f"database error: {reason}", json_mode=json_out, code="KW_DATABASE")
     head = head_revision()
     if json_out:
         emit_json({"revision": head})

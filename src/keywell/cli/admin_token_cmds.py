@@ -38,27 +38,17 @@ def _unused_kek(message: str) -> None:
 
 @contextmanager
 def _issuer(database: str | None, config: Path | None, json_out: bool) -> Iterator[Issuer]:
-    from keywell.cli.keyset_backends import CommandError, database_url, open_issuer
-    from keywell.errors import KeywellError
+    from keywell.cli.keyset_backends import database_url, exit_on_errors, open_issuer
     from keywell.server.config import load_config
-    from keywell.store.engine import DatabaseError
 
     issuer: Issuer | None = None
     try:
-        url = database_url(database) if database or not config else None
-        cfg = load_config(file=config, database_url=url)
-        # listing and revoking tokens opens no private key: no KEK warning
-        issuer = open_issuer(cfg.database_url, on_warning=_unused_kek)
-        yield issuer
-    except CommandError as exc:
-        die(exc.message, json_mode=json_out, code=exc.code)
-    except KeywellError as exc:
-        die(exc.message, json_mode=json_out, code=exc.code)
-    except ValueError as exc:
-        die(str(exc), json_mode=json_out)
-    except DatabaseError as exc:
-        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
-        die(f"database error: {reason}", json_mode=json_out, code="KW_DATABASE")
+        with exit_on_errors(json_out):
+            url = database_url(database) if database or not config else None
+            cfg = load_config(file=config, database_url=url)
+            # listing and revoking tokens opens no private key: no KEK warning
+            issuer = open_issuer(cfg.database_url, on_warning=_unused_kek)
+            yield issuer
     finally:
         if issuer is not None:
             issuer.close()

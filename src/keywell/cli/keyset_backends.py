@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
     "LocalBackend",
     "RemoteBackend",
     "database_url",
+    "exit_on_errors",
     "open_issuer",
 ]
 
@@ -54,6 +56,31 @@ class CommandError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+@contextmanager
+def exit_on_errors(json_out: bool, *, value_code: str = "usage") -> Iterator[None]:
+    """Turn what a store command may raise into one ``error:`` line and exit 2.
+
+    :class:`CommandError` and :class:`~keywell.errors.KeywellError` keep their
+    codes; a ``ValueError`` gets ``value_code``; a database error gets
+    ``KW_DATABASE`` and the first line of the driver's reason.
+    """
+    from keywell.cli.output import die
+    from keywell.errors import KeywellError
+    from keywell.store.engine import DatabaseError
+
+    try:
+        yield
+    except CommandError as exc:
+        die(exc.message, json_mode=json_out, code=exc.code)
+    except KeywellError as exc:
+        die(exc.message, json_mode=json_out, code=exc.code)
+    except ValueError as exc:
+        die(str(exc), json_mode=json_out, code=value_code)
+    except DatabaseError as exc:
+        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
+        die(f"database error: {reason}", json_mode=json_out, code="KW_DATABASE")
 
 
 def database_url(value: str | None) -> str:

@@ -85,8 +85,6 @@ def open_backend(
     ``server`` is the deprecated spelling of ``admin_url``.
     """
     from keywell.cli import keyset_backends as kb
-    from keywell.errors import KeywellError
-    from keywell.store.engine import DatabaseError
 
     if server is not None:
         if admin_url is not None and admin_url != server:
@@ -95,22 +93,15 @@ def open_backend(
         admin_url = server
     backend: LocalBackend | RemoteBackend | None = None
     try:
-        if admin_url is not None:
-            if not token:
-                die("--admin-url needs --token or KEYWELL_TOKEN", json_mode=json_out)
-            backend = kb.RemoteBackend(admin_url, token)
-        else:
-            backend = kb.LocalBackend(kb.open_issuer(kb.database_url(database), on_warning=warn))
-        yield backend
-    except kb.CommandError as exc:
-        die(exc.message, json_mode=json_out, code=exc.code)
-    except KeywellError as exc:
-        die(exc.message, json_mode=json_out, code=exc.code)
-    except ValueError as exc:
-        die(str(exc), json_mode=json_out, code="KW_INVALID_REQUEST")
-    except DatabaseError as exc:
-        reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
-        die(f"database error: {reason}", json_mode=json_out, code="KW_DATABASE")
+        with kb.exit_on_errors(json_out, value_code="KW_INVALID_REQUEST"):
+            if admin_url is not None:
+                if not token:
+                    die("--admin-url needs --token or KEYWELL_TOKEN", json_mode=json_out)
+                backend = kb.RemoteBackend(admin_url, token)
+            else:
+                issuer = kb.open_issuer(kb.database_url(database), on_warning=warn)
+                backend = kb.LocalBackend(issuer)
+            yield backend
     finally:
         if backend is not None:
             backend.close()
