@@ -27,7 +27,6 @@ without secrets (no request headers, no query string).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import httpx
 
 from keywell.client.deadline import DeadlineExceeded, run_with_deadline
 from keywell.client.decoding import BodyRefused, BoundedDecoder, content_coding
+from keywell.lifecycle.names import is_loopback
 
 __all__ = [
     "MAX_REDIRECTS",
@@ -76,16 +76,6 @@ class ExchangeError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.too_large = too_large
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is ``localhost`` or a loopback IP literal."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def url_refused(url: httpx.URL, *, allow_http: bool) -> str | None:

@@ -54,6 +54,7 @@ __all__ = [
     "is_keyset_name",
     "is_kid",
     "is_label",
+    "is_loopback",
     "known_kid",
     "known_name",
 ]
@@ -158,11 +159,16 @@ def check_label(value: object, field: str, *, empty: bool = False) -> str:
     return value  # type: ignore[return-value]
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback IP literal (``[::1]`` too).
+
+    The one rule for "plain http is allowed here": issuer URLs and every URL
+    the client fetches.
+    """
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -186,6 +192,6 @@ def check_issuer(value: object) -> str:
         raise refused from None
     if not host or "@" in parts.netloc or "?" in value or "#" in value:
         raise refused
-    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host)):
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host)):
         return value
     raise refused
