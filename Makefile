@@ -11,8 +11,13 @@ TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 .PHONY: run test lint typecheck pytest docs docs-serve bench sim sysdeps clean
 
 # System packages the suite needs: HAProxy in front of the simulation's replicas,
-# curl for the documentation's shell examples. Installed from Debian's packages when missing.
+# curl for the documentation's shell examples, SoftHSM2 for the PKCS#11 custody,
+# Chromium for the console's browser tests. Installed from Debian's packages when missing.
 sysdeps:
+	@command -v softhsm2-util >/dev/null 2>&1 || \
+		{ echo "installing softhsm2"; apt-get update -qq && apt-get install -y -qq softhsm2 >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || \
+		{ echo "installing chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || \
 		{ echo "installing haproxy"; apt-get update -qq && apt-get install -y -qq haproxy >/dev/null; }
 	@command -v curl >/dev/null 2>&1 || \

@@ -32,6 +32,7 @@ The tree::
     │   ├── KeySetExistsError            KW_KEYSET_EXISTS
     │   └── KeyNotFoundError             KW_KEY_NOT_FOUND
     ├── KEKError                         KW_KEK
+    ├── CustodyError                     KW_CUSTODY
     ├── AddressInUseError                KW_ADDRESS_IN_USE
     └── AdminTokenNotFoundError          KW_ADMIN_TOKEN_NOT_FOUND
 """
@@ -43,6 +44,7 @@ __all__ = [
     "AdminTokenNotFoundError",
     "AlgorithmError",
     "ClaimError",
+    "CustodyError",
     "DiscoveryError",
     "ExpiredTokenError",
     "InvalidHeaderError",
@@ -280,6 +282,22 @@ class KEKError(KeywellError):
     def __init__(self, message: str, *, kek_id: str | None = None) -> None:
         super().__init__(message)
         self.kek_id = kek_id
+
+
+class CustodyError(KeywellError):
+    """A key custody backend (HSM or KMS) failed or refused an operation.
+
+    ``backend`` is the custody's scheme (``pkcs11``, ``transit``, ``awskms``) and
+    ``operation`` what was asked of it (``generate``, ``sign``, ``destroy``,
+    ``check``, ``open``). The message names neither a credential nor key material.
+    """
+
+    code = "KW_CUSTODY"
+
+    def __init__(self, message: str, *, backend: str, operation: str) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.operation = operation
 
 
 class AddressInUseError(KeywellError):

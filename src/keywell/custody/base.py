@@ -1,0 +1,169 @@
+"""The contract every key custody backend keeps (HSM, Vault/OpenBao Transit, AWS KMS).
+
+A custody holds private keys that never leave it. keywell's lifecycle drives
+it through four calls: :meth:`Custody.generate` makes a non-extractable key
+and returns the backend's reference plus the public JWK (``kid`` is the
+RFC 7638 thumbprint, as for keys in the database); :meth:`Custody.signer`
+returns a function giving the JOSE signature form (RFC 7518 section 3: ECDSA
+as raw ``r || s`` of the curve's length, RSA PKCS#1 v1.5 and PSS as is);
+:meth:`Custody.destroy` destroys a key (or schedules its deletion where the
+backend allows no more); :meth:`Custody.refs` lists the keys it holds for a
+key set, so keys of transactions that never committed can be found and
+destroyed.
+
+Every failure is a :class:`keywell.errors.CustodyError` naming the backend
+and the operation, never a credential; every call is bounded by the
+custody's per-call ``timeout`` (seconds).
+"""
+
+from __future__ import annotations
+
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from keywell.errors import CustodyError
+from keywell.jose.jwk import JWK
+
+if TYPE_CHECKING:
+    from keywell.custody.uri import CustodySpec
+
+__all__ = [
+    "KEY_NAME_PREFIX",
+    "Custody",
+    "CustodyKey",
+    "SignFn",
+    "ec_curve_of",
+    "ecdsa_der_to_jose",
+    "key_name",
+    "public_jwk",
+]
+
+SignFn = Callable[[bytes], bytes]
+
+#: Every key keywell makes in a backend is named ``keywell-<key set>-<random>``
+#: (a PKCS#11 ``CKA_LABEL``, a Transit key name, a KMS alias), so that
+#: :meth:`Custody.refs` finds the keys of a set and nothing else.
+KEY_NAME_PREFIX = "keywell-"
+
+_EC_SIZES = {"ES256": 32, "ES384": 48, "ES512": 66}
+
+
+def key_name(keyset: str) -> str:
+    """A fresh backend key name for ``keyset``: ``keywell-<keyset>-<22 random chars>``."""
+    return f"{KEY_NAME_PREFIX}{keyset}-{secrets.token_hex(11)}"
+
+
+def ecdsa_der_to_jose(der: bytes, alg: str) -> bytes:
+    """An ASN.1 DER ECDSA signature as JOSE's raw ``r || s`` (RFC 7518 section 3.4).
+
+    Raises:
+        ValueError: ``alg`` is no ECDSA algorithm, or ``der`` is not a DER signature.
+    """
+    size = _EC_SIZES[alg]
+    r, s = decode_dss_signature(der)
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+def public_jwk(public_key: Any, alg: str) -> JWK:
+    """The published JWK of a backend's public key: ``use: sig``, ``alg``, thumbprint ``kid``.
+
+    ``public_key`` is a ``cryptography`` public key object (RSA, EC or Ed25519).
+    """
+    jwk = JWK.from_key(public_key, alg=alg, use="sig")
+    return JWK.from_dict({**jwk.to_dict(), "kid": jwk.thumbprint()})
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyKey:
+    """A key made inside a backend: its reference there and its public JWK.
+
+    ``ref`` is the backend's own name for the key (a PKCS#11 ``CKA_ID`` in hex,
+    a Transit key name, a KMS key ARN): it holds no secret and is what the
+    store keeps. ``public`` has ``kid`` (RFC 7638 thumbprint), ``alg`` and ``use``.
+    """
+
+    ref: str
+    public: JWK
+
+
+class Custody(ABC):
+    """A backend holding non-extractable private keys; one instance per custody URI.
+
+    Instances are made by :func:`keywell.custody.open_custody` and are safe to
+    share between threads. ``uri`` is the canonical custody URI, which names
+    where credentials come from (a file, the environment) but never holds one.
+    """
+
+    scheme: ClassVar[str]
+    #: The JWS algorithms this backend can generate keys for and sign with.
+    algorithms: ClassVar[frozenset[str]]
+
+    def __init__(self, uri: str, *, timeout: float) -> None:
+        self.uri = uri
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.uri}>"
+
+    def error(self, operation: str, message: str) -> CustodyError:
+        """A :class:`CustodyError` for ``operation``, the message prefixed with the backend."""
+        return CustodyError(
+            f"{self.scheme} custody: {operation} failed: {message}",
+            backend=self.scheme,
+            operation=operation,
+        )
+
+    def check_algorithm(self, alg: str) -> None:
+        """Raise :class:`CustodyError` (operation ``generate``) if ``alg`` is not supported."""
+        if alg not in self.algorithms:
+            supported = ", ".join(sorted(self.algorithms))
+            raise self.error("generate", f"{alg} is not supported here (supported: {supported})")
+
+    @classmethod
+    @abstractmethod
+    def from_spec(cls, spec: CustodySpec) -> Custody:
+        """Open the backend a parsed URI names (reading its credential; no key is made).
+
+        Raises:
+            CustodyError: (operation ``open``) the credential is missing or the
+                backend cannot be opened.
+        """
+
+    @abstractmethod
+    def generate(self, alg: str, *, keyset: str, rsa_bits: int = 2048) -> CustodyKey:
+        """Make a non-extractable key for ``alg`` named by :func:`key_name` for ``keyset``."""
+
+    @abstractmethod
+    def signer(self, ref: str, alg: str) -> SignFn:
+        """A function signing a JWS signing input with ``ref``; returns the JOSE signature.
+
+        Looking the key up may be deferred to the first call; either raises
+        :class:`CustodyError` (operation ``sign``) when the key is gone or the
+        backend refuses.
+        """
+
+    @abstractmethod
+    def destroy(self, ref: str) -> None:
+        """Destroy ``ref`` (or schedule its deletion); a key already gone is no error."""
+
+    @abstractmethod
+    def refs(self, keyset: str) -> set[str]:
+        """The references of every key this backend holds for ``keyset`` (by name)."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Prove the backend is reachable and the credential accepted (cheap; for /readyz)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and sessions; the instance is not used afterwards."""
+
+
+def ec_curve_of(alg: str) -> ec.EllipticCurve:
+    """The curve of an ECDSA algorithm (ES256: P-256, ES384: P-384, ES512: P-521)."""
+    return {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1(), "ES512": ec.SECP521R1()}[alg]
