@@ -18,10 +18,12 @@ custody's per-call ``timeout`` (seconds).
 
 from __future__ import annotations
 
+import re
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,22 +43,43 @@ __all__ = [
     "ec_curve_of",
     "ecdsa_der_to_jose",
     "key_name",
+    "key_name_time",
     "public_jwk",
 ]
 
 SignFn = Callable[[bytes], bytes]
 
-#: Every key keywell makes in a backend is named ``keywell-<key set>-<random>``
-#: (a PKCS#11 ``CKA_LABEL``, a Transit key name, a KMS alias), so that
-#: :meth:`Custody.refs` finds the keys of a set and nothing else.
+#: Every key keywell makes in a backend is named
+#: ``keywell-<key set>-<UTC yyyymmddHHMMSS>-<22 hex>`` (a PKCS#11 ``CKA_LABEL``
+#: after the URI's ``object-prefix``, a Transit key name, a KMS tag), so that
+#: :meth:`Custody.refs` finds the keys of a set and nothing else, and a key no
+#: store row names can be told from one a transaction is still committing by its age.
 KEY_NAME_PREFIX = "keywell-"
+_STAMP = "%Y%m%d%H%M%S"
+_TAIL = re.compile(r"(\d{14})-[0-9a-f]{22}")
 
 _EC_SIZES = {"ES256": 32, "ES384": 48, "ES512": 66}
 
 
-def key_name(keyset: str) -> str:
-    """A fresh backend key name for ``keyset``: ``keywell-<keyset>-<22 random chars>``."""
-    return f"{KEY_NAME_PREFIX}{keyset}-{secrets.token_hex(11)}"
+def key_name(keyset: str, now: datetime | None = None) -> str:
+    """A fresh backend key name for ``keyset``: ``keywell-<keyset>-<UTC stamp>-<22 hex>``."""
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime(_STAMP)
+    return f"{KEY_NAME_PREFIX}{keyset}-{stamp}-{secrets.token_hex(11)}"
+
+
+def key_name_time(name: str, keyset: str) -> datetime | None:
+    """When a :func:`key_name` of ``keyset`` was made; ``None`` if ``name`` is not one.
+
+    A name of another set is never taken for one of ``keyset`` (``a`` vs ``a-b``).
+    """
+    head = f"{KEY_NAME_PREFIX}{keyset}-"
+    match = _TAIL.fullmatch(name[len(head) :]) if name.startswith(head) else None
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(match.group(1), _STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def ecdsa_der_to_jose(der: bytes, alg: str) -> bytes:
@@ -153,8 +176,12 @@ class Custody(ABC):
         """Destroy ``ref`` (or schedule its deletion); a key already gone is no error."""
 
     @abstractmethod
-    def refs(self, keyset: str) -> set[str]:
-        """The references of every key this backend holds for ``keyset`` (by name)."""
+    def refs(self, keyset: str) -> dict[str, str]:
+        """Every key this backend holds for ``keyset``: reference -> :func:`key_name`.
+
+        Keys whose name :func:`key_name_time` does not read as one of ``keyset``
+        are left out; keys already destroyed (or scheduled for deletion) too.
+        """
 
     @abstractmethod
     def check(self) -> None:
