@@ -91,6 +91,7 @@ class FetchCoordinator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._fresh_until = self._core.fresh_until
         self._memo: dict[tuple[str | None, str], tuple[JWK, ...]] = {}
+        self._generation = 0  # +1 whenever the keys change (the verified-token cache reads it)
         self._url_text = redact(config.url)
         self._issuer: str | None = None
         self._wait_limit = config.timeout + 1.0
@@ -147,6 +148,7 @@ class FetchCoordinator:
                         self._flight = None
                 if self._core.keys is not before:
                     self._memo = {}
+                    self._generation += 1
                 self._fresh_until = self._core.fresh_until
         finally:
             flight.finish(abandoned=result is None)

@@ -19,6 +19,12 @@ from keywell.jose._compact import split
 from keywell.jose._json import loads_object
 from keywell.jose.base64url import b64url_decode
 from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource
+from keywell.jose.token_cache import (
+    DEFAULT_CACHE_BYTES,
+    DEFAULT_CACHE_SIZE,
+    TokenCache,
+    TokenCacheHealth,
+)
 from keywell.jose.verifier import Verifier
 
 __all__ = ["MultiIssuerVerifier"]
@@ -32,9 +38,14 @@ class MultiIssuerVerifier:
             :class:`~keywell.Verifier` whose issuer is exactly that issuer.
         audience, algorithms, leeway, required, typ, max_age, max_size, clock:
             the rules for verifiers built from key sources (see :class:`~keywell.Verifier`).
+        cache_size, cache_bytes: the bounds of the one verified-token cache
+            shared by the verifiers built here (``cache_size=0`` turns it off;
+            :mod:`keywell.jose.token_cache`). A token found there goes straight
+            to the verifier that stored it, without routing; a
+            :class:`~keywell.Verifier` passed in keeps its own cache.
     """
 
-    __slots__ = ("_max_size", "_verifiers")
+    __slots__ = ("_cache", "_max_size", "_verifiers")
 
     def __init__(
         self,
@@ -48,10 +59,14 @@ class MultiIssuerVerifier:
         max_age: float | None = None,
         max_size: int = DEFAULT_MAX_TOKEN_SIZE,
         clock: Callable[[], float] = time.time,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         """Build or check one verifier per issuer."""
         if not isinstance(issuers, Mapping) or not issuers:
             raise ValueError("issuers must be a non-empty mapping of issuer to keys or Verifier")
+        shared = TokenCache(cache_size, cache_bytes)
+        cache = shared if cache_size else None
         verifiers: dict[str, Verifier] = {}
         needs_audience = False
         for issuer, source in issuers.items():
@@ -74,11 +89,14 @@ class MultiIssuerVerifier:
                 max_age=max_age,
                 max_size=max_size,
                 clock=clock,
+                cache_size=0,
             )
+            verifiers[issuer]._share_cache(cache)
         if needs_audience and audience is None:
             raise ValueError("audience is required (pass it, or give Verifier objects)")
         self._verifiers = verifiers
         self._max_size = max_size
+        self._cache = cache
 
     @property
     def issuers(self) -> frozenset[str]:
@@ -103,13 +121,28 @@ class MultiIssuerVerifier:
             )
         return verifier
 
+    def _cached(self, token: str | bytes) -> Verifier | None:
+        """The verifier that stored ``token`` in the shared cache, if it did."""
+        cache = self._cache
+        if cache is None or type(token) is not str or len(token) > self._max_size:
+            return None
+        entry = cache.get(token)
+        owner = None if entry is None else entry.owner
+        return owner if isinstance(owner, Verifier) else None
+
     def verify(self, token: str | bytes) -> Mapping[str, Any]:
         """Verify ``token`` against its issuer's keys and rules; return its claims."""
-        return self._route(token).verify(token)
+        return (self._cached(token) or self._route(token)).verify(token)
 
     async def averify(self, token: str | bytes) -> Mapping[str, Any]:
         """Like :meth:`verify`, fetching remote keys without blocking the event loop."""
-        return await self._route(token).averify(token)
+        return await (self._cached(token) or self._route(token)).averify(token)
+
+    def health(self) -> TokenCacheHealth:
+        """The shared verified-token cache's sizes and counters (zero when it is off)."""
+        if self._cache is None:
+            return TokenCacheHealth(0, 0, 0, 0, 0, 0, 0, 0)
+        return self._cache.health()
 
     def __repr__(self) -> str:
         """List the issuers."""

@@ -220,6 +220,18 @@ class RemoteJWKSet(FetchCoordinator):
         keys = await self._aensure(kid)
         return self._select(memo, keys, kid, alg)
 
+    def key_generation(self) -> int | None:
+        """A number that changes whenever the keys change; None once a lookup is due.
+
+        The verified-token cache (:mod:`keywell.jose.token_cache`) compares it
+        with the number a cached token was checked against: equal means the
+        key is still here. ``None`` (the set is due for a refresh) makes the
+        next hit look its key up through :meth:`candidates`, which refreshes.
+        """
+        if self._clock() < self._fresh_until:
+            return self._generation
+        return None
+
     def _select(
         self,
         memo: dict[tuple[str | None, str], tuple[JWK, ...]],

@@ -24,7 +24,7 @@ from typing import Any
 from keywell.errors import ClaimError, ExpiredTokenError, MissingClaimError, NotYetValidError
 from keywell.jose.registered import check_claim_types
 
-__all__ = ["ClaimRules", "check_claims", "check_typ", "normalize_typ"]
+__all__ = ["ClaimRules", "check_claims", "check_times", "check_typ", "normalize_typ"]
 
 
 class ClaimRules:
@@ -85,17 +85,7 @@ def check_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> No
     for name in required:
         if name not in claims:
             raise MissingClaimError(f'required claim "{name}" is missing', claim=name)
-    leeway = rules.leeway
-    if "exp" in claims and now >= claims["exp"] + leeway:
-        raise ExpiredTokenError("token has expired")
-    if "nbf" in claims and now + leeway < claims["nbf"]:
-        raise NotYetValidError("token is not valid yet")
-    if "iat" in claims:
-        iat = claims["iat"]
-        if now + leeway < iat:
-            raise NotYetValidError("token was issued in the future", claim="iat")
-        if rules.max_age is not None and now - iat > rules.max_age + leeway:
-            raise ExpiredTokenError("token is older than max_age", claim="iat", reason="too_old")
+    check_times(claims.get("exp"), claims.get("nbf"), claims.get("iat"), rules, now)
     if rules.issuer is not None and claims["iss"] not in rules.issuer:
         raise ClaimError("token issuer is not an accepted issuer", claim="iss")
     if rules.audience is not None:
@@ -103,6 +93,32 @@ def check_claims(claims: Mapping[str, Any], rules: ClaimRules, now: float) -> No
         ok = aud in rules.audience if type(aud) is str else not rules.audience.isdisjoint(aud)
         if not ok:
             raise ClaimError("token audience does not include this audience", claim="aud")
+
+
+def check_times(
+    exp: float | None, nbf: float | None, iat: float | None, rules: ClaimRules, now: float
+) -> None:
+    """Check the time claims at ``now`` (seconds); ``None`` is an absent claim.
+
+    The one rule for ``exp``, ``nbf``, ``iat`` and ``max_age``, used by
+    :func:`check_claims` and by every hit of the verified-token cache
+    (:mod:`keywell.jose.token_cache`), so a cached token expires exactly when
+    a fresh one would (RFC 7519 sections 4.1.4-4.1.6, ``leeway`` included).
+
+    Raises:
+        ExpiredTokenError: at or after ``exp + leeway``, or older than ``max_age + leeway``.
+        NotYetValidError: before ``nbf - leeway`` or ``iat - leeway``.
+    """
+    leeway = rules.leeway
+    if exp is not None and now >= exp + leeway:
+        raise ExpiredTokenError("token has expired")
+    if nbf is not None and now + leeway < nbf:
+        raise NotYetValidError("token is not valid yet")
+    if iat is not None:
+        if now + leeway < iat:
+            raise NotYetValidError("token was issued in the future", claim="iat")
+        if rules.max_age is not None and now - iat > rules.max_age + leeway:
+            raise ExpiredTokenError("token is older than max_age", claim="iat", reason="too_old")
 
 
 def normalize_typ(value: str) -> str:

@@ -80,4 +80,5 @@ def decode(
         max_age=max_age,
         max_size=max_size,
         clock=time.time if now is None else lambda: now,
+        cache_size=0,  # a verifier made for one call: nothing to reuse
     ).verify(token)

@@ -13,12 +13,22 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from keywell.errors import KeywellError, TokenError
 from keywell.jose._compact import parse_header, split, verify_compact
 from keywell.jose._json import loads_object
 from keywell.jose.algorithms import ALGORITHMS
-from keywell.jose.claims import ClaimRules, check_claims, check_typ
+from keywell.jose.claims import ClaimRules, check_claims, check_times, check_typ
 from keywell.jose.jwk import JWK
 from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource
+from keywell.jose.token_cache import (
+    DEFAULT_CACHE_BYTES,
+    DEFAULT_CACHE_SIZE,
+    CacheEntry,
+    TokenCache,
+    TokenCacheHealth,
+    generation_of,
+    key_still_offered,
+)
 
 __all__ = ["AsyncKeySource", "Verifier"]
 
@@ -46,6 +56,12 @@ class _Prefetched:
         return self._keys
 
 
+def _current(entry: CacheEntry, gen: Callable[[], int | None]) -> bool:
+    """Whether the source's keys are those the entry was last checked against."""
+    now = gen()
+    return now is not None and now == entry.gen
+
+
 class Verifier:
     """Verify JWTs against a key source with fixed rules; returns claims or raises.
 
@@ -60,9 +76,21 @@ class Verifier:
         max_age: the longest accepted age from ``iat``, in seconds.
         max_size: tokens longer than this are refused before parsing.
         clock: returns the current time in seconds (for tests and simulations).
+        cache_size: most verified tokens kept in memory (0 turns the cache off);
+            see :mod:`keywell.jose.token_cache` for what a hit re-checks.
+        cache_bytes: most bytes the cache may hold (its own over-estimate).
     """
 
-    __slots__ = ("_algorithms", "_clock", "_keys", "_max_size", "_rules", "_typ")
+    __slots__ = (
+        "_algorithms",
+        "_cache",
+        "_clock",
+        "_generation",
+        "_keys",
+        "_max_size",
+        "_rules",
+        "_typ",
+    )
 
     def __init__(
         self,
@@ -77,6 +105,8 @@ class Verifier:
         max_age: float | None = None,
         max_size: int = DEFAULT_MAX_TOKEN_SIZE,
         clock: Callable[[], float] = time.time,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         """Check the configuration; see the class docstring."""
         if not callable(getattr(keys, "candidates", None)):
@@ -98,6 +128,9 @@ class Verifier:
         self._typ = typ
         self._max_size = max_size
         self._clock = clock
+        cache = TokenCache(cache_size, cache_bytes)
+        self._cache: TokenCache | None = cache if cache_size else None
+        self._generation = generation_of(keys)
 
     @property
     def issuer(self) -> frozenset[str] | None:
@@ -113,7 +146,11 @@ class Verifier:
         """Verify ``token`` and return its claims, read-only.
 
         Every registered header parameter and claim present must have its JSON
-        type (:mod:`keywell.jose.registered`, RFC 7515/7519 section 4.1).
+        type (:mod:`keywell.jose.registered`, RFC 7515/7519 section 4.1). A
+        token verified before is answered from the cache when its time claims
+        still hold and its key is still in the source
+        (:mod:`keywell.jose.token_cache`); any other outcome is the full
+        verification's.
 
         Raises:
             keywell.errors.TokenError subclasses, each saying why, among them
@@ -122,25 +159,118 @@ class Verifier:
             the set was parsed) and ClaimError with ``reason="type"``; a
             remote set adds JWKSFetchError. Nothing else escapes.
         """
+        cache = self._cache
+        if cache is not None and type(token) is str and len(token) <= self._max_size:
+            entry = cache.get(token)
+            if entry is not None and entry.owner is self:
+                gen = self._generation
+                if gen is None or _current(entry, gen):
+                    claims = self._serve(cache, token, entry)
+                else:
+                    claims = self._recheck(cache, token, entry, self._lookup(entry))
+                if claims is not None:
+                    return claims
         return self._verify_with(token, self._keys)
 
     async def averify(self, token: str | bytes) -> Mapping[str, Any]:
         """Like :meth:`verify`, fetching remote keys without blocking the event loop."""
         keys = self._keys
+        cache = self._cache
+        if cache is not None and type(token) is str and len(token) <= self._max_size:
+            entry = cache.get(token)
+            if entry is not None and entry.owner is self:
+                gen = self._generation
+                if gen is None or _current(entry, gen):
+                    claims = self._serve(cache, token, entry)
+                else:
+                    claims = self._recheck(cache, token, entry, await self._alookup(entry))
+                if claims is not None:
+                    return claims
         if isinstance(keys, AsyncKeySource):
+            gen = self._generation
+            before = None if gen is None else gen()
             h, _, _, _ = split(token, self._max_size)
             _, alg, kid = parse_header(h)
             if self._algorithms is None or alg in self._algorithms:
-                keys = _Prefetched(await keys.acandidates(kid, alg))
+                prefetched = _Prefetched(await keys.acandidates(kid, alg))
+                return self._verify_with(token, prefetched, before)
         return self._verify_with(token, keys)
 
-    def _verify_with(self, token: str | bytes, keys: KeySource) -> Mapping[str, Any]:
-        header, payload, _ = verify_compact(token, keys, self._algorithms, (), self._max_size)
+    def _serve(self, cache: TokenCache, token: str, entry: CacheEntry) -> Mapping[str, Any] | None:
+        """The entry's claims if its time claims hold now; else drop it and answer None."""
+        try:
+            check_times(entry.exp, entry.nbf, entry.iat, self._rules, self._clock())
+        except TokenError:
+            cache.drop(token, entry)
+            return None
+        return cache.serve(entry)
+
+    def _lookup(self, entry: CacheEntry) -> tuple[tuple[JWK, ...], int | None]:
+        """The source's keys for the entry's kid and alg now, and its generation before."""
+        gen = self._generation
+        before = None if gen is None else gen()
+        try:
+            return self._keys.candidates(entry.kid, entry.alg), before
+        except KeywellError:
+            return (), before
+
+    async def _alookup(self, entry: CacheEntry) -> tuple[tuple[JWK, ...], int | None]:
+        keys = self._keys
+        if not isinstance(keys, AsyncKeySource):
+            return self._lookup(entry)
+        gen = self._generation
+        before = None if gen is None else gen()
+        try:
+            return await keys.acandidates(entry.kid, entry.alg), before
+        except KeywellError:
+            return (), before
+
+    def _recheck(
+        self,
+        cache: TokenCache,
+        token: str,
+        entry: CacheEntry,
+        found: tuple[tuple[JWK, ...], int | None],
+    ) -> Mapping[str, Any] | None:
+        """Serve the entry if the source still offers its key (then it takes the generation)."""
+        keys, before = found
+        if not key_still_offered(entry, keys):
+            cache.drop(token, entry)
+            return None
+        entry.gen = before
+        return self._serve(cache, token, entry)
+
+    def _verify_with(
+        self, token: str | bytes, keys: KeySource, before: int | None = None
+    ) -> Mapping[str, Any]:
+        cache = self._cache
+        if cache is not None and not isinstance(keys, _Prefetched):
+            gen = self._generation
+            before = None if gen is None else gen()
+        header, payload, key = verify_compact(token, keys, self._algorithms, (), self._max_size)
         if self._typ is not None:
             check_typ(header, self._typ)
         claims = loads_object(payload, "payload")
         check_claims(claims, self._rules, self._clock())
-        return MappingProxyType(claims)
+        if cache is None:
+            return MappingProxyType(claims)
+        text = token if type(token) is str else split(token, self._max_size)[3]
+        return cache.put(self, text, claims, payload, key, header.get("kid"), header["alg"], before)
+
+    def health(self) -> TokenCacheHealth:
+        """The verified-token cache's sizes and counters (all zero when it is off)."""
+        if self._cache is None:
+            return TokenCacheHealth(0, 0, 0, 0, 0, 0, 0, 0)
+        return self._cache.health()
+
+    def clear_cache(self) -> None:
+        """Forget every verified token (e.g. after revoking tokens by other means)."""
+        if self._cache is not None:
+            self._cache.clear()
+
+    def _share_cache(self, cache: TokenCache | None) -> None:
+        """Use ``cache`` (one shared by a MultiIssuerVerifier) instead of an own one."""
+        self._cache = cache
 
     def __repr__(self) -> str:
         """Show the rules, not the keys."""
