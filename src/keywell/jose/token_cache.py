@@ -66,16 +66,19 @@ __all__ = [
 
 #: Default most tokens kept per verifier.
 DEFAULT_CACHE_SIZE = 10_000
-#: Default most bytes (as counted by :func:`entry_size`) kept per verifier: 16 MiB.
-DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
+#: Default most bytes (as counted by :func:`entry_size`, an over-estimate) per
+#: verifier: 19 MiB, so the cache stays under 20 MB (10^6 bytes) whatever the tokens.
+DEFAULT_CACHE_BYTES = 19 * 1024 * 1024
 
-# Bytes an entry costs besides its token and payload: the entry object, its
-# ordered-dict node and hash slot, the returned mapping proxy and the time
-# values (measured with tracemalloc in tests/jose/test_token_cache_memory.py).
-_ENTRY_OVERHEAD = 480
-# Claims kept as a dict cost about this many bytes per payload octet (keys,
-# values and the dict's table; measured as above).
-_DICT_FACTOR = 3
+# Bytes an entry costs besides its token and claims: the entry object, its
+# ordered-dict node and hash slot, the returned mapping proxy; and bytes per
+# JSON member or value (its name or value object and its table slot). Fitted
+# with tracemalloc over payload shapes from one tiny claim to 40 string claims,
+# nested arrays and empty objects (tests/jose/test_token_cache_memory.py checks
+# that the count never falls below the memory measured).
+_ENTRY_OVERHEAD = 400
+_PER_MEMBER = 128
+_PER_NESTED_ITEM = 80
 
 Generation = Callable[[], "int | None"]
 
@@ -114,9 +117,18 @@ def key_still_offered(entry: CacheEntry, found: tuple[JWK, ...]) -> bool:
     return False
 
 
-def entry_size(token: str, payload: bytes) -> int:
-    """An over-estimate of the bytes one entry holds (its token, claims and bookkeeping)."""
-    return _ENTRY_OVERHEAD + len(token) + len(payload) * _DICT_FACTOR
+def entry_size(token: str, payload: bytes, members: int, shared: bool) -> int:
+    """An over-estimate of the bytes one entry holds: its token, claims and bookkeeping.
+
+    ``members`` is the number of top-level claims; a payload that is not
+    ``shared`` (it nests arrays or objects) also pays for every value and
+    container its text may hold.
+    """
+    size = _ENTRY_OVERHEAD + len(token) + len(payload) + _PER_MEMBER * members
+    if not shared:
+        items = payload.count(b",") + payload.count(b"{") + payload.count(b"[")
+        size += _PER_NESTED_ITEM * items
+    return size
 
 
 def _copy(value: Any) -> Any:
@@ -186,9 +198,9 @@ class TokenCacheHealth:
     """A snapshot of a verified-token cache (for metrics and dashboards).
 
     ``hits`` are tokens served from the cache; ``misses`` are full
-    verifications that stored their token; ``evictions`` entries dropped for
-    room; ``invalidations`` entries dropped because a re-check failed (an
-    expired token, a key no longer in the source).
+    verifications (whatever their outcome: only successes are stored);
+    ``evictions`` entries dropped for room; ``invalidations`` entries dropped
+    because a re-check failed (an expired token, a key no longer in the source).
     """
 
     entries: int
@@ -260,9 +272,9 @@ class TokenCache:
         gen: int | None,
     ) -> Mapping[str, Any]:
         """Store a successful verification; return the claims to hand to the caller."""
-        shared = payload.count(b"{") == 1 and b"[" not in payload
+        shared = payload.find(b"{", 1) < 0 and b"[" not in payload  # no nested container
         view = MappingProxyType(claims)
-        size = entry_size(token, payload)
+        size = entry_size(token, payload, len(claims), shared)
         if size > self.max_bytes or not self.max_entries:
             return view
         times = (claims.get("exp"), claims.get("nbf"), claims.get("iat"))
@@ -277,7 +289,6 @@ class TokenCache:
                 self._bytes -= old.size
             entries[token] = entry
             self._bytes += size
-            self.misses += 1
             if len(entries) > self.max_entries or self._bytes > self.max_bytes:
                 self._evict()
         return view

@@ -244,9 +244,11 @@ class Verifier:
         self, token: str | bytes, keys: KeySource, before: int | None = None
     ) -> Mapping[str, Any]:
         cache = self._cache
-        if cache is not None and not isinstance(keys, _Prefetched):
-            gen = self._generation
-            before = None if gen is None else gen()
+        if cache is not None:
+            cache.misses += 1
+            if not isinstance(keys, _Prefetched):
+                gen = self._generation
+                before = None if gen is None else gen()
         header, payload, key = verify_compact(token, keys, self._algorithms, (), self._max_size)
         if self._typ is not None:
             check_typ(header, self._typ)
