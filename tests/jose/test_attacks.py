@@ -55,6 +55,8 @@ from tests.jose.attack_helpers import (
     with_signature,
 )
 
+pytestmark = pytest.mark.usefixtures("ed25519_backend")  # both Ed25519 paths
+
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 ED25519_L = 2**252 + 27742317777372353535851937790883648493
 ATTACKS, attack = registry()

@@ -15,6 +15,8 @@ from keywell import ClaimError, ExpiredTokenError, MissingClaimError, NotYetVali
 from keywell import jwt as kjwt
 from tests.jose.attack_helpers import AUD, CLAIMS, ISS, NOW, decode, hs_key, refused, registry
 
+pytestmark = pytest.mark.usefixtures("ed25519_backend")  # both Ed25519 paths
+
 ATTACKS, attack = registry()
 
 

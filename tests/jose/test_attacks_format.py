@@ -32,6 +32,8 @@ from tests.jose.attack_helpers import (
     sign_segments,
 )
 
+pytestmark = pytest.mark.usefixtures("ed25519_backend")  # both Ed25519 paths
+
 ATTACKS, attack = registry()
 _HEADER = b64json({"alg": "HS256", "typ": "JWT", "kid": "hs"})
 

@@ -45,6 +45,8 @@ from tests.jose.attack_helpers import (
     victim_set,
 )
 
+pytestmark = pytest.mark.usefixtures("ed25519_backend")  # both Ed25519 paths
+
 ATTACKS, attack = registry()
 
 

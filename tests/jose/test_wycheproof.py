@@ -1,10 +1,12 @@
 """Every Wycheproof JOSE, ECDSA P1363, EdDSA, RSA and HMAC vector, through keywell's own code.
 
-Each vector builds its key with ``JWK.from_dict`` and is judged by keywell's
-verifier for the JOSE algorithm the file maps to (``key.verifier(alg)(msg, sig)``
-for raw signatures, the full ``jws.verify`` for the JOSE files). The verdict
-agrees with the vector, except where keywell is deliberately stricter; each of
-those cases names the specific error and the reason:
+The EdDSA and JWS vectors run on both Ed25519 paths, libsodium and OpenSSL
+(:mod:`keywell.jose.speedups`). Each vector builds its key with
+``JWK.from_dict`` and is judged by keywell's verifier for the JOSE algorithm
+the file maps to (``key.verifier(alg)(msg, sig)`` for raw signatures, the
+full ``jws.verify`` for the JOSE files). The verdict agrees with the vector,
+except where keywell is deliberately stricter; each of those cases names the
+specific error and the reason:
 
 - ``acceptable`` RSA PKCS#1 v1.5 "MissingNull" DigestInfo: refused. Only the
   one DER encoding of RFC 8017 9.2 is accepted; lenient DigestInfo parsing is
@@ -98,6 +100,7 @@ def test_ecdsa_p1363(v: WycheproofCase) -> None:
     _agree(v, lambda: _verify_raw(key, alg, v))
 
 
+@pytest.mark.usefixtures("ed25519_backend")
 @pytest.mark.parametrize("v", _params(EDDSA))
 def test_eddsa(v: WycheproofCase) -> None:
     v.record()
@@ -173,6 +176,7 @@ _STRICTER: dict[int, tuple[str, Any]] = {
 _CONTRADICTED = {367: 357, 370: 357}  # tcId -> the valid tcId with the identical token
 
 
+@pytest.mark.usefixtures("ed25519_backend")
 @pytest.mark.parametrize("v", wycheproof(JWS_FILE))
 def test_json_web_signature(v: WycheproofCase) -> None:
     v.record()

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from keywell.errors import InvalidSignatureError
+from keywell.jose.speedups import libsodium_sign_open, small_order
 
 __all__ = [
     "ALGORITHMS",
@@ -159,18 +160,19 @@ def make_verifier(alg: Algorithm, key: object) -> VerifyFn:
     if family == "EdDSA":
         if not isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
             raise _wrong_key(key)
-        size = 64 if isinstance(key, ed25519.Ed25519PublicKey) else 114
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            return _verify_ed25519(key)
         ed_verify = key.verify
 
-        def verify_ed(data: bytes, sig: bytes) -> None:
-            if len(sig) != size:
+        def verify_ed448(data: bytes, sig: bytes) -> None:
+            if len(sig) != 114:
                 raise _bad()
             try:
                 ed_verify(sig, data)
             except InvalidSignature:
                 raise _bad() from None
 
-        return verify_ed
+        return verify_ed448
     if not isinstance(key, bytes):
         raise _wrong_key(key)
     # One keyed HMAC context built here; each call works on a copy of it.
@@ -189,6 +191,36 @@ def make_verifier(alg: Algorithm, key: object) -> VerifyFn:
             raise _bad() from None
 
     return verify_hmac
+
+
+def _verify_ed25519(key: ed25519.Ed25519PublicKey) -> VerifyFn:
+    """Ed25519 through libsodium when chosen (:mod:`keywell.jose.speedups`), else OpenSSL.
+
+    Both refuse a small-order ``R`` (libsodium does it itself); the key was
+    checked when its JWK was parsed.
+    """
+    raw = key.public_bytes_raw()
+    ed_verify = key.verify
+
+    def verify_ed25519(data: bytes, sig: bytes) -> None:
+        if len(sig) != 64:
+            raise _bad()
+        sodium = libsodium_sign_open()
+        if sodium is not None:
+            sign_open, failure = sodium
+            try:
+                sign_open(sig + data, raw)
+            except failure:
+                raise _bad() from None
+            return
+        if small_order(sig[:32]):
+            raise _bad()
+        try:
+            ed_verify(sig, data)
+        except InvalidSignature:
+            raise _bad() from None
+
+    return verify_ed25519
 
 
 def make_signer(alg: Algorithm, key: object) -> SignFn:

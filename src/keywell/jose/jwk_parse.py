@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x
 
 from keywell.errors import InvalidKeyError, KeyNotSupportedError
 from keywell.jose.base64url import b64url_decode
+from keywell.jose.speedups import ed25519_key_problem
 
 __all__ = ["CURVES", "OKP_CURVES", "ParsedKey", "parse_key_members"]
 
@@ -207,6 +208,10 @@ def _parse_okp(d: Mapping[str, Any], crv: str) -> ParsedKey:
         public = pub_type.from_public_bytes(x_raw)
     except ValueError:
         raise InvalidKeyError(f"{crv} public key is invalid") from None
+    if crv == "Ed25519":  # what libsodium refuses, refused on every path
+        problem = ed25519_key_problem(x_raw)
+        if problem is not None:
+            raise InvalidKeyError(f"Ed25519 public key {problem}")
     private = None
     private_params: dict[str, str] = {}
     if "d" in d:
