@@ -35,7 +35,12 @@ so no caller can change what another one sees.
 
 Bounds: ``max_entries`` and ``max_bytes`` (an over-estimate of the memory an
 entry holds, :func:`entry_size`); the least recently used entries go first
-(CLOCK: a hit sets a bit, eviction gives a set bit a second chance). Lookups
+(CLOCK: a hit sets a bit, eviction gives a set bit a second chance). While
+there is room a token is stored at its first success; once the cache is full
+a token must succeed twice before it displaces another (a doorkeeper of the
+last few thousand first successes, by the token's hash, as in TinyLFU), so a
+stream of tokens seen once neither flushes the tokens in use nor pays for
+storing itself. Lookups
 take no lock; inserts and evictions take one, so threads and asyncio tasks
 may share a verifier. Hit counts are kept without a lock (exact under the GIL).
 """
@@ -77,6 +82,8 @@ DEFAULT_CACHE_BYTES = 19 * 1024 * 1024
 # nested arrays and empty objects (tests/jose/test_token_cache_memory.py checks
 # that the count never falls below the memory measured).
 _ENTRY_OVERHEAD = 400
+# Tokens the doorkeeper remembers, at most (their hashes: ~0.25 MB besides max_bytes).
+_DOOR_SIZE = 4096
 _PER_MEMBER = 128
 _PER_NESTED_ITEM = 80
 
@@ -190,7 +197,7 @@ class CacheEntry:
         self.gen = gen
         self.size = size
         self.exp, self.nbf, self.iat = times
-        self.ref = False
+        self.ref = True  # just used: CLOCK must not evict a newcomer first
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +230,8 @@ class TokenCache:
 
     __slots__ = (
         "_bytes",
+        "_door",
+        "_door_size",
         "_entries",
         "_lock",
         "evictions",
@@ -245,6 +254,8 @@ class TokenCache:
         self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
         self._lock = threading.Lock()
         self._bytes = 0
+        self._door: set[int] = set()
+        self._door_size = _DOOR_SIZE
         self.hits = self.misses = self.evictions = self.invalidations = 0
 
     def get(self, token: str) -> CacheEntry | None:
@@ -272,6 +283,12 @@ class TokenCache:
         gen: int | None,
     ) -> Mapping[str, Any]:
         """Store a successful verification; return the claims to hand to the caller."""
+        entries = self._entries
+        if (
+            len(entries) >= self.max_entries
+            or self._bytes + _ENTRY_OVERHEAD + 2 * len(token) > self.max_bytes
+        ) and not self._seen_before(token):
+            return MappingProxyType(claims)  # full: only a second success displaces
         shared = payload.find(b"{", 1) < 0 and b"[" not in payload  # no nested container
         view = MappingProxyType(claims)
         size = entry_size(token, payload, len(claims), shared)
@@ -282,7 +299,6 @@ class TokenCache:
             owner, view if shared else None, None if shared else copy_claims(claims), key,
             kid, alg, gen, size, times,
         )  # fmt: skip
-        entries = self._entries
         with self._lock:
             old = entries.pop(token, None)
             if old is not None:
@@ -292,6 +308,18 @@ class TokenCache:
             if len(entries) > self.max_entries or self._bytes > self.max_bytes:
                 self._evict()
         return view
+
+    def _seen_before(self, token: str) -> bool:
+        """Whether ``token`` succeeded recently without being stored; remember it if not."""
+        door = self._door
+        mark = hash(token)  # computed by the lookup already: a str caches its hash
+        if mark in door:
+            door.discard(mark)
+            return True
+        if len(door) >= self._door_size:
+            door.clear()  # forget them all: a bounded, cheap reset
+        door.add(mark)
+        return False
 
     def _evict(self) -> None:
         """Drop least recently used entries until both bounds hold (under the lock)."""
@@ -317,6 +345,7 @@ class TokenCache:
         """Forget every entry (the counters stay)."""
         with self._lock:
             self._entries.clear()
+            self._door.clear()
             self._bytes = 0
 
     def health(self) -> TokenCacheHealth:
