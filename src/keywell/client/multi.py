@@ -24,6 +24,7 @@ from keywell.jose.token_cache import (
     DEFAULT_CACHE_SIZE,
     TokenCache,
     TokenCacheHealth,
+    check_bounds,
 )
 from keywell.jose.verifier import Verifier
 
@@ -65,8 +66,8 @@ class MultiIssuerVerifier:
         """Build or check one verifier per issuer."""
         if not isinstance(issuers, Mapping) or not issuers:
             raise ValueError("issuers must be a non-empty mapping of issuer to keys or Verifier")
-        shared = TokenCache(cache_size, cache_bytes)
-        cache = shared if cache_size else None
+        check_bounds(cache_size, cache_bytes)
+        cache = TokenCache(cache_size, cache_bytes) if cache_size else None
         verifiers: dict[str, Verifier] = {}
         needs_audience = False
         for issuer, source in issuers.items():

@@ -63,6 +63,7 @@ __all__ = [
     "CacheEntry",
     "TokenCache",
     "TokenCacheHealth",
+    "check_bounds",
     "copy_claims",
     "entry_size",
     "generation_of",
@@ -157,6 +158,13 @@ def copy_claims(claims: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_bounds(max_entries: int, max_bytes: int) -> None:
+    """Refuse bounds that are not non-negative integers (``ValueError`` naming the option)."""
+    for name, value in (("cache_size", max_entries), ("cache_bytes", max_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer")
+
+
 class CacheEntry:
     """One verified token: what a hit needs to re-check and to answer."""
 
@@ -246,9 +254,7 @@ class TokenCache:
         self, max_entries: int = DEFAULT_CACHE_SIZE, max_bytes: int = DEFAULT_CACHE_BYTES
     ) -> None:
         """Check the bounds; start empty."""
-        for name, value in (("cache_size", max_entries), ("cache_bytes", max_bytes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer")
+        check_bounds(max_entries, max_bytes)
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, CacheEntry] = OrderedDict()

@@ -26,6 +26,7 @@ from keywell.jose.token_cache import (
     CacheEntry,
     TokenCache,
     TokenCacheHealth,
+    check_bounds,
     generation_of,
     key_still_offered,
 )
@@ -128,8 +129,8 @@ class Verifier:
         self._typ = typ
         self._max_size = max_size
         self._clock = clock
-        cache = TokenCache(cache_size, cache_bytes)
-        self._cache: TokenCache | None = cache if cache_size else None
+        check_bounds(cache_size, cache_bytes)
+        self._cache = TokenCache(cache_size, cache_bytes) if cache_size else None
         self._generation = generation_of(keys)
 
     @property
