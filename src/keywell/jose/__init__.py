@@ -1,4 +1,4 @@
-"""keywell.jose: the standards layer (RFC 7515, 7517, 7518, 7519, 7638, 8037, 8725, 9068, 9278, 9449, 9864).
+"""keywell.jose: the standards layer (RFC 7515-7519, 7638, 8037, 8725, 9068, 9278, 9449, 9864).
 
 Pure code with no I/O; depends on ``cryptography`` alone.
 """

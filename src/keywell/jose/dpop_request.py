@@ -1,4 +1,4 @@
-"""One request to a resource server: the ``Authorization`` scheme, the proof, the binding (RFC 9449 7).
+"""A resource-server request: the Authorization scheme, the proof, the binding (RFC 9449 7).
 
 :meth:`keywell.Verifier.verify_request` runs these steps, the access token
 itself going through the verifier's normal path (and its cache):
