@@ -41,6 +41,7 @@ from keywell.jose.dpop_request import split_authorization
 __all__ = [
     "RequestVerifier",
     "aauthenticate_request",
+    "asgi_request_uri",
     "authenticate_request",
     "has_dpop",
     "quote_path",
@@ -83,6 +84,23 @@ def request_uri(public_url: str | None, base: str, path: str) -> str:
     ``path`` the request path, still percent-encoded where the server keeps it so.
     """
     return (public_url or base).rstrip("/") + (path if path.startswith("/") else "/" + path)
+
+
+def asgi_request_uri(scope: Mapping[str, Any], public_url: str | None) -> str:
+    """The URI an ASGI request addressed: ``public_url`` or scheme and Host, then the raw path."""
+    raw = scope.get("raw_path")
+    path = bytes(raw).decode("latin-1").partition("?")[0] if raw else quote_path(scope["path"])
+    scheme = str(scope.get("scheme", "http"))
+    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    hosts = [
+        bytes(v).decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"host"
+    ]
+    if len(hosts) == 1 and hosts[0]:
+        host = hosts[0]
+    else:
+        server = scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    return request_uri(public_url, f"{scheme}://{host}", path)
 
 
 def _precheck(policy: DPoPPolicy, authorization: str | None) -> None:

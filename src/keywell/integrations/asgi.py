@@ -43,7 +43,7 @@ from keywell.integrations._common import (
     is_exempt,
     normalize_scopes,
 )
-from keywell.integrations._dpop import aauthenticate_request, request_uri
+from keywell.integrations._dpop import aauthenticate_request, asgi_request_uri
 
 __all__ = [
     "BearerAuthError",
@@ -73,19 +73,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
         return None
 
 
-def _uri(scope: Scope, public_url: str | None) -> str:
-    """The URI the client addressed (RFC 9449 ``htu``): public URL or Host header, raw path."""
-    raw = scope.get("raw_path")
-    path = bytes(raw).decode("latin-1").partition("?")[0] if raw else str(scope.get("path", "/"))
-    scheme = str(scope.get("scheme", "http"))
-    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
-    host = _header(scope, b"host")
-    if not host or host == "invalid multiple":
-        server = scope.get("server") or ("localhost", None)
-        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
-    return request_uri(public_url, f"{scheme}://{host}", path)
-
-
 async def _authenticate(
     verifier: TokenVerifier, scope: Scope, scopes: tuple[str, ...], public_url: str | None
 ) -> Mapping[str, Any]:
@@ -98,7 +85,7 @@ async def _authenticate(
     return await aauthenticate_request(
         verifier,  # type: ignore[arg-type]  # has dpop: a keywell Verifier
         method,
-        _uri(scope, public_url),
+        asgi_request_uri(scope, public_url),
         authorization,
         dpop,
         scopes,
