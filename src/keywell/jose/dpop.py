@@ -39,7 +39,13 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
-from keywell.errors import DPoPNonceError, DPoPProofError, InvalidKeyError, TokenError
+from keywell.errors import (
+    AlgorithmError,
+    DPoPNonceError,
+    DPoPProofError,
+    InvalidKeyError,
+    TokenError,
+)
 from keywell.jose._compact import compact, encode_header, parse_header, split
 from keywell.jose._json import loads_object
 from keywell.jose.base64url import b64url_decode, b64url_encode
@@ -98,6 +104,8 @@ def _proof_key(segment: str, header: Mapping[str, Any]) -> tuple[JWK, str]:
 def _header(segment: str, policy: DPoPPolicy) -> tuple[Mapping[str, Any], str]:
     try:
         header, alg, _ = parse_header(segment)
+    except AlgorithmError as exc:
+        raise _refuse(exc.message, "alg") from None
     except TokenError as exc:
         raise _refuse(exc.message, getattr(exc, "member", "header")) from None
     typ = header.get("typ")
