@@ -177,7 +177,11 @@ def test_the_iat_window_edges_hold() -> None:
 def test_a_required_nonce_is_asked_for_with_a_fresh_one() -> None:
     nonces = HMACNonces(b"n" * 32, window=60)
     policy = DPoPPolicy(nonces=nonces)
-    for proof in (good_proof(), good_proof(nonce="stale"), good_proof(nonce=nonces.issue(NOW - 200))):
+    for proof in (
+        good_proof(),
+        good_proof(nonce="stale"),
+        good_proof(nonce=nonces.issue(NOW - 200)),
+    ):
         with pytest.raises(DPoPNonceError) as info:
             _check(proof, policy)
         assert info.value.error == "use_dpop_nonce"
@@ -215,8 +219,18 @@ def test_htu_normalisation_rfc3986_6_2_2_and_6_2_3(given: str, expected: str) ->
 
 @pytest.mark.parametrize(
     "bad",
-    ["ftp://h/", "//h/x", "https:///x", "https://u:p@h/", "https://h:99999/", "https://h/a b",
-     "https://h/%zz", "https://h<>/", "x" * 9000, ""],
+    [
+        "ftp://h/",
+        "//h/x",
+        "https:///x",
+        "https://u:p@h/",
+        "https://h:99999/",
+        "https://h/a b",
+        "https://h/%zz",
+        "https://h<>/",
+        "x" * 9000,
+        "",
+    ],
 )
 def test_htu_that_is_no_http_uri_is_refused(bad: str) -> None:
     with pytest.raises(ValueError):

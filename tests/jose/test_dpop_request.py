@@ -149,7 +149,10 @@ def _at(claims: dict[str, Any], typ: str | None = "at+jwt") -> str:
 
 def _profiled() -> Verifier:
     return Verifier(
-        ISSUER.public(), issuer="https://as.example", audience="api", clock=lambda: NOW,
+        ISSUER.public(),
+        issuer="https://as.example",
+        audience="api",
+        clock=lambda: NOW,
         profile="rfc9068",
     )
 
@@ -198,7 +201,9 @@ def test_rfc9068_misconfiguration_fails_at_construction(kwargs: dict[str, Any]) 
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 HEADER_MEMBERS = ["typ", "alg", "jwk", "crit", "kid", "jku", "x5c", "b64"]

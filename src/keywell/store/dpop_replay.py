@@ -7,8 +7,10 @@ The one atomic step is an upsert that only overwrites an *expired* row::
     INSERT INTO keywell_dpop_replay (proof, expires_at) VALUES (:key, :expires)
     ON CONFLICT (proof) DO UPDATE SET expires_at = excluded.expires_at
     WHERE keywell_dpop_replay.expires_at <= :now
+    RETURNING proof
 
-One row changed: first use. None: a live row holds the key, a replay. Both
+A row returned: first use. None: a live row holds the key, a replay (the
+driver's ``rowcount`` is not relied on: psycopg reports -1 here). Both
 backends serialise the conflict on the primary key, so of two processes
 racing with one proof exactly one sees a row changed. Every ``purge_every``
 inserts, rows expired for a while are deleted in the same transaction.
@@ -61,12 +63,12 @@ class SQLReplayStore:
             index_elements=[dpop_replay.c.proof],
             set_={"expires_at": stmt.excluded.expires_at},
             where=dpop_replay.c.expires_at <= now,
-        )
+        ).returning(dpop_replay.c.proof)
         self._count += 1
         purge = self._count % self._purge_every == 0
         try:
             with self._writer.begin() as conn:
-                changed = conn.execute(stmt).rowcount
+                changed = len(conn.execute(stmt).fetchall())
                 if purge:
                     conn.execute(delete(dpop_replay).where(dpop_replay.c.expires_at <= now))
         except SQLAlchemyError as exc:
