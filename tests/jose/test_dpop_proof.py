@@ -82,7 +82,6 @@ def _bad_signature() -> str:
 
 
 def _not_json_payload() -> str:
-    header, _ = proof_parts()
     from keywell.jose._compact import compact, encode_header
 
     _, signer = CLIENT.signer("ES256")
@@ -233,7 +232,7 @@ def test_htu_normalisation_rfc3986_6_2_2_and_6_2_3(given: str, expected: str) ->
     ],
 )
 def test_htu_that_is_no_http_uri_is_refused(bad: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"."):
         normalize_htu(bad)
 
 

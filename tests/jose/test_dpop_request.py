@@ -193,7 +193,7 @@ def test_rfc9068_claims_have_their_types(claim: str, value: Any) -> None:
     ],
 )
 def test_rfc9068_misconfiguration_fails_at_construction(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"profile|issuer|typ"):
         Verifier(ISSUER.public(), **kwargs)
 
 
@@ -240,9 +240,8 @@ def test_a_proof_with_one_member_changed_is_accepted_or_refused_typed(
     proof = forge(header, claims, CLIENT, "ES256")
     try:
         verifier().verify_request("GET", URI, f"DPoP {TOKEN}", proof)
-    except KeywellError as exc:
-        assert isinstance(exc, DPoPProofError | ClaimError | MalformedTokenError), type(exc)
-        return
+    except (DPoPProofError, ClaimError, MalformedTokenError):
+        return  # any other KeywellError (or exception) fails the test
     # accepted: only if nothing checked changed
     changed = target.get(member, "__absent__") != original
     checked = HEADER_CHECKED if where == "header" else CLAIMS_CHECKED
@@ -267,6 +266,6 @@ def test_a_proof_with_one_character_changed_is_refused_typed(data: st.DataObject
 
 
 def test_json_helpers_in_the_fixtures_are_plain_json() -> None:
-    header, claims = proof_parts()
+    header, _ = proof_parts()
     assert json.loads(json.dumps(header))["typ"] == "dpop+jwt"
     assert JWK.from_dict(header["jwk"]).thumbprint() == CLIENT.thumbprint()
