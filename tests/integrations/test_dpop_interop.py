@@ -155,7 +155,8 @@ def test_a_nonce_challenge_is_answered_by_the_independent_client() -> None:
         first = requests.get(f"{url}/orders/7", auth=token, timeout=10)
         assert first.status_code == 200, first.text  # after one use_dpop_nonce round trip
         assert key.rs_nonce is not None
-        assert policy.nonces is not None and policy.nonces.is_current(key.rs_nonce, time.time())
+        assert policy.nonces is not None
+        assert policy.nonces.is_current(key.rs_nonce, time.time())
 
 
 def test_nonce_challenge_headers() -> None:
