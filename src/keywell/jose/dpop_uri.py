@@ -28,6 +28,8 @@ _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 _PATH_CHARS = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$")
 _HOST_CHARS = re.compile(r"^[a-z0-9\-._~!$&'()*+,;=%]+$")
 _MAX_LENGTH = 8192
+_CACHE_SIZE = 1024
+_cache: dict[str, str] = {}  # a resource server sees few distinct URIs: normalise each once
 
 
 def _pct(match: re.Match[str]) -> str:
@@ -61,6 +63,17 @@ def normalize_htu(uri: str) -> str:
         ValueError: not a string, too long, not absolute http(s), no host,
             userinfo, a bad port, or characters not allowed in a path.
     """
+    found = _cache.get(uri) if type(uri) is str else None
+    if found is not None:
+        return found
+    normal = _normalize(uri)
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()
+    _cache[uri] = normal
+    return normal
+
+
+def _normalize(uri: str) -> str:
     if type(uri) is not str or not uri or len(uri) > _MAX_LENGTH or not uri.isascii():
         raise ValueError("not an ASCII URI of reasonable length")
     parts = urlsplit(uri)
