@@ -20,7 +20,7 @@ from keywell.errors import (
     MalformedTokenError,
     MissingClaimError,
 )
-from keywell.jose import DPoPPolicy, MemoryReplayStore, Verifier
+from keywell.jose import DPoPPolicy, MemoryReplayStore, Verifier, normalize_htu
 
 from .dpop_helpers import (
     CLIENT,
@@ -67,6 +67,8 @@ def test_the_scheme_is_case_insensitive_and_the_uri_normalised() -> None:
         ("Basic {t}", None, CLIENT.thumbprint(), MalformedTokenError),
         ("DPoP", "proof", CLIENT.thumbprint(), MalformedTokenError),
         ("DPoP {t} extra", "proof", CLIENT.thumbprint(), MalformedTokenError),
+        ("DPoP {t}é", "proof", CLIENT.thumbprint(), MalformedTokenError),  # not ASCII
+        ("Bearer é{t}", None, CLIENT.thumbprint(), MalformedTokenError),
     ],
 )
 def test_requests_that_break_the_binding_are_typed_refusals(
@@ -269,3 +271,21 @@ def test_json_helpers_in_the_fixtures_are_plain_json() -> None:
     header, _ = proof_parts()
     assert json.loads(json.dumps(header))["typ"] == "dpop+jwt"
     assert JWK.from_dict(header["jwk"]).thumbprint() == CLIENT.thumbprint()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    method=st.text(max_size=8),
+    uri=st.text(max_size=40) | st.just(URI),
+    authorization=st.none() | st.text(max_size=40) | st.just(f"DPoP {TOKEN}"),
+    dpop=st.none() | st.text(max_size=40) | st.builds(lambda: good_proof()),
+)
+def test_any_request_text_gets_claims_or_a_typed_refusal(
+    method: str, uri: str, authorization: str | None, dpop: str | None
+) -> None:
+    try:
+        claims = verifier().verify_request(method, uri, authorization, dpop)
+    except KeywellError:
+        return  # typed: anything else fails the test
+    assert claims["cnf"]["jkt"] == CLIENT.thumbprint()
+    assert (method, normalize_htu(uri)) == ("GET", URI)

@@ -48,7 +48,7 @@ def split_authorization(value: str | None) -> tuple[str, str]:
 
     Raises:
         MalformedTokenError: no header, a scheme other than DPoP or Bearer, or
-            not exactly one token after it.
+            not exactly one ASCII token after it (RFC 6750 section 2.1 b64token).
     """
     if not value or type(value) is not str:
         raise MalformedTokenError("the request has no Authorization header")
@@ -56,7 +56,7 @@ def split_authorization(value: str | None) -> tuple[str, str]:
     scheme, token = scheme.lower(), token.strip()
     if scheme not in ("dpop", "bearer"):
         raise MalformedTokenError("the Authorization scheme is neither DPoP nor Bearer")
-    if not token or " " in token:
+    if not token or " " in token or not token.isascii():
         raise MalformedTokenError("the Authorization header is malformed")
     return scheme, token
 
