@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from keywell.errors import (
     DPoPBindingError,
@@ -37,6 +36,7 @@ from keywell.errors import (
 from keywell.integrations._common import AuthFailure, check_scopes, refused
 from keywell.jose.dpop_policy import DPoPPolicy
 from keywell.jose.dpop_request import split_authorization
+from keywell.jose.dpop_uri import asgi_request_uri, quote_path, request_uri
 
 __all__ = [
     "RequestVerifier",
@@ -70,37 +70,6 @@ class RequestVerifier(Protocol):
 def has_dpop(verifier: object) -> bool:
     """Whether ``verifier`` checks whole requests (a keywell Verifier with a DPoP policy)."""
     return getattr(verifier, "dpop", None) is not None
-
-
-def quote_path(path: str) -> str:
-    """Percent-encode a decoded request path (WSGI gives paths decoded) for :func:`request_uri`."""
-    return quote(path, safe="/!$&'()*+,;=:@-._~")
-
-
-def request_uri(public_url: str | None, base: str, path: str) -> str:
-    """The URI a client addressed: ``public_url`` (if configured) or ``base``, then ``path``.
-
-    ``base`` is the scheme and authority the app sees (``http://10.0.0.5:8000``),
-    ``path`` the request path, still percent-encoded where the server keeps it so.
-    """
-    return (public_url or base).rstrip("/") + (path if path.startswith("/") else "/" + path)
-
-
-def asgi_request_uri(scope: Mapping[str, Any], public_url: str | None) -> str:
-    """The URI an ASGI request addressed: ``public_url`` or scheme and Host, then the raw path."""
-    raw = scope.get("raw_path")
-    path = bytes(raw).decode("latin-1").partition("?")[0] if raw else quote_path(scope["path"])
-    scheme = str(scope.get("scheme", "http"))
-    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
-    hosts = [
-        bytes(v).decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"host"
-    ]
-    if len(hosts) == 1 and hosts[0]:
-        host = hosts[0]
-    else:
-        server = scope.get("server") or ("localhost", None)
-        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
-    return request_uri(public_url, f"{scheme}://{host}", path)
 
 
 def _precheck(policy: DPoPPolicy, authorization: str | None) -> None:

@@ -9,6 +9,11 @@ same normalisation, without query and fragment:
 - scheme-based (6.2.3): the default port (80 for ``http``, 443 for
   ``https``) dropped, and an empty path made ``/``.
 
+The request side: :func:`request_uri` builds the URI a client addressed from
+the public URL a deployment configures (behind a proxy) or the request's own
+scheme and Host, and the path; :func:`asgi_request_uri` does so for an ASGI
+scope (the integrations and the key server's mint path share it).
+
 Only absolute ``http``/``https`` URIs with a host are accepted; userinfo is
 refused (a proof names a resource, never credentials). Anything else raises
 ``ValueError``, which the proof check turns into a typed refusal.
@@ -17,9 +22,11 @@ refused (a proof names a resource, never credentials). Anything else raises
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
 
-__all__ = ["normalize_htu"]
+__all__ = ["asgi_request_uri", "normalize_htu", "quote_path", "request_uri"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -96,3 +103,34 @@ def _normalize(uri: str) -> str:
         raise ValueError("the path has characters a URI does not allow")
     path = _remove_dot_segments(_PCT.sub(_pct, path))
     return f"{scheme}://{authority}{path}"
+
+
+def quote_path(path: str) -> str:
+    """Percent-encode a decoded request path (WSGI gives paths decoded) for :func:`request_uri`."""
+    return quote(path, safe="/!$&'()*+,;=:@-._~")
+
+
+def request_uri(public_url: str | None, base: str, path: str) -> str:
+    """The URI a client addressed: ``public_url`` (if configured) or ``base``, then ``path``.
+
+    ``base`` is the scheme and authority the app sees (``http://10.0.0.5:8000``),
+    ``path`` the request path, still percent-encoded where the server keeps it so.
+    """
+    return (public_url or base).rstrip("/") + (path if path.startswith("/") else "/" + path)
+
+
+def asgi_request_uri(scope: Mapping[str, Any], public_url: str | None) -> str:
+    """The URI an ASGI request addressed: ``public_url`` or scheme and Host, then the raw path."""
+    raw = scope.get("raw_path")
+    path = bytes(raw).decode("latin-1").partition("?")[0] if raw else quote_path(scope["path"])
+    scheme = str(scope.get("scheme", "http"))
+    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    hosts = [
+        bytes(v).decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"host"
+    ]
+    if len(hosts) == 1 and hosts[0]:
+        host = hosts[0]
+    else:
+        server = scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    return request_uri(public_url, f"{scheme}://{host}", path)

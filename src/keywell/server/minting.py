@@ -50,7 +50,7 @@ import anyio.to_thread
 from pydantic import ValidationError
 
 from keywell.errors import DPoPProofError, KeywellError
-from keywell.integrations._dpop import asgi_request_uri
+from keywell.jose.dpop_uri import asgi_request_uri
 from keywell.jose.dpop import check_proof
 from keywell.jose.dpop_policy import DPoPPolicy
 from keywell.jose.dpop_request import record
