@@ -50,10 +50,10 @@ import anyio.to_thread
 from pydantic import ValidationError
 
 from keywell.errors import DPoPProofError, KeywellError
-from keywell.jose.dpop_uri import asgi_request_uri
 from keywell.jose.dpop import check_proof
 from keywell.jose.dpop_policy import DPoPPolicy
 from keywell.jose.dpop_request import record
+from keywell.jose.dpop_uri import asgi_request_uri
 from keywell.server.bodies import MintIn
 from keywell.server.fastpath import Scope, Send
 from keywell.server.metrics import Metrics
