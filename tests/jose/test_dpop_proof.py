@@ -18,6 +18,8 @@ from keywell.jose import (
     make_proof,
     normalize_htu,
 )
+from keywell.jose._compact import compact, encode_header
+from keywell.jose.base64url import b64url_encode
 
 from .dpop_helpers import CLIENT, CLIENTS, NOW, OTHER, TOKEN, URI, forge, good_proof, proof_parts
 
@@ -82,8 +84,6 @@ def _bad_signature() -> str:
 
 
 def _not_json_payload() -> str:
-    from keywell.jose._compact import compact, encode_header
-
     _, signer = CLIENT.signer("ES256")
     return compact(encode_header("ES256", None, {"jwk": _PUB}, "dpop+jwt"), b"[1,2]", signer)
 
@@ -158,6 +158,22 @@ def test_algorithms_outside_the_policy_are_refused_even_when_the_key_fits() -> N
     with pytest.raises(DPoPProofError) as info:
         _check(good_proof(CLIENTS["RS256"]), DPoPPolicy(algorithms=["ES256"]))
     assert info.value.member == "alg"
+
+
+def test_a_signed_payload_that_is_not_base64url_is_refused_as_payload() -> None:
+    seg = encode_header("ES256", None, {"jwk": _PUB}, "dpop+jwt")
+    _, signer = CLIENT.signer("ES256")
+    signing_input = f"{seg}.e30xx"  # 5 characters: a length no base64url encoder produces
+    proof = f"{signing_input}.{b64url_encode(signer(signing_input.encode()))}"
+    with pytest.raises(DPoPProofError) as info:
+        _check(proof)
+    assert info.value.member == "payload"
+
+
+def test_a_non_ascii_access_token_never_matches_ath() -> None:
+    with pytest.raises(DPoPProofError) as info:
+        _check(good_proof(), access_token="tok\u00e9n")
+    assert info.value.member == "ath"
 
 
 def test_a_proof_without_an_access_token_needs_no_ath() -> None:

@@ -170,9 +170,12 @@ def check_proof(
         raise _refuse(f'alg {alg} does not fit the "jwk" key', "alg")
     try:
         key.verifier(alg)(text[: len(h) + len(p) + 1].encode("ascii"), b64url_decode(s))
-        raw = b64url_decode(p)
     except (TokenError, ValueError):
         raise _refuse("the signature does not verify", "signature") from None
+    try:
+        raw = b64url_decode(p)
+    except ValueError:
+        raise _refuse("the payload is not valid base64url", "payload") from None
     claims = _claims(raw)
     if claims["htm"] != method:
         raise _refuse('"htm" is not the request method', "htm")
@@ -195,7 +198,7 @@ def check_proof(
     if access_token is not None:
         if "ath" not in claims:
             raise _refuse('claim "ath" is missing', "ath")
-        if claims["ath"] != access_token_hash(access_token):
+        if not access_token.isascii() or claims["ath"] != access_token_hash(access_token):
             raise _refuse('"ath" is not the hash of the access token', "ath")
     return DPoPProof(header, MappingProxyType(claims), key, jkt)
 
