@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from keywell.jose import (
     normalize_htu,
 )
 from keywell.jose._compact import compact, encode_header
-from keywell.jose.base64url import b64url_encode
+from keywell.jose.base64url import b64url_encode, int_to_b64
 
 from .dpop_helpers import CLIENT, CLIENTS, NOW, OTHER, TOKEN, URI, forge, good_proof, proof_parts
 
@@ -71,6 +72,8 @@ _DROP = object()
 _PUB = {k: v for k, v in CLIENT.public().to_dict().items() if k != "kid"}
 _PRIV = {k: v for k, v in CLIENT.to_dict(private=True).items() if k != "kid"}
 _RSA = {k: v for k, v in CLIENTS["RS256"].public().to_dict().items() if k != "kid"}
+# A public RSA key needs no primes: any odd 8192-bit modulus parses (generating one takes ~1 min).
+_BIG_RSA = {"kty": "RSA", "e": "AQAB", "n": int_to_b64((1 << 8191) | secrets.randbits(8190) | 1)}
 
 
 def _other_signer() -> str:
@@ -112,6 +115,7 @@ CASES: dict[str, tuple[Callable[[], str], type[DPoPProofError], str]] = {
     "jwk-off-curve": (_header(jwk={**_PUB, "y": _PUB["x"]}), DPoPProofError, "jwk"),
     "jwk-unknown-kty": (_header(jwk={"kty": "XYZ"}), DPoPProofError, "jwk"),
     "jwk-other-type": (_header(jwk=_RSA), DPoPProofError, "alg"),
+    "jwk-rsa-over-4096-bits": (_header(jwk=_BIG_RSA, alg="RS256"), DPoPProofError, "jwk"),
     "signature-other-key": (_other_signer, DPoPProofError, "signature"),
     "signature-garbage": (_bad_signature, DPoPProofError, "signature"),
     "payload-not-object": (_not_json_payload, DPoPProofError, "payload"),

@@ -9,7 +9,8 @@
 3. ``alg`` is asymmetric and in the policy's list, and fits the key
    (``alg``): the algorithm is bound to the key, never the other way round;
 4. ``jwk`` is a public key, parsed as strictly as any JWK keywell reads; a
-   private or symmetric member is refused (``jwk``). This is the one place
+   private or symmetric member, or an RSA modulus over 4096 bits, is refused
+   (``jwk``). This is the one place
    keywell takes a key from a header, and it only ever checks the proof;
 5. the signature verifies with that key (``signature``);
 6. the claims are a JSON object; ``jti`` (a string of 1..256 characters),
@@ -59,6 +60,7 @@ __all__ = ["DPoPProof", "access_token_hash", "check_proof", "make_proof"]
 
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MAX_JTI = 256
+_MAX_RSA_BITS = 4096  # a client key needs no more; a larger one only makes checking slower
 _KEY_CACHE_SIZE = 512
 _key_cache: dict[str, tuple[JWK, str]] = {}
 
@@ -94,6 +96,8 @@ def _proof_key(segment: str, header: Mapping[str, Any]) -> tuple[JWK, str]:
         key = JWK(members)
     except InvalidKeyError as exc:
         raise _refuse(f'"jwk" is not a usable public key: {exc.message}', "jwk") from None
+    if key.kty == "RSA" and key.public_key.key_size > _MAX_RSA_BITS:
+        raise _refuse(f'an RSA "jwk" over {_MAX_RSA_BITS} bits is not accepted', "jwk")
     found = (key, key.thumbprint())
     if len(_key_cache) >= _KEY_CACHE_SIZE:
         _key_cache.clear()
