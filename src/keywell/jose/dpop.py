@@ -61,8 +61,7 @@ __all__ = ["DPoPProof", "access_token_hash", "check_proof", "make_proof"]
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MAX_JTI = 256
 _MAX_RSA_BITS = 4096  # a client key needs no more; a larger one only makes checking slower
-_KEY_CACHE_SIZE = 512
-_key_cache: dict[str, tuple[JWK, str]] = {}
+_HEADER_CACHE_SIZE = 512
 
 
 class DPoPProof(NamedTuple):
@@ -74,19 +73,39 @@ class DPoPProof(NamedTuple):
     jkt: str
 
 
+class _Header(NamedTuple):
+    header: Mapping[str, Any]
+    alg: str
+    key: JWK
+    jkt: str
+
+
+_header_cache: dict[str, _Header] = {}
+
+
 def access_token_hash(access_token: str) -> str:
     """The ``ath`` of an access token: base64url SHA-256 of its ASCII octets (RFC 9449 4.2)."""
     return b64url_encode(hashlib.sha256(access_token.encode("ascii")).digest())
+
+
+_ath_cache: dict[str, str] = {}  # a client sends one token with many proofs
+
+
+def _ath(access_token: str) -> str:
+    found = _ath_cache.get(access_token)
+    if found is None:
+        found = access_token_hash(access_token)
+        if len(_ath_cache) >= _HEADER_CACHE_SIZE:
+            _ath_cache.clear()
+        _ath_cache[access_token] = found
+    return found
 
 
 def _refuse(message: str, member: str) -> DPoPProofError:
     return DPoPProofError(f"DPoP proof refused: {message}", member=member)
 
 
-def _proof_key(segment: str, header: Mapping[str, Any]) -> tuple[JWK, str]:
-    cached = _key_cache.get(segment)
-    if cached is not None:
-        return cached
+def _proof_key(header: Mapping[str, Any]) -> tuple[JWK, str]:
     if "jwk" not in header:
         raise _refuse('the header has no "jwk"', "jwk")
     members = header["jwk"]  # an object: its type was checked with the header
@@ -98,14 +117,18 @@ def _proof_key(segment: str, header: Mapping[str, Any]) -> tuple[JWK, str]:
         raise _refuse(f'"jwk" is not a usable public key: {exc.message}', "jwk") from None
     if key.kty == "RSA" and key.public_key.key_size > _MAX_RSA_BITS:
         raise _refuse(f'an RSA "jwk" over {_MAX_RSA_BITS} bits is not accepted', "jwk")
-    found = (key, key.thumbprint())
-    if len(_key_cache) >= _KEY_CACHE_SIZE:
-        _key_cache.clear()
-    _key_cache[segment] = found
-    return found
+    return key, key.thumbprint()
 
 
-def _header(segment: str, policy: DPoPPolicy) -> tuple[Mapping[str, Any], str]:
+def _checked_header(segment: str) -> _Header:
+    """Steps 1-4 for one encoded header, whatever the policy; the result is cached by segment.
+
+    A client sends the same header (its key, its algorithm) with every proof,
+    so the JSON parse and the key's validation are paid once per client.
+    """
+    cached = _header_cache.get(segment)
+    if cached is not None:
+        return cached
     try:
         header, alg, _ = parse_header(segment)
     except AlgorithmError as exc:
@@ -117,9 +140,14 @@ def _header(segment: str, policy: DPoPPolicy) -> tuple[Mapping[str, Any], str]:
         raise _refuse('header "typ" must be "dpop+jwt"', "typ")
     if "crit" in header:
         raise _refuse('no critical header parameter is understood here ("crit")', "crit")
-    if alg not in policy.algorithms:
-        raise _refuse(f"alg {alg} is not one of the accepted DPoP algorithms", "alg")
-    return header, alg
+    key, jkt = _proof_key(header)
+    if alg not in key.verify_algorithms:
+        raise _refuse(f'alg {alg} does not fit the "jwk" key', "alg")
+    found = _Header(header, alg, key, jkt)
+    if len(_header_cache) >= _HEADER_CACHE_SIZE:
+        _header_cache.clear()
+    _header_cache[segment] = found
+    return found
 
 
 def _claims(raw: bytes) -> dict[str, Any]:
@@ -168,10 +196,9 @@ def check_proof(
         h, p, s, text = split(proof, policy.max_size)
     except TokenError as exc:
         raise _refuse(exc.message, "DPoP") from None
-    header, alg = _header(h, policy)
-    key, jkt = _proof_key(h, header)
-    if alg not in key.verify_algorithms:
-        raise _refuse(f'alg {alg} does not fit the "jwk" key', "alg")
+    header, alg, key, jkt = _checked_header(h)
+    if alg not in policy.algorithms:
+        raise _refuse(f"alg {alg} is not one of the accepted DPoP algorithms", "alg")
     try:
         key.verifier(alg)(text[: len(h) + len(p) + 1].encode("ascii"), b64url_decode(s))
     except (TokenError, ValueError):
@@ -202,7 +229,7 @@ def check_proof(
     if access_token is not None:
         if "ath" not in claims:
             raise _refuse('claim "ath" is missing', "ath")
-        if not access_token.isascii() or claims["ath"] != access_token_hash(access_token):
+        if not access_token.isascii() or claims["ath"] != _ath(access_token):
             raise _refuse('"ath" is not the hash of the access token', "ath")
     return DPoPProof(header, MappingProxyType(claims), key, jkt)
 
