@@ -73,7 +73,49 @@ def _bind_twice() -> None:
         first.close()
 
 
+def _dpop(proof: str | None, token_jkt: str | None, **policy: object) -> Callable[[], object]:
+    """Verify a request whose token is bound to ``token_jkt``, with ``proof`` (the client's)."""
+    from keywell.jose import DPoPPolicy, HMACNonces, make_proof
+
+    def run() -> object:
+        client = JWK.generate("ES256", kid="client")
+        claims: dict[str, object] = {"iss": "i", "aud": "a", "exp": NOW + 60}
+        if token_jkt is not None:
+            claims["cnf"] = {"jkt": token_jkt or client.thumbprint()}
+        token = jwt.encode(claims, KEY)
+        if "nonces" in policy:
+            policy["nonces"] = HMACNonces(b"n" * 32)
+        verifier = Verifier(
+            KEY.public(),
+            issuer="i",
+            audience="a",
+            clock=lambda: NOW,
+            dpop=DPoPPolicy(**policy),  # type: ignore[arg-type]
+        )
+        value = proof or make_proof(client, "GET", "https://rs.test/", access_token=token, now=NOW)
+        for _ in range(2):  # the second time is a replay
+            verifier.verify_request("GET", "https://rs.test/", f"DPoP {token}", value)
+        return None
+
+    return run
+
+
+def _dead_store() -> object:
+    """A real Redis client aimed at a closed port: the connection is refused."""
+    import redis
+
+    from keywell.jose import RedisReplayStore
+
+    client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    return RedisReplayStore(client).first_use("k", NOW + 1, NOW)
+
+
 CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
+    errors.DPoPProofError: ("KW_DPOP_PROOF_INVALID", _dpop("not-a-proof", "")),
+    errors.DPoPReplayError: ("KW_DPOP_REPLAY", _dpop(None, "")),
+    errors.DPoPNonceError: ("KW_DPOP_NONCE", _dpop(None, "", nonces=True)),
+    errors.DPoPBindingError: ("KW_DPOP_BINDING", _dpop(None, None)),
+    errors.ReplayStoreError: ("KW_DPOP_REPLAY_STORE", _dead_store),
     errors.MalformedTokenError: ("KW_TOKEN_MALFORMED", lambda: _verify("a.b")),
     errors.TokenTooLargeError: (
         "KW_TOKEN_TOO_LARGE",

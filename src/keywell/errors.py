@@ -18,10 +18,16 @@ The tree::
     │   ├── NoMatchingKeyError           KW_NO_MATCHING_KEY
     │   │   └── SkippedKeyError          KW_KEY_SKIPPED
     │   ├── InvalidSignatureError        KW_INVALID_SIGNATURE
-    │   └── ClaimError                   KW_CLAIM_INVALID
-    │       ├── ExpiredTokenError        KW_TOKEN_EXPIRED
-    │       ├── NotYetValidError         KW_TOKEN_NOT_YET_VALID
-    │       └── MissingClaimError        KW_CLAIM_MISSING
+    │   ├── ClaimError                   KW_CLAIM_INVALID
+    │   │   ├── ExpiredTokenError        KW_TOKEN_EXPIRED
+    │   │   ├── NotYetValidError         KW_TOKEN_NOT_YET_VALID
+    │   │   └── MissingClaimError        KW_CLAIM_MISSING
+    │   └── DPoPError                    KW_DPOP
+    │       ├── DPoPProofError           KW_DPOP_PROOF_INVALID
+    │       │   ├── DPoPReplayError      KW_DPOP_REPLAY
+    │       │   └── DPoPNonceError       KW_DPOP_NONCE
+    │       └── DPoPBindingError         KW_DPOP_BINDING
+    ├── ReplayStoreError                 KW_DPOP_REPLAY_STORE
     ├── JWKSError                        KW_JWKS
     │   └── JWKSFetchError               KW_JWKS_FETCH
     │       └── DiscoveryError           KW_DISCOVERY
@@ -45,6 +51,11 @@ __all__ = [
     "AlgorithmError",
     "ClaimError",
     "CustodyError",
+    "DPoPBindingError",
+    "DPoPError",
+    "DPoPNonceError",
+    "DPoPProofError",
+    "DPoPReplayError",
     "DiscoveryError",
     "ExpiredTokenError",
     "InvalidHeaderError",
@@ -65,6 +76,7 @@ __all__ = [
     "NoMatchingKeyError",
     "NotYetValidError",
     "PolicyError",
+    "ReplayStoreError",
     "SkippedKeyError",
     "TokenError",
     "TokenTooLargeError",
@@ -206,6 +218,77 @@ class MissingClaimError(ClaimError):
 
     def __init__(self, message: str, *, claim: str, reason: str = "missing") -> None:
         super().__init__(message, claim=claim, reason=reason)
+
+
+class DPoPError(TokenError):
+    """A request's DPoP proof or its binding to the access token was refused (RFC 9449).
+
+    ``error`` is the OAuth error code a resource server answers with
+    (RFC 9449 section 7.1): ``invalid_dpop_proof``, ``use_dpop_nonce`` or
+    ``invalid_token``.
+    """
+
+    code = "KW_DPOP"
+    error = "invalid_dpop_proof"
+
+
+class DPoPProofError(DPoPError):
+    """The DPoP proof is malformed, badly signed, or does not fit the request (RFC 9449 4.3).
+
+    ``member`` names the header parameter or claim at fault (``typ``, ``jwk``,
+    ``htm``, ``htu``, ``iat``, ``ath``...), or ``"DPoP"`` for the header itself.
+    """
+
+    code = "KW_DPOP_PROOF_INVALID"
+
+    def __init__(self, message: str, *, member: str) -> None:
+        super().__init__(message)
+        self.member = member
+
+
+class DPoPReplayError(DPoPProofError):
+    """A proof with this ``jti`` was already accepted within the window (RFC 9449 section 11.1)."""
+
+    code = "KW_DPOP_REPLAY"
+
+    def __init__(self, message: str, *, member: str = "jti") -> None:
+        super().__init__(message, member=member)
+
+
+class DPoPNonceError(DPoPProofError):
+    """The server requires a fresh nonce in the proof (RFC 9449 section 9: ``use_dpop_nonce``).
+
+    ``nonce`` is the value to send in the ``DPoP-Nonce`` response header.
+    """
+
+    code = "KW_DPOP_NONCE"
+    error = "use_dpop_nonce"
+
+    def __init__(self, message: str, *, nonce: str) -> None:
+        super().__init__(message, member="nonce")
+        self.nonce = nonce
+
+
+class DPoPBindingError(DPoPError):
+    """The access token is not bound to the proof's key, or its binding was ignored.
+
+    The token's ``cnf.jkt`` differs from the RFC 7638 thumbprint of the
+    proof's key, a DPoP request carries an unbound token, or a DPoP-bound
+    token was presented as a bearer token (RFC 9449 sections 6.1, 7.1, 7.2).
+    """
+
+    code = "KW_DPOP_BINDING"
+    error = "invalid_token"
+
+
+class ReplayStoreError(KeywellError):
+    """The shared store of seen DPoP proofs (Redis, SQL) failed; the request cannot be checked.
+
+    A server problem, not a refused proof: integrations answer 503. The
+    message names the store's kind and the error's type, never its address.
+    """
+
+    code = "KW_DPOP_REPLAY_STORE"
 
 
 class JWKSError(KeywellError):

@@ -45,7 +45,7 @@ HEADER_MEMBERS = (
     "crit",
     "b64",
 )
-CLAIMS = ("iss", "sub", "aud", "exp", "nbf", "iat", "jti", "cnf")
+CLAIMS = ("iss", "sub", "aud", "exp", "nbf", "iat", "jti", "cnf", "client_id")
 LONG = "y" * 10_000
 VALUES: dict[str, Any] = {
     "null": None,
@@ -112,7 +112,7 @@ def expected(where: str, member: str, label: str) -> Expected:
     numeric = type(value) in (int, float)
     if member in ("iss", "aud"):
         return (ClaimError, {"claim": member, "reason": "mismatch"}) if label in _STRINGS else wrong
-    if member in ("sub", "jti"):
+    if member in ("sub", "jti", "client_id"):
         return None if label in _STRINGS else wrong
     if member == "exp":
         return (ExpiredTokenError, {"claim": "exp"}) if numeric else wrong

@@ -29,6 +29,7 @@ KEYWELL_TABLES = {
     "keywell_audit",
     "keywell_admin_tokens",
     "keywell_kek_checks",
+    "keywell_dpop_replay",
 }
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 

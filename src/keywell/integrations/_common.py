@@ -43,6 +43,7 @@ __all__ = [
     "check_scopes",
     "is_exempt",
     "normalize_scopes",
+    "refused",
     "token_scopes",
 ]
 
@@ -72,16 +73,29 @@ class AuthFailure(Exception):
     """A request refused: the HTTP status, headers and JSON body to answer with."""
 
     def __init__(
-        self, status: int, error: str | None, description: str, *, scope: str | None = None
+        self,
+        status: int,
+        error: str | None,
+        description: str,
+        *,
+        scope: str | None = None,
+        scheme: str = "Bearer",
+        algs: str | None = None,
+        nonce: str | None = None,
+        also: str | None = None,
     ) -> None:
         super().__init__(description)
         self.status = status
         self.error = error
         self.description = description
         self.scope = scope
+        self.scheme = scheme  # "Bearer" (RFC 6750) or "DPoP" (RFC 9449 section 7.1)
+        self.algs = algs  # DPoP: the accepted proof algorithms, space-separated
+        self.nonce = nonce  # DPoP: a fresh server nonce for the DPoP-Nonce header
+        self.also = also  # another scheme offered, e.g. "Bearer" next to "DPoP"
 
     def challenge(self, realm: str | None = None) -> str | None:
-        """The ``WWW-Authenticate`` value (RFC 6750 section 3), None for a 503."""
+        """The ``WWW-Authenticate`` value (RFC 6750 section 3, RFC 9449 7.1), None for a 503."""
         if self.status == 503:
             return None
         params = []
@@ -92,12 +106,17 @@ class AuthFailure(Exception):
             params.append(f'error_description="{_quote(self.description)}"')
         if self.scope:
             params.append(f'scope="{_quote(self.scope)}"')
-        return "Bearer " + ", ".join(params) if params else "Bearer"
+        if self.algs:
+            params.append(f'algs="{_quote(self.algs)}"')
+        value = f"{self.scheme} " + ", ".join(params) if params else self.scheme
+        return f"{value}, {self.also}" if self.also else value
 
     def headers(self, realm: str | None = None) -> dict[str, str]:
-        """Response headers for this failure."""
+        """Response headers for this failure (``DPoP-Nonce`` with a nonce challenge)."""
         value = self.challenge(realm)
         out = {"WWW-Authenticate": value} if value else {"Retry-After": "30"}
+        if self.nonce:
+            out["DPoP-Nonce"] = self.nonce
         out["Cache-Control"] = "no-store"
         return out
 
@@ -180,13 +199,16 @@ def check_scopes(claims: Mapping[str, Any], required: Iterable[str]) -> None:
         )
 
 
-def _refused(exc: Exception) -> AuthFailure:
+def refused(exc: Exception, scheme: str = "Bearer", algs: str | None = None) -> AuthFailure:
+    """The failure answering a :class:`KeywellError` raised while verifying a token."""
     if isinstance(exc, JWKSError):
         return AuthFailure(503, "temporarily_unavailable", "Signing keys are unavailable")
     for cls, text in _DESCRIPTIONS:
         if isinstance(exc, cls):
-            return AuthFailure(401, "invalid_token", text)
-    return AuthFailure(401, "invalid_token", "The access token is invalid")
+            return AuthFailure(401, "invalid_token", text, scheme=scheme, algs=algs)
+    return AuthFailure(
+        401, "invalid_token", "The access token is invalid", scheme=scheme, algs=algs
+    )
 
 
 def authenticate(
@@ -197,7 +219,7 @@ def authenticate(
     try:
         claims = verifier.verify(token)
     except KeywellError as exc:
-        raise _refused(exc) from exc
+        raise refused(exc) from exc
     check_scopes(claims, scopes)
     return claims
 
@@ -210,6 +232,6 @@ async def aauthenticate(
     try:
         claims = await verifier.averify(token)
     except KeywellError as exc:
-        raise _refused(exc) from exc
+        raise refused(exc) from exc
     check_scopes(claims, scopes)
     return claims

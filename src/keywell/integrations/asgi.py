@@ -1,4 +1,9 @@
-"""ASGI middleware and a FastAPI/Starlette dependency for bearer tokens (RFC 6750).
+"""ASGI middleware and a FastAPI/Starlette dependency for bearer tokens (RFC 6750) and DPoP.
+
+A verifier built with ``dpop=DPoPPolicy(...)`` checks whole requests:
+``Authorization: DPoP`` with a ``DPoP`` proof for the request's method and
+URI (RFC 9449; :mod:`keywell.integrations._dpop` lists the answers). The URI
+is the Host header's, or ``public_url`` plus the raw path behind a proxy.
 
 :class:`BearerAuthMiddleware` guards a whole ASGI app: verified claims go to
 ``scope["state"]["claims"]`` (``request.state.claims`` in Starlette and
@@ -38,6 +43,7 @@ from keywell.integrations._common import (
     is_exempt,
     normalize_scopes,
 )
+from keywell.integrations._dpop import aauthenticate_request, asgi_request_uri
 
 __all__ = [
     "BearerAuthError",
@@ -67,6 +73,25 @@ def _header(scope: Scope, name: bytes) -> str | None:
         return None
 
 
+async def _authenticate(
+    verifier: TokenVerifier, scope: Scope, scopes: tuple[str, ...], public_url: str | None
+) -> Mapping[str, Any]:
+    """Bearer verification, or whole-request DPoP verification when the verifier has a policy."""
+    authorization = _header(scope, b"authorization")
+    if getattr(verifier, "dpop", None) is None:
+        return await aauthenticate(verifier, authorization, scopes)
+    method = "GET" if scope["type"] == "websocket" else str(scope.get("method", "GET"))
+    dpop = _header(scope, b"dpop")
+    return await aauthenticate_request(
+        verifier,  # type: ignore[arg-type]  # has dpop: a keywell Verifier
+        method,
+        asgi_request_uri(scope, public_url),
+        authorization,
+        dpop,
+        scopes,
+    )
+
+
 class BearerAuthMiddleware:
     """Refuse HTTP and WebSocket requests without a valid bearer token.
 
@@ -76,6 +101,8 @@ class BearerAuthMiddleware:
         scopes: scopes every request needs.
         exempt_paths: path prefixes served without a token (health checks).
         realm: an optional ``realm`` for the challenge.
+        public_url: the scheme, host and path prefix clients use, when a proxy
+            stands in front (DPoP proofs name that URI, RFC 9449 ``htu``).
     """
 
     def __init__(
@@ -86,6 +113,7 @@ class BearerAuthMiddleware:
         scopes: str | Iterable[str] = (),
         exempt_paths: Iterable[str] = (),
         realm: str | None = None,
+        public_url: str | None = None,
     ) -> None:
         """Check the configuration."""
         if not callable(getattr(verifier, "averify", None)):
@@ -95,6 +123,7 @@ class BearerAuthMiddleware:
         self._scopes = normalize_scopes(scopes)
         self._exempt = tuple(exempt_paths)
         self._realm = realm
+        self._public_url = public_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Verify, then hand over to the app; or answer 400/401/403/503."""
@@ -103,9 +132,7 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            claims = await aauthenticate(
-                self._verifier, _header(scope, b"authorization"), self._scopes
-            )
+            claims = await _authenticate(self._verifier, scope, self._scopes, self._public_url)
         except AuthFailure as failure:
             if kind == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
@@ -158,7 +185,8 @@ def add_error_handler(app: Any) -> None:
 class RequireToken:
     """A FastAPI/Starlette dependency returning verified claims or raising :class:`BearerAuthError`.
 
-    ``Depends(RequireToken(verifier, scopes="read"))``; behind
+    ``Depends(RequireToken(verifier, scopes="read"))``; a verifier with a DPoP
+    policy checks ``DPoP`` requests too (``public_url`` as for the middleware). Behind
     :class:`BearerAuthMiddleware` it reuses the claims and checks only scopes.
     Call :func:`add_error_handler` on the app so refusals carry the RFC 6750
     body (``{"error": "invalid_token", "error_description": ...}``).
@@ -170,6 +198,7 @@ class RequireToken:
         *,
         scopes: str | Iterable[str] = (),
         realm: str | None = None,
+        public_url: str | None = None,
     ) -> None:
         """Check the configuration (``verifier`` may be None behind the middleware)."""
         if verifier is not None and not callable(getattr(verifier, "averify", None)):
@@ -177,6 +206,7 @@ class RequireToken:
         self._verifier = verifier
         self._scopes = normalize_scopes(scopes)
         self._realm = realm
+        self._public_url = public_url
         self._checked_handler = False
 
     async def __call__(self, request: Request) -> Mapping[str, Any]:
@@ -188,8 +218,8 @@ class RequireToken:
             elif self._verifier is None:
                 raise AuthFailure(401, None, "Authentication required")
             else:
-                claims = await aauthenticate(
-                    self._verifier, request.headers.get("authorization"), self._scopes
+                claims = await _authenticate(
+                    self._verifier, request.scope, self._scopes, self._public_url
                 )
                 request.state.claims = claims
         except AuthFailure as failure:

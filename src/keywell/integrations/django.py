@@ -5,7 +5,13 @@ Settings:
 - ``KEYWELL_VERIFIER``: a :class:`keywell.Verifier` (or ``MultiIssuerVerifier``),
   or the dotted path of one;
 - ``KEYWELL_REQUIRED_SCOPES``: scopes every request needs (default none);
-- ``KEYWELL_EXEMPT_PATHS``: path prefixes served without a token.
+- ``KEYWELL_EXEMPT_PATHS``: path prefixes served without a token;
+- ``KEYWELL_PUBLIC_URL``: the scheme, host and path prefix clients use behind
+  a proxy (DPoP proofs name that URI, RFC 9449 ``htu``); without it the URI is
+  ``request.build_absolute_uri`` (mind ``USE_X_FORWARDED_HOST``).
+
+A verifier built with a DPoP policy checks whole requests: ``Authorization:
+DPoP`` with a ``DPoP`` proof (:mod:`keywell.integrations._dpop`).
 
 The claims are set on ``request.claims``; :func:`require_scopes` adds
 per-view scope checks. Refusals answer 400/401/403/503 with the RFC 6750
@@ -26,6 +32,7 @@ from keywell.integrations._common import (
     is_exempt,
     normalize_scopes,
 )
+from keywell.integrations._dpop import authenticate_request, has_dpop, quote_path, request_uri
 
 __all__ = ["BearerTokenMiddleware", "require_scopes"]
 
@@ -57,16 +64,28 @@ class BearerTokenMiddleware:
         self._verifier = cast(TokenVerifier, verifier)
         self._scopes = normalize_scopes(getattr(settings, "KEYWELL_REQUIRED_SCOPES", ()))
         self._exempt = tuple(getattr(settings, "KEYWELL_EXEMPT_PATHS", ()))
+        self._public_url: str | None = getattr(settings, "KEYWELL_PUBLIC_URL", None)
         self.get_response = get_response
 
     def __call__(self, request: Any) -> Any:
         """Verify, then call the view; or answer with the failure."""
         if is_exempt(request.path, self._exempt):
             return self.get_response(request)
+        authorization = request.headers.get("Authorization")
         try:
-            request.claims = authenticate(
-                self._verifier, request.headers.get("Authorization"), self._scopes
-            )
+            if has_dpop(self._verifier):
+                base = request.build_absolute_uri("/")
+                uri = request_uri(self._public_url, base, quote_path(request.path))
+                request.claims = authenticate_request(
+                    self._verifier,  # type: ignore[arg-type]  # a Verifier with dpop
+                    request.method,
+                    uri,
+                    authorization,
+                    request.headers.get("DPoP"),
+                    self._scopes,
+                )
+            else:
+                request.claims = authenticate(self._verifier, authorization, self._scopes)
         except AuthFailure as failure:
             return _response(failure)
         return self.get_response(request)

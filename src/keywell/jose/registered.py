@@ -21,7 +21,7 @@ Header parameters (RFC 7515 section 4.1, RFC 7797 section 3):
 ``b64``         boolean (RFC 7797 section 3)
 ==============  ==========================================================
 
-Claims (RFC 7519 section 4.1, RFC 7800 section 3.1):
+Claims (RFC 7519 section 4.1, RFC 7800 section 3.1, RFC 8693 section 4.3):
 
 ==============  ==========================================================
 ``iss``         string (4.1.1)
@@ -32,6 +32,7 @@ Claims (RFC 7519 section 4.1, RFC 7800 section 3.1):
 ``iat``         NumericDate (4.1.6)
 ``jti``         string (4.1.7)
 ``cnf``         object (RFC 7800 section 3.1)
+``client_id``   string (RFC 8693 section 4.3, RFC 9068 section 2.2)
 ==============  ==========================================================
 
 A NumericDate (RFC 7519 section 2) is a JSON number: ``true`` is not one
@@ -117,6 +118,7 @@ CLAIM_TYPES: Mapping[str, tuple[Check, str]] = {
     "iat": (is_numeric_date, "a NumericDate"),
     "jti": (_string, "a string"),
     "cnf": (_object, "a JSON object"),
+    "client_id": (_string, "a string"),
 }
 
 _HEADER_ITEMS = tuple(HEADER_TYPES.items())

@@ -17,7 +17,10 @@ from keywell.errors import KeywellError, TokenError
 from keywell.jose._compact import parse_header, split, verify_compact
 from keywell.jose._json import loads_object
 from keywell.jose.algorithms import ALGORITHMS
+from keywell.jose.at_profile import profile_rules
 from keywell.jose.claims import ClaimRules, check_claims, check_times, check_typ
+from keywell.jose.dpop_policy import DPoPPolicy
+from keywell.jose.dpop_request import arecord, check_binding, prepare, record
 from keywell.jose.jwk import JWK
 from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE, KeySource
 from keywell.jose.token_cache import (
@@ -80,12 +83,17 @@ class Verifier:
         cache_size: most verified tokens kept in memory (0 turns the cache off);
             see :mod:`keywell.jose.token_cache` for what a hit re-checks.
         cache_bytes: most bytes the cache may hold (its own over-estimate).
+        dpop: a :class:`~keywell.jose.dpop_policy.DPoPPolicy` enabling
+            :meth:`verify_request` for DPoP-bound tokens (RFC 9449).
+        profile: ``"rfc9068"`` requires ``typ: at+jwt`` and the claims of the
+            JWT access-token profile (:mod:`keywell.jose.at_profile`).
     """
 
     __slots__ = (
         "_algorithms",
         "_cache",
         "_clock",
+        "_dpop",
         "_generation",
         "_keys",
         "_max_size",
@@ -108,8 +116,20 @@ class Verifier:
         clock: Callable[[], float] = time.time,
         cache_size: int = DEFAULT_CACHE_SIZE,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        dpop: DPoPPolicy | None = None,
+        profile: str | None = None,
     ) -> None:
         """Check the configuration; see the class docstring."""
+        if dpop is not None and not isinstance(dpop, DPoPPolicy):
+            raise TypeError("dpop must be a keywell.jose.DPoPPolicy")
+        if profile is not None:
+            typ, required = profile_rules(
+                profile,
+                typ=typ,
+                required=required,
+                issuer_checked=issuer is not None,
+                audience_checked=audience is not None,
+            )
         if not callable(getattr(keys, "candidates", None)):
             raise TypeError("keys must be a JWK, a JWKSet or a key source with candidates()")
         if algorithms is not None:
@@ -132,6 +152,7 @@ class Verifier:
         check_bounds(cache_size, cache_bytes)
         self._cache = TokenCache(cache_size, cache_bytes) if cache_size else None
         self._generation = generation_of(keys)
+        self._dpop = dpop
 
     @property
     def issuer(self) -> frozenset[str] | None:
@@ -196,6 +217,62 @@ class Verifier:
                 prefetched = _Prefetched(await keys.acandidates(kid, alg))
                 return self._verify_with(token, prefetched, before)
         return self._verify_with(token, keys)
+
+    @property
+    def dpop(self) -> DPoPPolicy | None:
+        """The DPoP policy, or None when only bearer tokens are verified."""
+        return self._dpop
+
+    def _policy(self) -> DPoPPolicy:
+        if self._dpop is None:
+            raise TypeError("verify_request needs Verifier(..., dpop=DPoPPolicy())")
+        return self._dpop
+
+    def verify_request(
+        self, method: str, uri: str, authorization: str | None, dpop: str | None
+    ) -> Mapping[str, Any]:
+        """Verify a request's access token and DPoP proof; return the token's claims.
+
+        Args:
+            method: the request method (``"GET"``).
+            uri: the request URI as the client addressed it (the public URL
+                behind a proxy); query and fragment are ignored.
+            authorization: the ``Authorization`` header value
+                (``DPoP <token>`` or ``Bearer <token>``), or None.
+            dpop: the one ``DPoP`` header value, or None.
+
+        Raises:
+            MalformedTokenError: no usable Authorization header.
+            DPoPProofError: the proof fails a check of RFC 9449 section 4.3
+                (DPoPNonceError: a fresh server nonce is needed, section 9;
+                DPoPReplayError: the proof was used before, section 11.1).
+            DPoPBindingError: ``cnf.jkt`` does not name the proof's key, or a
+                bound token came as Bearer (section 7.2).
+            TokenError: whatever :meth:`verify` raises for the token.
+            ReplayStoreError: a shared replay store failed.
+            TypeError: the verifier was built without ``dpop``.
+        """
+        policy = self._policy()
+        now = self._clock()
+        _, token, proof = prepare(policy, method, uri, authorization, dpop, now)
+        claims = self.verify(token)
+        check_binding(claims, proof)
+        if proof is not None:
+            record(policy, proof, now)
+        return claims
+
+    async def averify_request(
+        self, method: str, uri: str, authorization: str | None, dpop: str | None
+    ) -> Mapping[str, Any]:
+        """Like :meth:`verify_request`, without blocking the event loop on key or store I/O."""
+        policy = self._policy()
+        now = self._clock()
+        _, token, proof = prepare(policy, method, uri, authorization, dpop, now)
+        claims = await self.averify(token)
+        check_binding(claims, proof)
+        if proof is not None:
+            await arecord(policy, proof, now)
+        return claims
 
     def _serve(self, cache: TokenCache, token: str, entry: CacheEntry) -> Mapping[str, Any] | None:
         """The entry's claims if its time claims hold now; else drop it and answer None."""

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Body, Depends, Query, Request, Security
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Security
 from fastapi.security import HTTPBearer
 from pydantic import AfterValidator
 
@@ -248,7 +248,18 @@ def build_admin_router(state: ServerState) -> APIRouter:
         openapi_extra=_extra("POST", "/keysets/{name}/tokens", "sign"),
         summary="Mint a token signed by the set's active key",
     )
-    async def mint(name: Name, body: MintIn) -> MintOut:
+    async def mint(
+        name: Name,
+        body: MintIn,
+        dpop: Annotated[
+            str | None,
+            Header(
+                alias="DPoP",
+                description="a DPoP proof (RFC 9449) for POST to this URL: the token is "
+                "bound to its key (cnf.jkt) and token_type is DPoP; a refused proof is a 400",
+            ),
+        ] = None,
+    ) -> MintOut:
         """Schema only: the guard serves this route with ``keywell.server.minting.FastMint``."""
         raise RuntimeError("POST .../tokens is served by keywell.server.minting, never here")
 

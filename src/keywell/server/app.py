@@ -177,7 +177,7 @@ class KeywellServer:
             api,
             self.authenticator,
             max_body=config.max_body_bytes,
-            mint=FastMint(issuer, metrics),
+            mint=FastMint(issuer, metrics, public_url=config.public_url),
         )
         limits = ClientLimits(
             guard,

@@ -132,7 +132,7 @@ class AdminGuard:
                 name = minting.group(1)
                 if not is_keyset_name(name):
                     raise Problem(404, "KW_KEYSET_NOT_FOUND", "no key set has that name")
-                await self.mint(body, send, name)
+                await self.mint(body, send, name, scope)
                 return
         else:
             body = await read_body(scope, receive, self.max_body)

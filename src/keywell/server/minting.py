@@ -20,6 +20,17 @@ entry inline. Should the reload fail, or its entry be dropped already (a
 concurrent rotation or revocation), the next waiter reloads in its turn, so
 the store sees one read per set at a time.
 
+DPoP-bound tokens (RFC 9449 section 6.1): a mint request that carries a
+``DPoP`` header gets a token whose ``cnf.jkt`` is the RFC 7638 thumbprint of
+the proof's key, so the whole flow runs on keywell alone. The proof is
+checked as a resource server checks one (:func:`keywell.jose.check_proof`):
+``htm`` is ``POST``, ``htu`` the mint URL under the configured
+``public_url`` (else the request's Host), ``iat`` recent, ``jti`` not seen
+before by this process. A refused proof is a 400 problem with code
+``KW_DPOP_PROOF_INVALID`` and the OAuth error ``invalid_dpop_proof``; claims
+that already carry ``cnf`` next to a proof are a 422. The answer's
+``token_type`` is then ``DPoP``.
+
 A token no keywell verifier would accept is never minted: the rules
 (registered claim types, ``nbf`` before ``exp``, the default verifier's
 ``max_size``) live in the Issuer's signing path
@@ -29,6 +40,7 @@ apply the same ones; their typed errors become 422 problems here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,9 +49,13 @@ import anyio
 import anyio.to_thread
 from pydantic import ValidationError
 
-from keywell.errors import KeywellError
+from keywell.errors import DPoPProofError, KeywellError
+from keywell.jose.dpop import check_proof
+from keywell.jose.dpop_policy import DPoPPolicy
+from keywell.jose.dpop_request import record
+from keywell.jose.dpop_uri import asgi_request_uri
 from keywell.server.bodies import MintIn
-from keywell.server.fastpath import Send
+from keywell.server.fastpath import Scope, Send
 from keywell.server.metrics import Metrics
 from keywell.server.problems import Problem, problem_from_error, send_problem
 
@@ -57,27 +73,63 @@ class FastMint:
     Args:
         issuer: signs with the set's active key.
         metrics: counts minted tokens.
+        public_url: the server's public base URL (the ``htu`` of DPoP proofs).
+        dpop: how proofs on mint requests are checked (a default policy).
     """
 
-    def __init__(self, issuer: Issuer, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        issuer: Issuer,
+        metrics: Metrics,
+        *,
+        public_url: str | None = None,
+        dpop: DPoPPolicy | None = None,
+    ) -> None:
         self.issuer = issuer
         self.metrics = metrics
+        self.public_url = public_url
+        self.dpop = dpop or DPoPPolicy()
         self._reloads: dict[str, anyio.Lock] = {}
 
-    async def __call__(self, body: bytes, send: Send, name: str) -> None:
+    async def __call__(
+        self, body: bytes, send: Send, name: str, scope: Scope | None = None
+    ) -> None:
         """Answer one mint request whose ``body`` the guard read (and authorised)."""
         try:
-            token = await self._mint(name, body)
+            jkt = self._proof_jkt(scope) if scope is not None else None
+            token = await self._mint(name, body, jkt)
         except Problem as problem:
             await send_problem(send, problem)
             return
+        kind = b"JWT" if jkt is None else b"DPoP"
         # A compact JWS is base64url and dots only: nothing in it needs JSON escaping.
-        out = b'{"token": "%s", "token_type": "JWT"}' % token.encode("ascii")
+        out = b'{"token": "%s", "token_type": "%s"}' % (token.encode("ascii"), kind)
         headers = [*_JSON, (b"content-length", str(len(out)).encode())]
         await send({"type": "http.response.start", "status": 201, "headers": headers})
         await send({"type": "http.response.body", "body": out})
 
-    async def _mint(self, name: str, body: bytes) -> str:
+    def _proof_jkt(self, scope: Scope) -> str | None:
+        """The thumbprint of the key of the request's DPoP proof, or None without one."""
+        proofs = [bytes(v).decode("latin-1") for k, v in scope["headers"] if k == b"dpop"]
+        if not proofs:
+            return None
+        now = time.time()
+        try:
+            if len(proofs) != 1:
+                raise DPoPProofError("send exactly one DPoP header", member="DPoP")
+            uri = asgi_request_uri(scope, self.public_url)
+            proof = check_proof(proofs[0], method="POST", uri=uri, policy=self.dpop, now=now)
+            record(self.dpop, proof, now)
+        except DPoPProofError as exc:
+            raise Problem(
+                400,
+                exc.code,
+                "the DPoP proof is invalid",
+                extra={"error": exc.error, "member": exc.member},
+            ) from None
+        return proof.jkt
+
+    async def _mint(self, name: str, body: bytes, jkt: str | None = None) -> str:
         if not body.strip():
             raise _invalid([{"loc": ["body"], "type": "missing"}])
         try:
@@ -88,10 +140,19 @@ class FastMint:
             ]
             raise _invalid(shown) from None
         ttl = None if request.ttl is None else timedelta(seconds=request.ttl)
+        claims = request.claims
+        if jkt is not None:
+            if "cnf" in claims:
+                raise Problem(
+                    422,
+                    "KW_INVALID_REQUEST",
+                    'claims carry "cnf" and a DPoP proof binds the token: send one of them',
+                )
+            claims = {**claims, "cnf": {"jkt": jkt}}
         try:
-            token = self.issuer.try_sign_cached(name, request.claims, ttl=ttl)
+            token = self.issuer.try_sign_cached(name, claims, ttl=ttl)
             if token is None:
-                token = await self._sign_reloading(name, request.claims, ttl)
+                token = await self._sign_reloading(name, claims, ttl)
         except KeywellError as exc:
             raise problem_from_error(exc) from None
         except ValueError as exc:  # the Issuer's refusals (reserved claims, issuer)

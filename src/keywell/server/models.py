@@ -127,10 +127,10 @@ class AuditOut(BaseModel):
 
 
 class MintOut(BaseModel):
-    """A signed JWT."""
+    """A signed JWT; ``token_type`` is ``DPoP`` when a DPoP proof bound it (RFC 9449 5)."""
 
     token: str
-    token_type: Literal["JWT"] = "JWT"  # noqa: S105 - a media type name, not a secret
+    token_type: Literal["JWT", "DPoP"] = "JWT"  # noqa: S105 - a media type name, not a secret
 
 
 class ProblemOut(BaseModel):

@@ -5,6 +5,7 @@ replicas. Private JWKs are sealed with AES-256-GCM under a :class:`KEKRing`.
 Needs the ``store`` extra (and ``postgres`` for PostgreSQL).
 """
 
+from keywell.store.dpop_replay import SQLReplayStore
 from keywell.store.engine import make_engine
 from keywell.store.kek import DevelopmentKEKWarning, KEKRing
 from keywell.store.migrate import SchemaError, check_schema, head_revision, upgrade
@@ -14,6 +15,7 @@ __all__ = [
     "DevelopmentKEKWarning",
     "KEKRing",
     "LockedSet",
+    "SQLReplayStore",
     "SchemaError",
     "Store",
     "check_schema",

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -34,6 +35,7 @@ __all__ = [
     "UTCDateTime",
     "admin_tokens",
     "audit",
+    "dpop_replay",
     "kek_checks",
     "keys",
     "keysets",
@@ -156,4 +158,13 @@ kek_checks = Table(
     Column("kek_id", String(100), nullable=False, unique=True),
     Column("check_value", LargeBinary, nullable=False),  # nonce || AES-256-GCM(constant)
     Column("recorded_at", UTCDateTime, nullable=False),
+)
+
+# Accepted DPoP proofs until they expire (keywell.store.dpop_replay, RFC 9449 11.1).
+dpop_replay = Table(
+    "keywell_dpop_replay",
+    metadata,
+    Column("proof", String(64), primary_key=True),  # hex SHA-256 of key thumbprint and jti
+    Column("expires_at", Float, nullable=False),  # seconds since the epoch
+    Index("ix_keywell_dpop_replay_expires", "expires_at"),
 )
