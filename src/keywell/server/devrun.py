@@ -241,6 +241,7 @@ keywell development server ({state} {db})
   issuer:     {iss}
   discovery:  {discovery}
   JWKS:       {base}/.well-known/jwks.json
+  console:    {base}/console  (log in with the admin token below)
   admin API:  {base}/admin/v1/openapi.json
   metrics:    {base}/metrics
 {_token_lines(issuer, token, config.database_url)}
