@@ -97,6 +97,8 @@ def _redirect(location: str) -> Response:
 
 
 def _parse_form(body: bytes, content_type: str) -> Form:
+    if not body:
+        return {}
     if content_type.split(";")[0].strip().lower() != _FORM:
         raise Problem(
             415, "KW_UNSUPPORTED_MEDIA_TYPE", "a console form is application/x-www-form-urlencoded"
@@ -470,6 +472,7 @@ class Console:
                 registry.keys,
                 registry.entries,
                 keyset=keyset,
+                default=self.state.config.default_keyset,
                 audience=form.get("audience", "").strip() or None,
                 now=time.time(),
             )

@@ -63,13 +63,15 @@ def debug_token(
     entries: Mapping[str, Entry],
     *,
     keyset: str | None,
+    default: str,
     audience: str | None,
     now: float,
 ) -> Verdict:
     """Decode ``token`` and verify it as a keywell verifier of the chosen (or named) set would.
 
     The set is ``keyset`` if given, else the one holding the header's ``kid``,
-    else the one whose issuer is the ``iss`` claim. Verification uses the
+    else the one whose issuer is the ``iss`` claim, else ``default`` (the set
+    ``/.well-known/jwks.json`` serves). Verification uses the
     set's published JWKS, issuer and clock skew (as leeway); ``audience``
     ``None`` skips the audience check.
     """
@@ -86,6 +88,8 @@ def debug_token(
         name = next((n for n, ks in keys.items() if any(k.kid == kid for k in ks)), None)
     if name is None:
         name = next((n for n, i in infos.items() if i.issuer == iss), None)
+    if name is None and default in infos:
+        name = default
     info = infos.get(name) if name else None
     key = next((k for k in keys.get(name or "", ()) if k.kid == kid), None)
 
