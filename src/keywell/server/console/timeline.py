@@ -78,6 +78,11 @@ def _x(at: datetime, lo: datetime, hi: datetime) -> float:
     return round(_LEFT + frac * (_W - _LEFT - _RIGHT), 1)
 
 
+def _anchor(x: float) -> str:
+    """Labels right of the middle end at their mark, so none runs past the edge."""
+    return "end" if x > _W / 2 else "start"
+
+
 def _when(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -167,17 +172,19 @@ def draw_timeline(info: KeySetInfo, keys: Sequence[KeyInfo], now: datetime) -> M
         marks.append(
             render(
                 '<line class="mark {cls}" x1="{x}" x2="{x}" y1="20" y2="{b}"/>'
-                '<text class="mark {cls}" x="{x}" y="14">{label}</text>',
+                '<text class="mark {cls}" x="{x}" y="14" text-anchor="{anchor}">{label}</text>',
                 cls=cls,
                 x=_x(at, lo, hi),
+                anchor=_anchor(_x(at, lo, hi)),
                 b=bottom,
                 label=label if cls == "now" else f"{label} {_when(at)}",
             )
         )
     ticks = join(
         render(
-            '<text class="tick" x="{x}" y="{y}">{t}</text>',
+            '<text class="tick" x="{x}" y="{y}" text-anchor="{anchor}">{t}</text>',
             x=_x(lo + (hi - lo) * (i / 4), lo, hi),
+            anchor=("start", "middle", "middle", "middle", "end")[i],
             y=height - 6,
             t=(lo + (hi - lo) * (i / 4)).strftime("%m-%d %H:%M"),
         )
