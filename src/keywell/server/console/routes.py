@@ -1,25 +1,23 @@
-"""The console's HTTP routes under ``/console``: login, pages, actions, static files.
+"""The console's routes under ``/console``: the key-set pages, the actions and the tools.
 
-Every response carries a strict Content-Security-Policy (the packaged
-stylesheet and script only), ``no-store`` and anti-framing headers. Pages
-need a live session whose admin token still holds ``read``; each action
-needs its admin-API scope (``rotate``; ``revoke``; ``admin`` for the
-policy), a same-origin request and the session's CSRF token. A refused
-request gets an HTML page with the same code the admin API gives (``KW_*``);
-an unexpected error a 500 naming a request id, logged by type only. Failed
-logins are 401s after a store lookup, so the server's
-:class:`~keywell.server.limits.FailureThrottle` counts them per address.
+Access control (sessions, origin, CSRF, scopes) is :mod:`.access`; the
+markup is built by :mod:`.views` and :mod:`.tools` from the server's
+published snapshot (``Registry``), so looking costs no database read; an
+action goes through :mod:`keywell.server.operations`, as the admin API's do.
+
+Routes and scopes: ``GET /keysets``, ``/keysets/{name}``,
+``/keysets/{name}/live``, ``/debugger``, ``/lint``, ``/audit`` and ``POST
+/debugger``, ``/lint``: ``read``; ``POST /keysets/{name}/rotate``:
+``rotate``; ``GET``/``POST /keysets/{name}/revoke``: ``revoke``; ``POST
+/keysets/{name}/policy``: ``admin``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from importlib import resources
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import anyio.to_thread
 from pydantic import ValidationError
@@ -27,26 +25,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
-from keywell.errors import KeywellError
 from keywell.lifecycle import KeyInfo, KeySetInfo
 from keywell.lifecycle.durations import parse_duration
 from keywell.lifecycle.names import is_keyset_name
 from keywell.lifecycle.rules import jwks_uri
 from keywell.server import operations
-from keywell.server.auth import Authenticator, Principal, authorize
+from keywell.server.auth import Authenticator, Principal
 from keywell.server.bodies import PolicyModel
 from keywell.server.console import tools, views
-from keywell.server.console.markup import Markup, page, render
-from keywell.server.console.sessions import (
-    COOKIE,
-    Session,
-    Sessions,
-    cookie_header,
-    csrf_ok,
-    plain_loopback,
-    same_origin,
-)
-from keywell.server.problems import Problem, internal_error, problem_from_error
+from keywell.server.console.access import Access
+from keywell.server.console.http import CSP, Form, StaticFiles, redirect, response
+from keywell.server.console.sessions import Session, Sessions
+from keywell.server.problems import Problem
 from keywell.server.published import Entry
 
 if TYPE_CHECKING:
@@ -54,60 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CSP", "Console"]
 
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-)
-_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
-_STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
-_FORM = "application/x-www-form-urlencoded"
 _AUDIT_PAGE = 50
-Form = dict[str, str]
-Handler = Callable[[Request, Session, Principal, Form], Awaitable[Response]]
-
-
-def _load_static() -> dict[str, tuple[bytes, str]]:
-    folder = resources.files("keywell.server.console") / "static"
-    out = {}
-    for name in _STATIC:
-        body = (folder / name).read_bytes()
-        out[name] = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
-    return out
-
-
-def _response(
-    body: bytes, status: int = 200, *, media: str = "text/html; charset=utf-8"
-) -> Response:
-    response = Response(body, status_code=status, media_type=media)
-    response.headers.update(_HEADERS)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _redirect(location: str) -> Response:
-    response = _response(b"", 303)
-    response.headers["Location"] = location
-    return response
-
-
-def _parse_form(body: bytes, content_type: str) -> Form:
-    if not body:
-        return {}
-    if content_type.split(";")[0].strip().lower() != _FORM:
-        raise Problem(
-            415, "KW_UNSUPPORTED_MEDIA_TYPE", "a console form is application/x-www-form-urlencoded"
-        )
-    try:
-        pairs = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=32)
-    except (UnicodeDecodeError, ValueError):
-        raise Problem(400, "KW_INVALID_REQUEST", "the form is not valid") from None
-    return {k: v[0] for k, v in pairs.items()}
 
 
 class Console:
@@ -129,21 +66,22 @@ class Console:
         sessions: Sessions | None = None,
     ) -> None:
         self.state = state
-        self.auth = authenticator
         self.prefix = prefix
         self.sessions = sessions or Sessions()
-        self._static = _load_static()
-        g = self._guarded
+        self.access = access = Access(
+            authenticator, self.sessions, prefix=prefix, base_url=state.config.base_url
+        )
+        g = access.guarded
         self.app = Router(
             routes=[
                 Route("/", self._root, methods=["GET"]),
-                Route("/login", self._login_form, methods=["GET"]),
-                Route("/login", self._login, methods=["POST"]),
-                Route("/logout", g(self._logout, None, mutate=True), methods=["POST"]),
-                Route("/static/{file}", self._static_file, methods=["GET"]),
+                Route("/login", access.login_form, methods=["GET"]),
+                Route("/login", access.login, methods=["POST"]),
+                Route("/logout", g(access.logout, None, mutate=True), methods=["POST"]),
+                Route("/static/{file}", StaticFiles().serve, methods=["GET"]),
                 Route("/keysets", g(self._keysets, "read"), methods=["GET"]),
                 Route("/keysets/{name}", g(self._keyset, "read"), methods=["GET"]),
-                Route("/keysets/{name}/live", g(self._live, "read", page=False), methods=["GET"]),
+                Route("/keysets/{name}/live", g(self._live, "read", html=False), methods=["GET"]),
                 Route(
                     "/keysets/{name}/rotate",
                     g(self._rotate, "rotate", mutate=True),
@@ -168,91 +106,8 @@ class Console:
             ]
         )
 
-    # -- plumbing -----------------------------------------------------------
-
-    def _page(
-        self, title: str, body: Markup, session: Session | None, status: int = 200
-    ) -> Response:
-        html = page(
-            title,
-            body,
-            prefix=self.prefix,
-            actor=session.actor if session else None,
-            csrf=session.csrf if session else None,
-            flash=session.take_flash() if session else (),
-        )
-        return _response(html, status)
-
-    def _error(self, problem: Problem, session: Session | None) -> Response:
-        body = render(
-            '<p class="flash error" id="error"><code id="error-code">{code}</code> {detail}</p>'
-            '<p><a href="{p}/keysets">Back to the key sets</a></p>',
-            code=problem.code,
-            detail=problem.detail,
-            p=self.prefix,
-        )
-        response = self._page(f"{problem.status} refused", body, session, problem.status)
-        if problem.status == 429 and "Retry-After" in problem.headers:
-            response.headers["Retry-After"] = problem.headers["Retry-After"]
-        return response
-
-    def _secure(self, request: Request) -> bool:
-        return not plain_loopback(request.url.scheme, request.headers.get("host", ""))
-
-    def _origins(self, request: Request) -> set[str]:
-        base = urlsplit(self.state.config.base_url)
-        return {
-            f"{base.scheme}://{base.netloc}",
-            f"{request.url.scheme}://{request.headers.get('host', '')}",
-        }
-
-    def _login_url(self, request: Request) -> str:
-        return f"{self.prefix}/login"
-
-    def _guarded(
-        self, handler: Handler, need: str | None, *, mutate: bool = False, page: bool = True
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            session = self.sessions.get(request.cookies.get(COOKIE))
-            try:
-                if session is None:
-                    if not page:
-                        return _response(b"", 401)
-                    return _redirect(self._login_url(request))
-                try:  # the token is checked again on every request: revoked ends the session
-                    principal = await self.auth.authenticate("Bearer " + session.secret)
-                except Problem:
-                    self.sessions.end(request.cookies.get(COOKIE))
-                    return _redirect(self._login_url(request)) if page else _response(b"", 401)
-                form: Form = {}
-                if mutate:
-                    if not same_origin(request.headers, request.url.scheme, self._origins(request)):
-                        raise Problem(
-                            403, "KW_CROSS_ORIGIN", "the request did not come from this console"
-                        )
-                    form = _parse_form(
-                        await request.body(), request.headers.get("content-type", "")
-                    )
-                    if not csrf_ok(session, form.get("csrf")):
-                        raise Problem(
-                            403,
-                            "KW_CSRF",
-                            "the form's CSRF token is missing or wrong: reload the page",
-                        )
-                if need is not None:
-                    authorize(principal, need)
-                name = request.path_params.get("name")
-                if name is not None and not is_keyset_name(name):
-                    raise Problem(404, "KW_KEYSET_NOT_FOUND", "no key set has that name")
-                return await handler(request, session, principal, form)
-            except Problem as problem:
-                return self._error(problem, session)
-            except KeywellError as exc:
-                return self._error(problem_from_error(exc), session)
-            except Exception as exc:
-                return self._error(internal_error(exc, request.scope), session)
-
-        return endpoint
+    async def _root(self, request: Request) -> Response:
+        return redirect(f"{self.prefix}/keysets")
 
     def _snapshot_entry(self, name: str) -> tuple[KeySetInfo, list[KeyInfo], Entry | None]:
         registry = self.state.registry
@@ -265,74 +120,6 @@ class Console:
         url = jwks_uri(config.base_url, name, alg, default=name == config.default_keyset)
         return url or ""
 
-    # -- login and logout ---------------------------------------------------
-
-    async def _root(self, request: Request) -> Response:
-        return _redirect(f"{self.prefix}/keysets")
-
-    def _login_body(self, note: str = "") -> Markup:
-        return render(
-            '{note}<form method="post" action="{p}/login" class="login">'
-            '<label>Admin token <input type="password" name="token" id="token" '
-            'autocomplete="off" required></label>'
-            '<button type="submit" id="login">Log in</button>'
-            "<p><small>An admin API token (<code>keywell admin-token create</code>); the "
-            "<code>read</code> scope to look, an action's scope to act.</small></p></form>",
-            note=render('<p class="flash error" id="error">{n}</p>', n=note) if note else "",
-            p=self.prefix,
-        )
-
-    async def _login_form(self, request: Request) -> Response:
-        if self.sessions.get(request.cookies.get(COOKIE)) is not None:
-            return _redirect(f"{self.prefix}/keysets")
-        return self._page("Log in", self._login_body(), None)
-
-    async def _login(self, request: Request) -> Response:
-        try:
-            if not same_origin(request.headers, request.url.scheme, self._origins(request)):
-                raise Problem(403, "KW_CROSS_ORIGIN", "the request did not come from this console")
-            form = _parse_form(await request.body(), request.headers.get("content-type", ""))
-            secret = form.get("token", "").strip()
-            try:
-                principal = await self.auth.authenticate("Bearer " + secret)
-            except Problem:
-                return self._page("Log in", self._login_body("That token is not valid."), None, 401)
-            if "read" not in principal.scopes and "admin" not in principal.scopes:
-                return self._page(
-                    "Log in", self._login_body("That token lacks the read scope."), None, 403
-                )
-        except Problem as problem:
-            return self._error(problem, None)
-        sid, _ = self.sessions.create(secret, principal.actor, principal.scopes)
-        response = _redirect(f"{self.prefix}/keysets")
-        response.headers["Set-Cookie"] = cookie_header(
-            sid, path=self.prefix, secure=self._secure(request), max_age=int(self.sessions.absolute)
-        )
-        return response
-
-    async def _logout(
-        self, request: Request, session: Session, principal: Principal, form: Form
-    ) -> Response:
-        self.sessions.end(request.cookies.get(COOKIE))
-        response = _redirect(self._login_url(request))
-        response.headers["Set-Cookie"] = cookie_header(
-            "", path=self.prefix, secure=self._secure(request), max_age=0
-        )
-        return response
-
-    async def _static_file(self, request: Request) -> Response:
-        found = self._static.get(request.path_params["file"])
-        if found is None:
-            return _response(b"", 404, media="text/plain")
-        body, etag = found
-        if request.headers.get("if-none-match") == etag:
-            response = _response(b"", 304)
-        else:
-            response = _response(body, media=_STATIC[request.path_params["file"]])
-        response.headers["Cache-Control"] = "no-cache"
-        response.headers["ETag"] = etag
-        return response
-
     # -- key sets -------------------------------------------------------------
 
     async def _keysets(
@@ -343,7 +130,7 @@ class Console:
         body = views.keyset_list(
             infos, dict(registry.keys), prefix=self.prefix, now=datetime.now(UTC)
         )
-        return self._page("Key sets", body, session)
+        return self.access.page("Key sets", body, session)
 
     async def _keyset(
         self, request: Request, session: Session, principal: Principal, form: Form
@@ -359,7 +146,7 @@ class Console:
             csrf=session.csrf,
             now=datetime.now(UTC),
         )
-        return self._page(f"Key set {name}", body, session)
+        return self.access.page(f"Key set {name}", body, session)
 
     async def _live(
         self, request: Request, session: Session, principal: Principal, form: Form
@@ -368,7 +155,7 @@ class Console:
         name = request.path_params["name"]
         info, keys, entry = self._snapshot_entry(name)
         if request.query_params.get("version") == str(info.version):
-            return _response(b"", 204)
+            return response(b"", 204)
         part = views.live_part(
             info,
             keys,
@@ -377,7 +164,7 @@ class Console:
             jwks_url=self._jwks_url(name, info.alg),
             now=datetime.now(UTC),
         )
-        return _response(part.encode())
+        return response(part.encode())
 
     async def _rotate(
         self, request: Request, session: Session, principal: Principal, form: Form
@@ -402,7 +189,7 @@ class Console:
             )
         if result.warning:
             session.flash.append(("error", result.warning))
-        return _redirect(f"{self.prefix}/keysets/{name}")
+        return redirect(f"{self.prefix}/keysets/{name}")
 
     async def _policy(
         self, request: Request, session: Session, principal: Principal, form: Form
@@ -426,7 +213,7 @@ class Console:
             raise Problem(422, "KW_POLICY_INVALID", "a duration is out of range") from None
         await operations.update_policy(self.state, name, policy, actor=principal.actor)
         session.flash.append(("ok", "policy saved: " + policy.describe()))
-        return _redirect(f"{self.prefix}/keysets/{name}")
+        return redirect(f"{self.prefix}/keysets/{name}")
 
     async def _revoke_form(
         self, request: Request, session: Session, principal: Principal, form: Form
@@ -435,7 +222,7 @@ class Console:
         info, keys, _ = self._snapshot_entry(name)
         kid = request.query_params.get("kid", "")
         body = views.revoke_page(info, keys, kid, prefix=self.prefix, csrf=session.csrf)
-        return self._page(f"Revoke a key of {name}", body, session)
+        return self.access.page(f"Revoke a key of {name}", body, session)
 
     async def _revoke(
         self, request: Request, session: Session, principal: Principal, form: Form
@@ -444,7 +231,7 @@ class Console:
         kid = form.get("kid", "")
         if not kid or form.get("confirm", "").strip() != kid:
             session.flash.append(("error", "not revoked: the kid typed back does not match"))
-            return _redirect(f"{self.prefix}/keysets/{name}/revoke?{urlencode({'kid': kid})}")
+            return redirect(f"{self.prefix}/keysets/{name}/revoke?{urlencode({'kid': kid})}")
         transitions, _ = await operations.revoke(
             self.state, name, kid, form.get("reason", ""), actor=principal.actor
         )
@@ -453,7 +240,7 @@ class Console:
             for t in transitions
         )
         session.flash.append(("ok", f"revoked {kid}: {changes}"))
-        return _redirect(f"{self.prefix}/keysets/{name}")
+        return redirect(f"{self.prefix}/keysets/{name}")
 
     # -- tools ------------------------------------------------------------------
 
@@ -483,13 +270,13 @@ class Console:
             verdict=verdict,
             now=datetime.now(UTC),
         )
-        return self._page("Token debugger", body, session)
+        return self.access.page("Token debugger", body, session)
 
     async def _lint(
         self, request: Request, session: Session, principal: Principal, form: Form
     ) -> Response:
         text = form.get("jwks") if request.method == "POST" else None
-        return self._page(
+        return self.access.page(
             "JWKS lint", tools.lint_page(prefix=self.prefix, csrf=session.csrf, text=text), session
         )
 
@@ -520,4 +307,4 @@ class Console:
             action=action,
             next_before=more,
         )
-        return self._page("Audit log", body, session)
+        return self.access.page("Audit log", body, session)
