@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -242,3 +243,31 @@ def test_health_says_when_rotation_is_overdue() -> None:
 
 def test_custody_defaults_to_the_store() -> None:
     assert custody_of(_info()) == "db"
+
+
+HOSTILE = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "'><svg onload=alert(1)>"]
+
+
+@pytest.mark.parametrize("evil", HOSTILE)
+async def test_every_echo_is_escaped(
+    anon: httpx.AsyncClient, issuer: Issuer, tokens: dict[str, str], evil: str
+) -> None:
+    """Whatever reaches a page (claims, header, lint input, filters, actors) is text, not markup."""
+    csrf = await login(anon, tokens["admin"])
+    b64 = lambda o: base64.urlsafe_b64encode(json.dumps(o).encode()).rstrip(b"=").decode()  # noqa: E731
+    token = f"{b64({'alg': 'ES256', 'kid': evil, evil: 1})}.{b64({'sub': evil, evil: evil})}.AAAA"
+    pages = [
+        await anon.post("/console/debugger", data={"csrf": csrf, "token": token, "audience": evil}),
+        await anon.post(
+            "/console/lint", data={"csrf": csrf, "jwks": json.dumps({"keys": [{"kid": evil}]})}
+        ),
+        await anon.get("/console/audit", params={"actor": evil, "action": evil}),
+        await anon.get("/console/keysets/default/revoke", params={"kid": evil}),
+    ]
+    issuer.update_issuer("other", "https://issuer.console.test/x", actor=evil[:60])
+    pages.append(await anon.get("/console/audit", params={"keyset": "other"}))
+    for r in pages:
+        assert r.status_code == 200, r.text
+        assert evil not in r.text
+        assert r.text.count("<script") == 1  # the layout's packaged script only
+    assert "&lt;" in pages[-1].text
