@@ -7,11 +7,16 @@ import pytest
 
 from keywell.issuer import Issuer
 from keywell.server import KeywellServer
-from keywell.server.console import CSP, Sessions
+from keywell.server.console import CSP, Console, Sessions
 from keywell.server.console.sessions import COOKIE, cookie_header, csrf_ok, plain_loopback
 from tests.console.conftest import BASE, csrf_of, login
 
 pytestmark = pytest.mark.anyio
+
+
+def _console(server: KeywellServer) -> Console:
+    assert server.console is not None
+    return server.console
 
 
 async def test_pages_need_a_session(anon: httpx.AsyncClient) -> None:
@@ -137,11 +142,11 @@ async def test_logout_ends_the_session_server_side(
 ) -> None:
     csrf = await login(anon, tokens["read"])
     sid = anon.cookies[COOKIE]
-    assert len(server.console.sessions) == 1
+    assert len(_console(server).sessions) == 1
     r = await anon.post("/console/logout", data={"csrf": csrf})
     assert r.status_code == 303
     assert "Max-Age=0" in r.headers["set-cookie"]
-    assert len(server.console.sessions) == 0
+    assert len(_console(server).sessions) == 0
     # the old id, replayed, opens nothing
     transport = httpx.ASGITransport(app=server)
     async with httpx.AsyncClient(transport=transport, base_url=BASE, cookies={COOKIE: sid}) as c:
@@ -154,7 +159,7 @@ async def test_logout_needs_the_csrf_token(
     await login(anon, tokens["read"])
     r = await anon.post("/console/logout", data={"csrf": "wrong"})
     assert r.status_code == 403
-    assert len(server.console.sessions) == 1
+    assert len(_console(server).sessions) == 1
 
 
 async def test_a_revoked_token_ends_its_session(
@@ -168,7 +173,7 @@ async def test_a_revoked_token_ends_its_session(
     r = await anon.get("/console/keysets")
     assert r.status_code == 303
     assert r.headers["location"] == "/console/login"
-    assert len(server.console.sessions) == 0
+    assert len(_console(server).sessions) == 0
 
 
 def test_sessions_expire_idle_and_absolute() -> None:
@@ -219,3 +224,18 @@ async def test_csrf_of_pages(anon: httpx.AsyncClient, tokens: dict[str, str]) ->
     csrf = await login(anon, tokens["read"])
     page = await anon.get("/console/debugger")
     assert csrf_of(page.text) == csrf
+
+
+async def test_the_console_can_be_turned_off(issuer: Issuer, tokens: dict[str, str]) -> None:
+    from keywell.server import ServerConfig, create_app
+
+    srv = create_app(issuer, ServerConfig(public_url=BASE, console=False))
+    assert srv.console is None
+    async with srv.running():
+        transport = httpx.ASGITransport(app=srv)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as c:
+            for path in ("/console/login", "/console/keysets", "/console/static/console.js"):
+                r = await c.get(path)
+                assert r.status_code == 404, path
+                assert r.headers["content-type"] == "application/problem+json"
+            assert (await c.get("/.well-known/jwks.json")).status_code == 200

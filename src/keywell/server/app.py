@@ -176,8 +176,10 @@ class KeywellServer:
         _install_error_handlers(api)
         api.include_router(build_admin_router(self.state))
         self._add_operational_routes(api)
-        self.console = Console(self.state, self.authenticator, prefix=CONSOLE_PREFIX)
-        api.mount(CONSOLE_PREFIX, self.console.app)
+        self.console: Console | None = None
+        if config.console:
+            self.console = Console(self.state, self.authenticator, prefix=CONSOLE_PREFIX)
+            api.mount(CONSOLE_PREFIX, self.console.app)
         self.api = api
         guard = AdminGuard(
             api,
