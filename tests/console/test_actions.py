@@ -10,6 +10,7 @@ import pytest
 from keywell.issuer import Issuer
 from keywell.lifecycle import KeyState
 from keywell.server import KeywellServer
+from keywell.server.console.views import POLICY_FIELDS
 from tests.console.conftest import BASE, login
 
 pytestmark = pytest.mark.anyio
@@ -253,3 +254,40 @@ async def test_every_action_refuses_without_csrf_origin_or_scope(
                 assert "KW_FORBIDDEN" in r.text
                 assert f"lacks the &#x27;{scope}&#x27; scope" in r.text
         assert issuer.get_keyset("default").version == version, path
+
+
+_HOSTILE_VALUES = ["", "\x00", "é" * 3, "a" * 20_000, "%ZZ", "../../etc", "-1", "1e309", "<x>", " "]
+
+
+async def test_hostile_forms_never_give_a_500(
+    anon: httpx.AsyncClient, issuer: Issuer, tokens: dict[str, str]
+) -> None:
+    """Every field of every console form, set to each hostile value: a typed answer, never 500."""
+    csrf = await login(anon, tokens["admin"])
+    forms = {
+        "/console/keysets/default/rotate": ["emergency"],
+        "/console/keysets/default/policy": [f for f, _, _ in POLICY_FIELDS],
+        "/console/keysets/default/revoke": ["kid", "confirm", "reason"],
+        "/console/debugger": ["token", "keyset", "audience"],
+        "/console/lint": ["jwks"],
+        "/console/login": ["token"],
+    }
+    for path, fields in forms.items():
+        for field in fields:
+            for value in _HOSTILE_VALUES:
+                r = await anon.post(path, data={"csrf": csrf, field: value})
+                assert r.status_code < 500, (path, field, value[:20], r.text[:300])
+        for raw, kind in (
+            (b"\xff\xfe=\xff", "application/x-www-form-urlencoded"),
+            (b"&".join(b"f%d=1" % i for i in range(100)), "application/x-www-form-urlencoded"),
+            (b"x" * 70_000, "application/x-www-form-urlencoded"),
+            (b"csrf=" + csrf.encode(), "multipart/form-data; boundary=x"),
+        ):
+            r = await anon.post(path, content=raw, headers={"Content-Type": kind})
+            allowed = {400, 403, 413, 415} | ({401, 429} if path.endswith("login") else set())
+            assert r.status_code in allowed, (path, kind, r.status_code)
+    for query in ("version=%00", "version=" + "9" * 5000, "kid=%FF"):
+        r = await anon.get(f"/console/keysets/default/live?{query}")
+        assert r.status_code < 500
+        r = await anon.get(f"/console/keysets/default/revoke?{query}")
+        assert r.status_code < 500
