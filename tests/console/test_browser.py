@@ -31,6 +31,8 @@ from keywell.store.kek import KEKRing
 from tests.server.procutil import Deployment, ServerProcess
 
 pytestmark = pytest.mark.slow
+# a shared CI machine may be slow to render; bounds a hang, asserts no speed
+expect.set_options(timeout=20_000)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
