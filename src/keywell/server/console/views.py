@@ -119,7 +119,25 @@ def live_part(
     jwks_url: str,
     now: datetime,
 ) -> Markup:
-    """What the page refreshes in place: timeline, keys, and the JWKS exactly as served."""
+    """What the page refreshes in place: summary, timeline, keys, the JWKS exactly as served."""
+    active = _by_state(keys, KeyState.ACTIVE)
+    due = rotation_due_at(info.policy, keys)
+    level, why = health(info, keys, now)
+    summary = render(
+        '<dl class="summary"><dt>Issuer</dt><dd>{issuer}</dd><dt>Algorithm</dt><dd>{alg}</dd>'
+        "<dt>Custody</dt><dd>{custody}</dd><dt>Active kid</dt>"
+        '<dd><code id="active-kid">{kid}</code></dd>'
+        '<dt>Next rotation</dt><dd id="next-rotation" title="{at}">{rel}</dd>'
+        '<dt>Health</dt><dd class="health {level}">{why}</dd></dl>',
+        issuer=info.issuer,
+        alg=info.alg,
+        custody=custody_of(info),
+        kid=active[0].kid if active else "-",
+        at=_stamp(due),
+        rel=relative(due, now),
+        level=level,
+        why=why,
+    )
     key_rows = join(
         render(
             '<tr data-kid="{kid}" data-state="{state}"><td><code>{kid}</code></td>'
@@ -161,7 +179,7 @@ def live_part(
             body=doc.body.decode("utf-8", "replace"),
         )
     return render(
-        '<div id="live" data-version="{v}" data-poll="{p}/keysets/{n}/live">'
+        '<div id="live" data-version="{v}" data-poll="{p}/keysets/{n}/live">{summary}'
         '<h2>Timeline</h2><div class="scroll">{svg}</div>'
         '<p class="legend"><span class="pending">pending</span> <span '
         'class="prepublish">prepublish window</span> '
@@ -172,6 +190,7 @@ def live_part(
         "</tr></thead><tbody>{rows}</tbody></table>"
         "<h2>Published JWK Set</h2>{served}</div>",
         v=info.version,
+        summary=summary,
         p=prefix,
         n=info.name,
         svg=draw_timeline(info, keys, now),
@@ -205,9 +224,6 @@ def keyset_page(
     now: datetime,
 ) -> Markup:
     """One key set: summary, the live part, rotate and emergency rotate, the editable policy."""
-    active = _by_state(keys, KeyState.ACTIVE)
-    due = rotation_due_at(info.policy, keys)
-    level, why = health(info, keys, now)
     fields = join(
         render(
             '<label>{label} <input name="{name}" value="{value}" size="8"> <small>{hint}</small>'
@@ -224,10 +240,6 @@ def keyset_page(
         '<input type="hidden" name="csrf" value="{csrf}">'
     )
     return render(
-        '<dl class="summary"><dt>Issuer</dt><dd>{issuer}</dd><dt>Algorithm</dt><dd>{alg}</dd>'
-        "<dt>Custody</dt><dd>{custody}</dd><dt>Active kid</dt><dd><code>{kid}</code></dd>"
-        '<dt>Next rotation</dt><dd id="next-rotation" title="{at}">{rel}</dd>'
-        '<dt>Health</dt><dd class="health {level}">{why}</dd></dl>'
         "{live}"
         '<h2>Actions</h2><div class="actions">'
         + action
@@ -243,14 +255,6 @@ def keyset_page(
         '<h2>Policy</h2><form method="post" action="{p}/keysets/{n}/policy" class="policy">'
         '<input type="hidden" name="csrf" value="{csrf}">{fields}'
         '<button type="submit" id="save-policy">Save policy</button></form>',
-        issuer=info.issuer,
-        alg=info.alg,
-        custody=custody_of(info),
-        kid=active[0].kid if active else "-",
-        at=_stamp(due),
-        rel=relative(due, now),
-        level=level,
-        why=why,
         live=live_part(info, keys, entry, prefix=prefix, jwks_url=jwks_url, now=now),
         p=prefix,
         n=info.name,
