@@ -5,9 +5,9 @@ process's memory only: the browser holds a random id (``secrets``, 256 bits)
 in an ``HttpOnly; SameSite=Strict`` cookie scoped to the console's path,
 ``Secure`` unless the console is reached over plain http on a loopback
 address. The table is keyed by the SHA-256 of the id, so a lookup never
-compares a secret. With several replicas behind a load balancer a session
-lives on the replica that created it: pin console traffic to one replica
-(sticky sessions) or log in again where you land.
+compares a secret. With several worker processes or replicas a session
+lives in the process that created it: serve the console from one process
+(sticky sessions to one single-worker replica) or log in again where you land.
 
 The admin token itself stays in server memory with the session (never in the
 cookie, a log line or a ``repr``) so that every request re-checks it through
