@@ -32,7 +32,7 @@ from keywell.lifecycle.rules import jwks_uri
 from keywell.server import operations
 from keywell.server.auth import Authenticator, Principal
 from keywell.server.bodies import PolicyModel
-from keywell.server.console import tools, views
+from keywell.server.console import audit, tools, views
 from keywell.server.console.access import Access
 from keywell.server.console.http import CSP, Form, StaticFiles, redirect, response
 from keywell.server.console.sessions import Session, Sessions
@@ -298,7 +298,7 @@ class Console:
             )
         )
         more = events[size - 1].id if len(events) > size else None
-        body = tools.audit_page(
+        body = audit.audit_page(
             events[:size],
             prefix=self.prefix,
             names=sorted(self.state.registry.infos),

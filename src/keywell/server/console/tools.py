@@ -1,4 +1,4 @@
-"""The token debugger, the JWKS lint and the audit log pages.
+"""The token debugger and the JWKS lint pages.
 
 The debugger verifies a pasted token with the library's own
 :class:`~keywell.Verifier` against the live published JWK Set of a key set
@@ -24,13 +24,13 @@ from keywell.jose._json import loads_object
 from keywell.jose.base64url import b64url_decode
 from keywell.jose.jwkset import JWKSet
 from keywell.jose.verifier import Verifier
-from keywell.lifecycle import AuditEvent, KeyInfo, KeySetInfo
+from keywell.lifecycle import KeyInfo, KeySetInfo
 from keywell.lint import lint_json
 from keywell.server.console.markup import Markup, join, render
 from keywell.server.console.views import relative
 from keywell.server.published import Entry
 
-__all__ = ["Verdict", "audit_page", "debug_token", "debugger_page", "lint_page"]
+__all__ = ["Verdict", "debug_token", "debugger_page", "lint_page"]
 
 _TIME_CLAIMS = ("iat", "nbf", "exp")
 
@@ -241,71 +241,4 @@ def lint_page(*, prefix: str, csrf: str, text: str | None) -> Markup:
         form=form,
         summary=summary,
         table=table,
-    )
-
-
-def audit_page(
-    events: Sequence[AuditEvent],
-    *,
-    prefix: str,
-    names: Sequence[str],
-    keyset: str | None,
-    actor: str | None,
-    action: str | None,
-    next_before: int | None,
-) -> Markup:
-    """The filter form, a page of events (newest first) and a link to the next page."""
-    options = join(
-        render(
-            '<option value="{n}"{sel}>{n}</option>',
-            n=n,
-            sel=Markup(" selected") if n == keyset else "",
-        )
-        for n in names
-    )
-    form = render(
-        '<form method="get" action="{p}/audit" class="filters">'
-        '<label>Key set <select name="keyset" id="f-keyset"><option '
-        'value="">(all)</option>{options}</select></label>'
-        '<label>Actor <input name="actor" id="f-actor" value="{actor}"></label>'
-        '<label>Action <input name="action" id="f-action" value="{action}"></label>'
-        '<button type="submit" id="filter">Filter</button></form>',
-        p=prefix,
-        options=options,
-        actor=actor or "",
-        action=action or "",
-    )
-    rows = join(
-        render(
-            '<tr data-id="{id}"><td>{at}</td><td>{ks}</td><td><code>{kid}</code></td><td>{act}</td>'
-            "<td>{actor}</td><td>{change}</td><td>{reason}</td></tr>",
-            id=e.id,
-            at=e.at.strftime("%Y-%m-%d %H:%M:%S"),
-            ks=e.keyset or "",
-            kid=e.kid or "",
-            act=e.action,
-            actor=e.actor,
-            change=f"{e.old_state or '·'} → {e.new_state}" if e.new_state else "",
-            reason=e.reason or "",
-        )
-        for e in events
-    )
-    more = Markup("")
-    if next_before is not None:
-        from urllib.parse import urlencode
-
-        query = {k: v for k, v in (("keyset", keyset), ("actor", actor), ("action", action)) if v}
-        query["before"] = str(next_before)
-        more = render(
-            '<p><a id="older" href="{p}/audit?{q}">older events →</a></p>',
-            p=prefix,
-            q=urlencode(query),
-        )
-    return render(
-        '{form}<table class="audit"><thead><tr><th>At (UTC)</th><th>Key set</th><th>kid</th>'
-        "<th>Action</th>"
-        "<th>Actor</th><th>Change</th><th>Reason</th></tr></thead><tbody>{rows}</tbody></table>{more}",
-        form=form,
-        rows=rows or Markup('<tr><td colspan="7" class="empty">No events match.</td></tr>'),
-        more=more,
     )
