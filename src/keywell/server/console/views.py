@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from keywell.lifecycle import KeyInfo, KeySetInfo, KeyState, format_duration, rotation_due_at
 from keywell.lifecycle.rules import is_publishable
@@ -151,10 +152,10 @@ def live_part(
             leaves=_stamp(k.revoked_at or k.expires_at),
             reason=k.revoke_reason or "",
             link=render(
-                '<a class="revoke" href="{p}/keysets/{n}/revoke?kid={kid}">revoke…</a>',
+                '<a class="revoke" href="{p}/keysets/{n}/revoke?{q}">revoke…</a>',
                 p=prefix,
                 n=info.name,
-                kid=k.kid,
+                q=urlencode({"kid": k.kid}),
             )
             if k.state in (KeyState.PENDING, KeyState.ACTIVE, KeyState.RETIRED)
             else "",
