@@ -14,8 +14,8 @@ import pytest
 from keywell.issuer import Issuer
 from keywell.lifecycle import KeyInfo, KeySetInfo, KeyState, RotationPolicy
 from keywell.server.console import CSP
+from keywell.server.console.facts import custody_of, health
 from keywell.server.console.timeline import draw_timeline
-from keywell.server.console.views import custody_of, health
 from tests.console.conftest import login
 
 pytestmark = pytest.mark.anyio

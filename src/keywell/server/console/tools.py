@@ -26,8 +26,8 @@ from keywell.jose.jwkset import JWKSet
 from keywell.jose.verifier import Verifier
 from keywell.lifecycle import KeyInfo, KeySetInfo
 from keywell.lint import lint_json
+from keywell.server.console.facts import relative
 from keywell.server.console.markup import Markup, join, render
-from keywell.server.console.views import relative
 from keywell.server.published import Entry
 
 __all__ = ["Verdict", "debug_token", "debugger_page", "lint_page"]

@@ -8,68 +8,17 @@ routes in :mod:`keywell.server.console.routes` do the I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from keywell.lifecycle import KeyInfo, KeySetInfo, KeyState, format_duration, rotation_due_at
-from keywell.lifecycle.rules import is_publishable
+from keywell.server.console.facts import by_state, custody_of, health, relative, stamp
 from keywell.server.console.markup import Markup, join, render
 from keywell.server.console.timeline import draw_timeline
 from keywell.server.published import Entry
 
-__all__ = [
-    "custody_of",
-    "health",
-    "keyset_list",
-    "keyset_page",
-    "live_part",
-    "relative",
-    "revoke_page",
-]
-
-_SKEW = timedelta(seconds=60)
-
-
-def custody_of(info: KeySetInfo) -> str:
-    """Where the set's private keys live: its custody URI, ``db`` (sealed in the store) by default.
-
-    The one place the console reads it (``KeySetInfo.custody`` arrives with the custody backends).
-    """
-    return str(getattr(info, "custody", None) or "db")
-
-
-def relative(at: datetime | None, now: datetime) -> str:
-    """``in 3d4h`` or ``5m ago`` (whole seconds), ``-`` for ``None``."""
-    if at is None:
-        return "-"
-    seconds = round((at - now).total_seconds())
-    if seconds == 0:
-        return "now"
-    text = format_duration(abs(seconds))
-    return f"in {text}" if seconds > 0 else f"{text} ago"
-
-
-def _stamp(at: datetime | None) -> str:
-    return "-" if at is None else at.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _by_state(keys: Sequence[KeyInfo], state: KeyState) -> list[KeyInfo]:
-    return [k for k in keys if k.state is state]
-
-
-def health(info: KeySetInfo, keys: Sequence[KeyInfo], now: datetime) -> tuple[str, str]:
-    """``(level, text)``: ``ok``, ``warn`` or ``error`` and why, from the keys' states."""
-    if not _by_state(keys, KeyState.ACTIVE):
-        return "error", "no active key: nothing can sign"
-    if not _by_state(keys, KeyState.PENDING):
-        return "warn", "no pending successor published"
-    due = rotation_due_at(info.policy, keys)
-    if due is not None and due + _SKEW < now:
-        return "warn", f"rotation overdue by {format_duration(round((now - due).total_seconds()))}"
-    if not is_publishable(info.alg):
-        return "ok", "private set (HMAC): not published"
-    return "ok", "healthy"
+__all__ = ["POLICY_FIELDS", "keyset_list", "keyset_page", "live_part", "revoke_page"]
 
 
 def keyset_list(
@@ -79,7 +28,7 @@ def keyset_list(
     rows = []
     for info in infos:
         ks = keys.get(info.name, [])
-        active = _by_state(ks, KeyState.ACTIVE)
+        active = by_state(ks, KeyState.ACTIVE)
         due = rotation_due_at(info.policy, ks)
         level, why = health(info, ks, now)
         rows.append(
@@ -92,7 +41,7 @@ def keyset_list(
                 alg=info.alg,
                 custody=custody_of(info),
                 kid=active[0].kid if active else "-",
-                at=_stamp(due),
+                at=stamp(due),
                 rel=relative(due, now),
                 level=level,
                 why=why,
@@ -121,7 +70,7 @@ def live_part(
     now: datetime,
 ) -> Markup:
     """What the page refreshes in place: summary, timeline, keys, the JWKS exactly as served."""
-    active = _by_state(keys, KeyState.ACTIVE)
+    active = by_state(keys, KeyState.ACTIVE)
     due = rotation_due_at(info.policy, keys)
     level, why = health(info, keys, now)
     summary = render(
@@ -134,7 +83,7 @@ def live_part(
         alg=info.alg,
         custody=custody_of(info),
         kid=active[0].kid if active else "-",
-        at=_stamp(due),
+        at=stamp(due),
         rel=relative(due, now),
         level=level,
         why=why,
@@ -146,10 +95,10 @@ def live_part(
             "<td>{leaves}</td><td>{reason}</td><td>{link}</td></tr>",
             kid=k.kid,
             state=k.state.value,
-            pub=_stamp(k.published_at),
-            act=_stamp(k.activated_at),
-            ret=_stamp(k.retired_at),
-            leaves=_stamp(k.revoked_at or k.expires_at),
+            pub=stamp(k.published_at),
+            act=stamp(k.activated_at),
+            ret=stamp(k.retired_at),
+            leaves=stamp(k.revoked_at or k.expires_at),
             reason=k.revoke_reason or "",
             link=render(
                 '<a class="revoke" href="{p}/keysets/{n}/revoke?{q}">revoke…</a>',
@@ -271,7 +220,7 @@ def revoke_page(
     key = next((k for k in keys if k.kid == kid), None)
     if key is None:
         return Markup('<p class="flash error">The key set has no key with that kid.</p>')
-    pending = _by_state(keys, KeyState.PENDING)
+    pending = by_state(keys, KeyState.PENDING)
     if key.state is KeyState.ACTIVE:
         effect = (
             render(
