@@ -136,6 +136,17 @@ def test_make_run_followed_literally(tmp_path: Path) -> None:
         )
         assert shell.returncode == 0, shell.stderr + shell.stdout
         assert shell.stdout.startswith("VERIFIED: signature")
+        console = re.search(
+            r"^  console:\s+(\S+)  \(log in with the admin token below\)$", run.out, re.M
+        )
+        assert console, run.out
+        assert console.group(1) == f"{base}/console"
+        secret = re.search(r"kwa_[A-Za-z0-9_-]+", run.out)
+        assert secret, run.out
+        with httpx.Client(base_url=base, headers={"Origin": base}) as browser:
+            login = browser.post("/console/login", data={"token": secret.group(0)})
+            assert login.status_code == 303, login.text
+            assert 'data-keyset="default"' in browser.get("/console/keysets").text
         assert '"aud": "keywell-dev"' in shell.stdout
         first = re.search(r"admin token #(\d+) \(make-run, all scopes, valid 1d until ", run.out)
         assert first, run.out

@@ -156,14 +156,25 @@ class Issuer:
         """Every key of the set, oldest first."""
         return self._keysets.keys(name)
 
-    def history(self, name: str | None = None, *, limit: int = 100) -> list[AuditEvent]:
+    def history(
+        self,
+        name: str | None = None,
+        *,
+        limit: int = 100,
+        actor: str | None = None,
+        action: str | None = None,
+        before: int | None = None,
+    ) -> list[AuditEvent]:
         """Audit events, newest first (of one set, or of everything).
+
+        ``actor`` and ``action`` keep only the events equal to them; ``before``
+        keeps those with a lower ``id`` (the next page after the last id seen).
 
         Raises:
             KeySetNotFoundError: ``name`` is no valid key-set name (it names nothing).
-            ValueError: ``limit`` is not an integer from 0 to 2**31 - 1.
+            ValueError: ``limit`` or ``before`` is not an integer from 0 to 2**31 - 1.
         """
-        return self._keysets.history(name, limit=limit)
+        return self._keysets.history(name, limit=limit, actor=actor, action=action, before=before)
 
     def versions(self) -> dict[str, int]:
         """Every set's version counter (bumped on every change of the set)."""

@@ -111,9 +111,19 @@ class KeySets:
             set_id, _ = self._store.get_set(conn, name)
             return self._store.keys_of(conn, set_id)
 
-    def history(self, name: str | None, *, limit: int) -> list[AuditEvent]:
-        """Audit events, newest first (of one set, or of everything)."""
-        return catalog.history(self._store, name, limit=limit)
+    def history(
+        self,
+        name: str | None,
+        *,
+        limit: int,
+        actor: str | None = None,
+        action: str | None = None,
+        before: int | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events, newest first (of one set, or of everything), optionally filtered."""
+        return catalog.history(
+            self._store, name, limit=limit, actor=actor, action=action, before=before
+        )
 
     def versions(self) -> dict[str, int]:
         """Every set's version counter (bumped on every change of the set)."""

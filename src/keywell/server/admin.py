@@ -14,19 +14,17 @@ replica serves the new key set.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Security
 from fastapi.security import HTTPBearer
 from pydantic import AfterValidator
 
 from keywell.lifecycle.names import KEYSET_NAME_MAX, check_keyset_name, is_keyset_name, is_kid
 from keywell.lifecycle.rules import jwks_uri
+from keywell.server import operations
 from keywell.server.admin_tokens import add_admin_token_routes
 from keywell.server.auth import Principal
 from keywell.server.bodies import KeySetCreate, MintIn, PolicyModel, RevokeIn, RotateIn
@@ -187,16 +185,8 @@ def build_admin_router(state: ServerState) -> APIRouter:
     ) -> RotateOut:
         emergency = body.emergency if body is not None else False
         actor = _principal(request).actor
-        result = await anyio.to_thread.run_sync(
-            lambda: issuer.rotate(name, emergency=emergency, actor=actor)
-        )
-        committed, since = datetime.now(UTC), time.monotonic()
-        state.metrics.count_transitions(result.transitions)
-        await anyio.to_thread.run_sync(_refresh)
-        if not (emergency and result.performed):
-            return RotateOut.of(result)
-        await state.propagated(since)  # the fresh key must be served everywhere first
-        return RotateOut.of(result, committed)
+        result, committed = await operations.rotate(state, name, emergency=emergency, actor=actor)
+        return RotateOut.of(result) if committed is None else RotateOut.of(result, committed)
 
     @router.get(
         "/keysets/{name}/keys",
@@ -215,18 +205,10 @@ def build_admin_router(state: ServerState) -> APIRouter:
     )
     async def revoke(name: Name, kid: str, body: RevokeIn, request: Request) -> list[TransitionOut]:
         actor = _principal(request).actor
-
-        def work() -> list[Any]:
-            with _refused_values():
-                return issuer.revoke(name, kid, body.reason, actor=actor)
-
-        transitions = await anyio.to_thread.run_sync(work)
-        committed, since = datetime.now(UTC), time.monotonic()
-        state.metrics.count_transitions(transitions)
-        await anyio.to_thread.run_sync(_refresh)
-        # Respond once no replica can serve a document from before the commit (each
-        # refreshes before serving a snapshot older than max_staleness).
-        await state.propagated(since)
+        with _refused_values():
+            transitions, committed = await operations.revoke(
+                state, name, kid, body.reason, actor=actor
+            )
         return [TransitionOut.of(t, committed) for t in transitions]
 
     @router.get(

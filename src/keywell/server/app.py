@@ -7,7 +7,8 @@ Layers, outermost first::
     AdminGuard   bearer-token authentication and scopes for /admin/v1 (before any parsing);
                  token minting served right here (keywell.server.minting)
     FastAPI      the admin API (OpenAPI 3 schema at /admin/v1/openapi.json),
-                 /healthz, /readyz, /metrics (to a token with the ``metrics`` scope)
+                 /healthz, /readyz, /metrics (to a token with the ``metrics`` scope),
+                 and the web console mounted at /console (``keywell.server.console``)
 
 FastAPI was chosen over Starlette alone for the admin API because its OpenAPI
 schema is generated from the same pydantic models that validate requests and
@@ -36,6 +37,7 @@ from keywell.errors import KeywellError
 from keywell.server.admin import build_admin_router
 from keywell.server.auth import Authenticator, authorize
 from keywell.server.config import ServerConfig
+from keywell.server.console import Console
 from keywell.server.fastpath import FastPath, Receive, Scope, Send
 from keywell.server.guard import OPENAPI_PATH, AdminGuard
 from keywell.server.limits import ClientLimits, FailureThrottle
@@ -54,7 +56,9 @@ from keywell.server.scheduler import Scheduler
 if TYPE_CHECKING:
     from keywell.issuer import Issuer
 
-__all__ = ["KeywellServer", "ServerState", "create_app"]
+__all__ = ["CONSOLE_PREFIX", "KeywellServer", "ServerState", "create_app"]
+
+CONSOLE_PREFIX = "/console"
 
 log = logging.getLogger("keywell.server")
 
@@ -172,6 +176,10 @@ class KeywellServer:
         _install_error_handlers(api)
         api.include_router(build_admin_router(self.state))
         self._add_operational_routes(api)
+        self.console: Console | None = None
+        if config.console:
+            self.console = Console(self.state, self.authenticator, prefix=CONSOLE_PREFIX)
+            api.mount(CONSOLE_PREFIX, self.console.app)
         self.api = api
         guard = AdminGuard(
             api,

@@ -93,6 +93,7 @@ class ServerConfig:
         production: refuse development conveniences (a generated KEK).
         auto_upgrade: apply database migrations at start-up.
         metrics: serve ``/metrics`` (to a ``metrics`` token, or on ``metrics_address``).
+        console: serve the web console at ``/console`` (``keywell.server.console``).
         server: the HTTP server, ``granian`` (default: a Rust HTTP stack, much
             faster on the public endpoints) or ``uvicorn`` (httptools, uvloop).
         workers: worker processes (granian only); each runs its own scheduler.
@@ -120,6 +121,7 @@ class ServerConfig:
     production: bool = False
     auto_upgrade: bool = False
     metrics: bool = True
+    console: bool = True
     server: str = "granian"
     workers: int = 1
 

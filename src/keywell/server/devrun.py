@@ -234,6 +234,11 @@ def _prepare_and_serve(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     mint = f"{base}/admin/v1/keysets/{name}/tokens"
+    console = (
+        f"  console:    {base}/console  (log in with the admin token below)\n"
+        if config.console
+        else ""
+    )
     claims = f'{{"claims": {{"sub": "alice", "aud": "{DEV_AUDIENCE}"}}, "ttl": 300}}'
     print(
         f"""
@@ -241,7 +246,7 @@ keywell development server ({state} {db})
   issuer:     {iss}
   discovery:  {discovery}
   JWKS:       {base}/.well-known/jwks.json
-  admin API:  {base}/admin/v1/openapi.json
+{console}  admin API:  {base}/admin/v1/openapi.json
   metrics:    {base}/metrics
 {_token_lines(issuer, token, config.database_url)}
   mint a token and verify it:

@@ -115,17 +115,35 @@ def due_sets(
     return due
 
 
-def history(store: Store, name: str | None = None, *, limit: int = 100) -> list[AuditEvent]:
+def history(
+    store: Store,
+    name: str | None = None,
+    *,
+    limit: int = 100,
+    actor: str | None = None,
+    action: str | None = None,
+    before: int | None = None,
+) -> list[AuditEvent]:
     """Audit events, newest first (of the set ``name``, or of everything).
+
+    ``actor`` and ``action`` keep the events equal to them; ``before`` keeps
+    those whose id is lower (the next page after the last id shown).
 
     Raises:
         KeySetNotFoundError: ``name`` is no valid key-set name (it names nothing).
-        ValueError: ``limit`` is not an integer from 0 to 2**31 - 1.
+        ValueError: ``limit`` or ``before`` is not an integer from 0 to 2**31 - 1.
     """
-    if limit is not None and (type(limit) is not int or not 0 <= limit < 2**31):
-        raise ValueError("limit must be an integer from 0 to 2**31 - 1")
+    for value, what in ((limit, "limit"), (before, "before")):
+        if value is not None and (type(value) is not int or not 0 <= value < 2**31):
+            raise ValueError(f"{what} must be an integer from 0 to 2**31 - 1")
     query = select(t.audit).order_by(desc(t.audit.c.id)).limit(limit)
     if name is not None:
         query = query.where(t.audit.c.keyset == known_name(name))
+    if actor is not None:
+        query = query.where(t.audit.c.actor == actor)
+    if action is not None:
+        query = query.where(t.audit.c.action == action)
+    if before is not None:
+        query = query.where(t.audit.c.id < before)
     with store.read() as conn:
         return [audit_event(r) for r in conn.execute(query).all()]
