@@ -60,7 +60,19 @@ ALGORITHMS = frozenset(_SIGN)
 # The JOSE signature length in octets (RSA: the modulus length, one of RSA_BITS / 8).
 _SIG_LEN = {"ES256": 64, "ES384": 96, "ES512": 132, "EdDSA": 64}
 _CURVES = {"ecdsa-p256": "secp256r1", "ecdsa-p384": "secp384r1", "ecdsa-p521": "secp521r1"}
-_PREFIX = "vault:v1:"  # keywell signs with key version 1 only
+_PREFIX = "vault:v1:"
+_E = hvac.exceptions
+_STATUS = (
+    (_E.InvalidRequest, "400 (bad request)"),
+    (_E.Unauthorized, "401 (unauthorized)"),
+    (_E.Forbidden, "403 (forbidden)"),
+    (_E.InvalidPath, "404 (not found)"),
+    (_E.RateLimitExceeded, "429 (rate limited)"),
+    (_E.InternalServerError, "500 (internal error)"),
+    (_E.VaultNotInitialized, "501 (not initialized)"),
+    (_E.BadGateway, "502 (bad gateway)"),
+    (_E.VaultDown, "503 (sealed or in standby)"),
+)  # keywell signs with key version 1 only
 
 
 def key_type(alg: str, rsa_bits: int) -> str:
@@ -152,8 +164,9 @@ def describe(exc: BaseException, url: str, timeout: float) -> str:
     the caller scrubs the token from the result.
     """
     if isinstance(exc, hvac.exceptions.VaultError):
-        said = "; ".join(str(e) for e in exc.errors or ()) or "no detail"
-        return f"{url} answered {type(exc).__name__}: {said[:300]}"
+        status = next((s for c, s in _STATUS if isinstance(exc, c)), type(exc).__name__)
+        said = "; ".join(str(e) for e in exc.errors or ())[:300]
+        return f"{url} answered {status}: {said}" if said else f"{url} answered {status}"
     if isinstance(exc, requests.Timeout):
         return f"{url} did not answer within {timeout:g} s"
     if isinstance(exc, requests.exceptions.SSLError):
