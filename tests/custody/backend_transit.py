@@ -164,10 +164,11 @@ class TransitHandle:
         return self.uri(self.new_mount(), token_file=wrong)
 
     def token_for(self, policy_hcl: str) -> Path:
-        """A 0600 file holding a new token with only ``policy_hcl`` (and ``default``)."""
+        """A 0600 file holding a new token with ``policy_hcl`` alone (not even ``default``)."""
         name = f"keywell-{secrets.token_hex(4)}"
         self.root.sys.create_or_update_policy(name=name, policy=policy_hcl)
-        token = self.root.auth.token.create(policies=[name], ttl="1h")["auth"]["client_token"]
+        made = self.root.auth.token.create(policies=[name], no_default_policy=True, ttl="1h")
+        token = made["auth"]["client_token"]
         return write_secret(self.workdir / f"token-{name}", token)
 
     def down(self) -> AbstractContextManager[None]:
