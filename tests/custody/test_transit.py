@@ -300,3 +300,25 @@ def test_concurrent_signers(custody: Custody) -> None:
     assert len(tokens) == 8 * 15
     for key, token, claims in tokens:
         assert_verifies(key, token, claims)
+
+
+def test_token_replaced_in_its_file_is_read_again(transit_backend: TransitHandle) -> None:
+    # Vault Agent writes a new token to its sink file; the old one is revoked.
+    mount = transit_backend.new_mount()
+    policy = f'path "{mount}/*" {{ capabilities = ["create", "read", "update", "delete", "list"] }}'
+    token_file = transit_backend.token_for(policy)
+    custody = open_custody(transit_backend.uri(mount, token_file=token_file))
+    assert custody is not None
+    key = custody.generate("ES256", keyset="svc")
+    sign = custody.signer(key.ref, "ES256")
+    assert_verifies(key, token_for(custody, key, {"n": 1}), {"n": 1})
+    old = token_file.read_text()
+    transit_backend.root.auth.token.revoke(old)
+    with pytest.raises(CustodyError, match="permission denied") as caught:
+        sign(b"x.y")  # the file still holds the revoked token
+    assert old not in str(caught.value)
+    new = transit_backend.token_for(policy).read_text()
+    token_file.write_text(new)
+    assert len(sign(b"x.y")) == 64
+    assert_verifies(key, token_for(custody, key, {"n": 2}), {"n": 2})
+    close_all()

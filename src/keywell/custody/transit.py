@@ -11,12 +11,12 @@ Keys are made with ``exportable=false`` and ``allow_plaintext_backup=false``
 (``POST /MOUNT/keys/NAME``) and named by :func:`keywell.custody.base.key_name`;
 the name is the reference the store keeps. Signing pins ``key_version=1``, so
 a key rotated behind keywell's back never signs with an unpublished version;
-the parameters per algorithm are in :mod:`keywell.custody.transit_wire`.
+the parameters per algorithm are in :mod:`keywell.custody.transit_wire`, the
+clients, the token and the error boundary in :mod:`keywell.custody.transit_session`.
 
 Every failure (Vault's refusal, a transport error, a timeout, an answer of
-another shape) is a :class:`keywell.errors.CustodyError` whose message is
-written here and scrubbed of the token, and whose cause is not kept (a
-``requests`` exception holds the request, headers included).
+another shape) is a :class:`keywell.errors.CustodyError` naming the operation,
+never the token.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import hvac
 import hvac.exceptions
 
 from keywell.custody import transit_wire as wire
 from keywell.custody.base import Custody, CustodyKey, SignFn, key_name, key_name_time, public_jwk
-from keywell.custody.uri import CustodySpec, read_credential
+from keywell.custody.transit_session import TransitSession
+from keywell.custody.uri import CustodySpec
 from keywell.errors import CustodyError
 from keywell.lifecycle.names import is_loopback
 
@@ -41,16 +41,14 @@ __all__ = ["TransitCustody"]
 
 T = TypeVar("T")
 
-_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")  # printable ASCII without space: a header value
 _REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 
 
 class TransitCustody(Custody):
     """Keys in a Vault or OpenBao Transit mount, driven through ``hvac``.
 
-    One ``hvac`` client per thread (a ``requests`` session is not shared
-    between threads); every request is bounded by ``timeout`` seconds (to
-    connect, and for each read of the answer).
+    Every request is bounded by ``timeout`` seconds (to connect, and for each
+    read of the answer).
     """
 
     scheme = "transit"
@@ -63,23 +61,32 @@ class TransitCustody(Custody):
         timeout: float,
         url: str,
         mount: str,
-        token: str,
+        token_source: str,
         verify: bool | str,
         namespace: str | None,
     ) -> None:
         super().__init__(uri, timeout=timeout)
-        self.url = url
         self.mount = mount
-        self.__token = token
-        self._verify = verify
-        self._namespace = namespace
-        self._local = threading.local()
-        self._clients: list[Any] = []
-        self._lock = threading.Lock()
+        self.session = TransitSession(
+            url=url,
+            token_source=token_source,
+            verify=verify,
+            namespace=namespace,
+            timeout=timeout,
+            error=self.error,
+        )
+
+    @property
+    def url(self) -> str:
+        """The Vault server's base URL (``http`` only on loopback)."""
+        return self.session.url
 
     @classmethod
     def from_spec(cls, spec: CustodySpec) -> TransitCustody:
         """Open ``transit://host:port/mount?...``: reads the token, contacts nothing.
+
+        The token is read again when Vault refuses it (403) and its file or
+        variable now holds another one (Vault Agent writing a new token).
 
         Raises:
             CustodyError: (operation ``open``) no token source or two; the token
@@ -93,14 +100,6 @@ class TransitCustody(Custody):
                 backend=cls.scheme,
                 operation="open",
             )
-        token = read_credential(sources[0], backend=cls.scheme)
-        if _TOKEN.fullmatch(token) is None:
-            raise CustodyError(
-                f"transit custody: the token at {sources[0]!r} is not 1-4096 printable "
-                "ASCII characters without spaces",
-                backend=cls.scheme,
-                operation="open",
-            )
         host, port, ca_file = spec.attrs["host"], spec.attrs["port"], spec.query.get("ca-file")
         plain = is_loopback(host) and ca_file is None
         return cls(
@@ -108,7 +107,7 @@ class TransitCustody(Custody):
             timeout=spec.timeout,
             url=f"{'http' if plain else 'https'}://{host}:{port}",
             mount=spec.attrs["mount"],
-            token=token,
+            token_source=sources[0],
             verify=ca_file if ca_file is not None else True,
             namespace=spec.query.get("namespace"),
         )
@@ -228,43 +227,18 @@ class TransitCustody(Custody):
             CustodyError: (``check``) the token refused, no such mount, or Vault
                 not reached within ``timeout``.
         """
-        self._call("check", lambda _: self._client().auth.token.lookup_self())
+        self.session.call("check", lambda client: client.auth.token.lookup_self())
         self._names("check")
 
     def close(self) -> None:
         """Close every thread's HTTP session."""
-        with self._lock:
-            clients, self._clients = self._clients, []
-        for client in clients:
-            client.adapter.close()
+        self.session.close()
 
     # -- helpers ----------------------------------------------------------------
 
-    def _client(self) -> Any:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = hvac.Client(
-                url=self.url,
-                token=self.__token,
-                verify=self._verify,
-                timeout=self.timeout,
-                namespace=self._namespace,
-                allow_redirects=False,
-            )
-            self._local.client = client
-            with self._lock:
-                self._clients.append(client)
-        return client
-
     def _call(self, operation: str, fn: Callable[[Any], T]) -> T:
-        """``fn(the Transit API)``; any exception becomes a scrubbed :class:`CustodyError`."""
-        try:
-            return fn(self._client().secrets.transit)
-        except CustodyError:
-            raise
-        except Exception as exc:  # the backend boundary: nothing untyped leaves it
-            message = wire.describe(exc, self.url, self.timeout)
-        raise self.error(operation, message.replace(self.__token, "[token]"))
+        """``fn(the Transit API)`` through the session's error boundary."""
+        return self.session.call(operation, lambda client: fn(client.secrets.transit))
 
     def _read(self, ref: str, operation: str) -> dict[str, Any]:
         answer = self._call(operation, lambda t: t.read_key(ref, mount_point=self.mount))
