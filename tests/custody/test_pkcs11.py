@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -199,6 +200,8 @@ def test_wrong_pin_is_refused_and_never_shown(
     [
         lambda h, tmp: h.uri("x-", pin_file=tmp / "missing"),
         lambda h, tmp: h.uri("x-").replace("file:", "env:") + "-UNSET-VARIABLE",
+        lambda h, tmp: h.uri("x-").replace("softhsm2.so", "nothing-here.so"),
+        lambda h, tmp: h.uri("x-").replace("token=keywell;", "token=keywell;slot-id=one;"),
     ],
 )
 def test_missing_pin_source_is_typed_at_open(
@@ -213,7 +216,7 @@ def test_missing_pin_source_is_typed_at_open(
     "uri_of",
     [
         lambda h: h.uri("x-", token="no-such-token"),
-        lambda h: h.uri("x-").replace("softhsm2.so", "nothing-here.so"),
+        lambda h: h.uri("x-").replace("/usr/lib/softhsm/libsofthsm2.so", "libnothing-here.so"),
         lambda h: h.uri("x-").replace("token=keywell;", "token=keywell;serial=0000;"),
         lambda h: h.uri("x-").replace("token=keywell;", "token=keywell;slot-id=1;"),
     ],
@@ -304,3 +307,24 @@ def test_any_input_signs_and_verifies(
     key.public.verifier(alg)(data, signature)
     with pytest.raises(KeywellError):
         key.public.verifier(alg)(data + b"!", signature)
+
+
+def test_a_forked_child_initialises_the_module_again(pkcs11_backend: SoftHSM) -> None:
+    uri = pkcs11_backend.fresh_uri()
+    key = _open(uri).generate("ES256", keyset="ks")  # the parent has the module loaded
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: sign with the shared custody, report, leave at once
+        code = 1
+        try:
+            os.write(write, _open(uri).signer(key.ref, "ES256")(b"from the child"))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    signature = os.read(read, 1024)
+    _, status = os.waitpid(pid, 0)
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    key.public.verifier("ES256")(b"from the child", signature)
+    key.public.verifier("ES256")(b"parent", _open(uri).signer(key.ref, "ES256")(b"parent"))

@@ -25,6 +25,7 @@ SoftHSM2 2.6 implements. Threads, time bounds and token loss are handled in
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -35,7 +36,14 @@ from pkcs11 import Attribute, ObjectClass
 
 from keywell.custody.base import Custody, CustodyKey, SignFn, key_name, key_name_time, public_jwk
 from keywell.custody.pkcs11_keys import ALGORITHMS, keygen, public_key, sign_args
-from keywell.custody.pkcs11_module import GONE, Login, PinMismatch, TokenSelector, module_for
+from keywell.custody.pkcs11_module import (
+    GONE,
+    Login,
+    Module,
+    PinMismatch,
+    TokenSelector,
+    module_for,
+)
 from keywell.custody.uri import CustodySpec, read_credential
 from keywell.errors import CustodyError
 
@@ -70,15 +78,21 @@ class PKCS11Custody(Custody):
         self._refused: str | None = None  # a PIN the token refused: never presented again
         self._prefix = spec.attrs.get("object-prefix", "")
         self._selector = selector
-        self._module = module_for(spec.query["module-path"])
+        self._module_path = spec.query["module-path"]
         self._module.acquire(selector)
+
+    @property
+    def _module(self) -> Module:
+        # Looked up per call: after a fork the child gets its own Module (and worker).
+        return module_for(self._module_path)
 
     @classmethod
     def from_spec(cls, spec: CustodySpec) -> PKCS11Custody:
         """Read the PIN and name the token; the module is loaded and logged in on first use.
 
         Raises:
-            CustodyError: (``open``) no PIN at ``pin-source``, or a bad ``slot-id``.
+            CustodyError: (``open``) no PIN at ``pin-source``, no module file at an
+                absolute ``module-path``, or a bad ``slot-id``.
         """
         attrs = spec.attrs
         slot = attrs.get("slot-id")
@@ -95,6 +109,13 @@ class PKCS11Custody(Custody):
             manufacturer=attrs.get("manufacturer"),
             model=attrs.get("model"),
         )
+        module = spec.query["module-path"]
+        if os.path.isabs(module) and not os.path.isfile(module):
+            raise CustodyError(
+                f"pkcs11 custody: open failed: no PKCS#11 module at {module!r}",
+                backend="pkcs11",
+                operation="open",
+            )
         pin = read_credential(spec.query["pin-source"], backend="pkcs11")
         return cls(spec, selector, pin)
 

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import os
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -99,7 +101,10 @@ class Module:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keywell-pkcs11")
+        # A daemon thread, not a ThreadPoolExecutor: the interpreter joins an executor's
+        # threads at exit, and a call hung in the module would then hang the exit too.
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        threading.Thread(target=self._work, name="keywell-pkcs11", daemon=True).start()
         # Touched only on the worker thread:
         self._lib: Any = None
         self._stale = False
@@ -118,12 +123,23 @@ class Module:
         Raises:
             TimeoutError: no answer in time (a queued call is cancelled; a running one goes on).
         """
-        future = self._worker.submit(call)
+        future: Future[T] = Future()
+        self._queue.put((future, call))
         try:
             return future.result(timeout=timeout)
         except TimeoutError:
             future.cancel()
             raise
+
+    def _work(self) -> None:
+        while True:
+            future, call = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # the caller gave up while it was queued
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # handed to the caller, who maps it
+                future.set_exception(exc)
 
     # -- on the worker thread only ---------------------------------------------------------
 
@@ -169,8 +185,8 @@ class Module:
     def _ready(self) -> Any:
         if self._lib is None:
             self._lib = pkcs11.lib(self.path)
-            self._stale = False
-        elif self._stale or not self._lib.initialized:
+            self._stale = _forked  # the parent's C_Initialize does not hold in a child
+        if self._stale or not self._lib.initialized:
             self._logins.clear()
             if self._lib.initialized:
                 self._lib.finalize()
@@ -203,8 +219,22 @@ _modules: dict[str, Module] = {}
 _modules_lock = threading.Lock()
 
 
+_forked = False
+
+
+def _after_fork() -> None:
+    # PKCS#11 v2.40 section 6.6.1: a child process must C_Initialize again; the parent's
+    # worker threads do not exist in it.
+    global _forked
+    _forked = True
+    _modules.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def module_for(path: str) -> Module:
-    """The process's :class:`Module` for the library at ``path``."""
+    """The process's :class:`Module` for the library at ``path`` (a new one after a fork)."""
     with _modules_lock:
         module = _modules.get(path)
         if module is None:
