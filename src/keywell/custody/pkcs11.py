@@ -264,6 +264,10 @@ class PKCS11Custody(Custody):
             raise self.error(operation, _describe(exc)) from None
         except ValueError:  # the token's public key attributes do not make a key of alg
             raise self.error(operation, "the token returned a malformed public key") from None
+        except CustodyError:
+            raise
+        except Exception as exc:  # a python-pkcs11 surprise: still typed, and chained for debugging
+            raise self.error(operation, f"unexpected {type(exc).__name__}") from exc
 
 
 class _PinStillRefused(Exception):
