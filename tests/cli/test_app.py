@@ -42,6 +42,7 @@ COMMANDS = [
     ["keyset", "rotate"],
     ["keyset", "revoke"],
     ["keyset", "policy"],
+    ["keyset", "custody"],
     ["kek"],
     ["kek", "rotate"],
     ["kek", "generate"],

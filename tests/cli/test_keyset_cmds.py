@@ -70,7 +70,7 @@ def key_states(db: str, env: dict[str, str], name: str) -> dict[str, KeyState]:
 
 @pytest.fixture
 def upgraded(db: str, env: dict[str, str]) -> str:
-    assert cli(["db", "upgrade", "--database", db], env) == (0, {"revision": "0003"})
+    assert cli(["db", "upgrade", "--database", db], env) == (0, {"revision": "0004"})
     return db
 
 
@@ -80,10 +80,10 @@ def test_db_upgrade_first_then_idempotent(db: str, env: dict[str, str]) -> None:
     assert "keywell db upgrade" in out["error"]["message"]
     assert not Path(db.removeprefix("sqlite:///")).exists()  # nothing created by a failed list
     for _ in range(2):
-        assert cli(["db", "upgrade", "--database", db], env) == (0, {"revision": "0003"})
+        assert cli(["db", "upgrade", "--database", db], env) == (0, {"revision": "0004"})
     assert cli(["keyset", "list", "--database", db], env) == (0, [])
     plain = run(["db", "upgrade", "--database", db], env=env)
-    assert plain.stdout == "database at revision 0003 (latest)\n"
+    assert plain.stdout == "database at revision 0004 (latest)\n"
 
 
 def test_local_create_list_show_rotate_revoke(upgraded: str, env: dict[str, str]) -> None:
