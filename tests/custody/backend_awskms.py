@@ -1,0 +1,107 @@
+"""The ``awskms_backend`` fixture: moto's KMS server on loopback, as the contract suite needs it.
+
+Moto (``moto_server``) runs behind a :class:`tests.custody.servers.Proxy`
+(down and stalled are real network states) with IAM enforced, so a wrong
+credential is really refused. Each :meth:`AWSKMSHandle.fresh_uri` is a region
+not handed out before (moto keeps one key store per region); boto3 reads the
+profiles from the credentials file the fixture writes, pointed to by the
+environment for the whole session.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from keywell.custody import parse_custody
+from keywell.custody.base import key_name_time
+from tests.custody.servers import MotoKMS
+
+SCHEME = "awskms"
+
+
+class AWSKMSHandle:
+    """A running moto KMS (see :class:`tests.custody.handles.BackendHandle`)."""
+
+    scheme = SCHEME
+
+    def __init__(self, moto: MotoKMS) -> None:
+        self.moto = moto
+        regions = boto3.session.Session().get_available_regions("kms")
+        self._regions = itertools.cycle(sorted(regions))
+        self._lock = threading.Lock()
+
+    def _region(self) -> str:
+        with self._lock:
+            return next(self._regions)
+
+    def fresh_uri(self, *, timeout: float = 2.0) -> str:
+        """A region no earlier call handed out (cycling after every region was used)."""
+        return self.moto.uri(self._region(), timeout=timeout)
+
+    def wrong_credential_uri(self) -> str:
+        """Access keys moto's IAM never issued: ``InvalidClientTokenId`` (HTTP 403)."""
+        return self.moto.uri(self._region(), profile=MotoKMS.WRONG)
+
+    def denied_uri(self) -> str:
+        """A real IAM user allowed nothing: ``AccessDenied`` (HTTP 403)."""
+        return self.moto.uri(self._region(), profile=MotoKMS.DENIED)
+
+    def down(self) -> AbstractContextManager[None]:
+        """While inside: connections to the endpoint are refused."""
+        return self.moto.proxy.down()
+
+    def stall(self) -> AbstractContextManager[None]:
+        """While inside: connections are accepted and never answered."""
+        return self.moto.proxy.stall()
+
+    def client(self, uri: str) -> Any:
+        """boto3's own KMS client for ``uri``'s region, straight to moto."""
+        return self.moto.client(parse_custody(uri).attrs["region"])
+
+    def delete_out_of_band(self, uri: str, ref: str) -> None:
+        """Schedule ``ref``'s deletion with boto3 (the quickest deletion KMS offers)."""
+        self.client(uri).schedule_key_deletion(KeyId=ref, PendingWindowInDays=7)
+
+    def held(self, uri: str, keyset: str) -> set[str]:
+        """Key IDs tagged for ``keyset`` and not pending deletion, asked with boto3."""
+        client = self.client(uri)
+        found = set()
+        for page in client.get_paginator("list_keys").paginate():
+            for entry in page["Keys"]:
+                tags = client.list_resource_tags(KeyId=entry["KeyId"])["Tags"]
+                values = {tag["TagKey"]: tag["TagValue"] for tag in tags}
+                name = values.get("keywell-key", "")
+                if values.get("keywell-keyset") != keyset or key_name_time(name, keyset) is None:
+                    continue
+                state = client.describe_key(KeyId=entry["KeyId"])["KeyMetadata"]["KeyState"]
+                if state != "PendingDeletion":
+                    found.add(entry["KeyId"])
+        return found
+
+
+@pytest.fixture(scope="session")
+def awskms_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AWSKMSHandle]:
+    """moto's KMS on loopback for the session, stopped at its end."""
+    workdir: Path = tmp_path_factory.mktemp("awskms")
+    moto = MotoKMS(workdir)
+    saved = {name: os.environ.get(name) for name in (*moto.environment(), "AWS_PROFILE")}
+    os.environ.update(moto.environment())
+    os.environ.pop("AWS_PROFILE", None)
+    try:
+        yield AWSKMSHandle(moto)
+    finally:
+        moto.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
