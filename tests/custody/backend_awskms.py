@@ -2,8 +2,8 @@
 
 Moto (``moto_server``) runs behind a :class:`tests.custody.servers.Proxy`
 (down and stalled are real network states) with IAM enforced, so a wrong
-credential is really refused. Each :meth:`AWSKMSHandle.fresh_uri` is a region
-not handed out before (moto keeps one key store per region); boto3 reads the
+credential is really refused. Each :meth:`AWSKMSHandle.fresh_uri` is an
+(account, region) not handed out before (moto keeps one key store for each); boto3 reads the
 profiles from the credentials file the fixture writes, pointed to by the
 environment for the whole session.
 """
@@ -35,17 +35,22 @@ class AWSKMSHandle:
 
     def __init__(self, moto: MotoKMS) -> None:
         self.moto = moto
-        regions = boto3.session.Session().get_available_regions("kms")
-        self._regions = itertools.cycle(sorted(regions))
+        regions = sorted(boto3.session.Session().get_available_regions("kms"))
+        # Each (account, region) is an empty key store in moto: 4 x 34 of them.
+        self._spaces = itertools.cycle(itertools.product(regions, moto.accounts))
         self._lock = threading.Lock()
 
     def _region(self) -> str:
+        return self._space()[0]
+
+    def _space(self) -> tuple[str, str]:
         with self._lock:
-            return next(self._regions)
+            return next(self._spaces)
 
     def fresh_uri(self, *, timeout: float = 2.0) -> str:
-        """A region no earlier call handed out (cycling after every region was used)."""
-        return self.moto.uri(self._region(), timeout=timeout)
+        """An (account, region) no earlier call handed out (cycling once all were used)."""
+        region, profile = self._space()
+        return self.moto.uri(region, profile=profile, timeout=timeout)
 
     def wrong_credential_uri(self) -> str:
         """Access keys moto's IAM never issued: ``InvalidClientTokenId`` (HTTP 403)."""
@@ -64,8 +69,9 @@ class AWSKMSHandle:
         return self.moto.proxy.stall()
 
     def client(self, uri: str) -> Any:
-        """boto3's own KMS client for ``uri``'s region, straight to moto."""
-        return self.moto.client(parse_custody(uri).attrs["region"])
+        """boto3's own KMS client for ``uri``'s account and region, straight to moto."""
+        spec = parse_custody(uri)
+        return self.moto.client(spec.attrs["region"], spec.query["profile"])
 
     def delete_out_of_band(self, uri: str, ref: str) -> None:
         """Schedule ``ref``'s deletion with boto3 (the quickest deletion KMS offers)."""

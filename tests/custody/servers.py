@@ -4,12 +4,12 @@
   connections (:meth:`Proxy.down`) or accept and never answer
   (:meth:`Proxy.stall`), so "unreachable" and "slow" are real network states.
 - :class:`MotoKMS`: ``moto_server`` (AWS KMS in moto's server mode) on a free
-  loopback port, with IAM enforced: a user allowed ``kms:*`` (profile
-  ``keywell``), one allowed nothing (profile ``keywell-denied``: moto answers
-  ``AccessDeniedException``) and keys moto never issued (profile
-  ``keywell-wrong``: ``UnrecognizedClientException``). Moto accepts any
-  credential until IAM is enforced (``/moto-api/reset-auth``), so this is how a
-  refused credential is real here.
+  loopback port with IAM enforced: in each of a few accounts a user allowed
+  ``kms:*`` (profiles ``keywell-0`` ...), a user allowed nothing (profile
+  ``keywell-denied``: moto answers ``AccessDenied``) and access keys moto never
+  issued (profile ``keywell-wrong``: ``InvalidClientTokenId``). Moto accepts
+  any credential until IAM is enforced (``/moto-api/reset-auth``), so this is
+  how a refused credential is real here.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT_BASE = 100000000000  # moto account IDs handed out: ACCOUNT_BASE + i
 START_TIMEOUT = 30.0  # seconds for a server to answer after its start
 
 
@@ -159,12 +161,16 @@ class MotoKMS:
     ``keywell-wrong``; :meth:`environment` is what a process needs to use them.
     """
 
-    GOOD = "keywell"
+    GOOD = "keywell-0"
     DENIED = "keywell-denied"
     WRONG = "keywell-wrong"
+    ACCOUNTS = 4
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
+        #: One profile per moto account (``keywell-<i>``): an account and a
+        #: region make one empty key namespace.
+        self.accounts = [f"keywell-{i}" for i in range(self.ACCOUNTS)]
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "bootstrap", "AWS_SECRET_ACCESS_KEY": "x"}
@@ -187,26 +193,40 @@ class MotoKMS:
     def _users(self) -> Path:
         import boto3
 
-        iam = boto3.client(
-            "iam",
-            endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="bootstrap",
-            aws_secret_access_key="x",
-        )
-        profiles = {}
-        for user, allowed in ((self.GOOD, True), (self.DENIED, False)):
-            iam.create_user(UserName=user)
+        def iam_in(account: str) -> Any:
+            iam = boto3.client(
+                "iam",
+                endpoint_url=self.url,
+                region_name="us-east-1",
+                aws_access_key_id="bootstrap",
+                aws_secret_access_key="x",
+            )
+
+            def to_account(request: Any, **_: Any) -> None:
+                request.headers["x-moto-account-id"] = account
+
+            iam.meta.events.register("before-sign.iam.*", to_account)
+            return iam
+
+        def user(account: str, name: str, *, allowed: bool) -> tuple[str, str]:
+            iam = iam_in(account)
+            iam.create_user(UserName=name)
             if allowed:
                 policy = {
                     "Version": "2012-10-17",
                     "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
                 }
                 iam.put_user_policy(
-                    UserName=user, PolicyName="kms", PolicyDocument=json.dumps(policy)
+                    UserName=name, PolicyName="kms", PolicyDocument=json.dumps(policy)
                 )
-            key = iam.create_access_key(UserName=user)["AccessKey"]
-            profiles[user] = (key["AccessKeyId"], key["SecretAccessKey"])
+            key = iam.create_access_key(UserName=name)["AccessKey"]
+            return str(key["AccessKeyId"]), str(key["SecretAccessKey"])
+
+        profiles = {
+            name: user(f"{ACCOUNT_BASE + i:012d}", "keywell", allowed=True)
+            for i, name in enumerate(self.accounts)
+        }
+        profiles[self.DENIED] = user(f"{ACCOUNT_BASE:012d}", "keywell-denied", allowed=False)
         profiles[self.WRONG] = ("AKIA" + secrets.token_hex(8).upper(), secrets.token_hex(20))
         # From here on moto checks every request's signature and IAM policy.
         request = urllib.request.Request(  # noqa: S310 - moto on loopback
@@ -240,7 +260,7 @@ class MotoKMS:
             f"awskms:region={region}?endpoint={self.endpoint}&profile={profile}&timeout={timeout:g}"
         )
 
-    def client(self, region: str, profile: str = GOOD) -> object:
+    def client(self, region: str, profile: str = GOOD) -> Any:
         """A boto3 KMS client of ``region`` straight to moto (not through the proxy)."""
         import boto3
 

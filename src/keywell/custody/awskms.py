@@ -61,6 +61,8 @@ __all__ = ["MAX_RAW_MESSAGE", "AWSKMSCustody"]
 MAX_RAW_MESSAGE = 4096
 #: KMS's shortest deletion window (days); the key cannot sign from the moment it is scheduled.
 DELETION_WINDOW_DAYS = 7
+#: Connections kept open to KMS: more than the server's signing threads, so none waits.
+MAX_CONNECTIONS = 64
 TAG_KEYSET = "keywell-keyset"
 TAG_KEY = "keywell-key"
 
@@ -108,6 +110,7 @@ class AWSKMSCustody(Custody):
             connect_timeout=half,
             read_timeout=half,
             retries={"total_max_attempts": 2, "mode": "standard"},
+            max_pool_connections=MAX_CONNECTIONS,
             user_agent_extra="keywell",
         )
         try:
