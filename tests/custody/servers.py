@@ -7,7 +7,8 @@
   loopback port with IAM enforced: in each of a few accounts a user allowed
   ``kms:*`` (profiles ``keywell-0`` ...), a user allowed nothing (profile
   ``keywell-denied``: moto answers ``AccessDenied``) and access keys moto never
-  issued (profile ``keywell-wrong``: ``InvalidClientTokenId``). Moto accepts
+  issued (profile ``keywell-wrong``: ``InvalidClientTokenId``), and one allowed
+  all but ``kms:GetPublicKey`` (``keywell-no-public``). Moto accepts
   any credential until IAM is enforced (``/moto-api/reset-auth``), so this is
   how a refused credential is real here.
 """
@@ -164,6 +165,7 @@ class MotoKMS:
     GOOD = "keywell-0"
     DENIED = "keywell-denied"
     WRONG = "keywell-wrong"
+    NO_PUBLIC = "keywell-no-public"  # in the account of keywell-0; kms:GetPublicKey denied
     ACCOUNTS = 4
 
     def __init__(self, workdir: Path) -> None:
@@ -208,14 +210,16 @@ class MotoKMS:
             iam.meta.events.register("before-sign.iam.*", to_account)
             return iam
 
-        def user(account: str, name: str, *, allowed: bool) -> tuple[str, str]:
+        def user(
+            account: str, name: str, *, allowed: bool, denied: str | None = None
+        ) -> tuple[str, str]:
             iam = iam_in(account)
             iam.create_user(UserName=name)
             if allowed:
-                policy = {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}],
-                }
+                statements = [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]
+                if denied is not None:
+                    statements.append({"Effect": "Deny", "Action": denied, "Resource": "*"})
+                policy = {"Version": "2012-10-17", "Statement": statements}
                 iam.put_user_policy(
                     UserName=name, PolicyName="kms", PolicyDocument=json.dumps(policy)
                 )
@@ -227,6 +231,9 @@ class MotoKMS:
             for i, name in enumerate(self.accounts)
         }
         profiles[self.DENIED] = user(f"{ACCOUNT_BASE:012d}", "keywell-denied", allowed=False)
+        profiles[self.NO_PUBLIC] = user(
+            f"{ACCOUNT_BASE:012d}", "keywell-no-public", allowed=True, denied="kms:GetPublicKey"
+        )
         profiles[self.WRONG] = ("AKIA" + secrets.token_hex(8).upper(), secrets.token_hex(20))
         # From here on moto checks every request's signature and IAM policy.
         request = urllib.request.Request(  # noqa: S310 - moto on loopback

@@ -26,7 +26,11 @@ import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from keywell.custody import parse_custody
 from keywell.custody.awskms import MAX_RAW_MESSAGE, AWSKMSCustody
@@ -230,6 +234,54 @@ def test_deleted_out_of_band(open_kms: Opener, awskms_backend: AWSKMSHandle) -> 
     awskms_backend.delete_out_of_band(uri, key.ref)
     assert custody.refs("oob") == {}
     custody.destroy(key.ref)  # revoking it afterwards still works
+
+
+def test_generate_destroys_a_key_whose_public_key_is_refused(
+    open_kms: Opener,
+    awskms_backend: AWSKMSHandle,  # noqa: F811
+) -> None:
+    """CreateKey succeeds, GetPublicKey is denied: the new key is scheduled for deletion."""
+    moto = awskms_backend.moto
+    region = "ap-south-2"  # a region the fresh URIs of account keywell-0 reach last
+    custody = open_kms(moto.uri(region, profile=moto.NO_PUBLIC))
+    with pytest.raises(CustodyError) as caught:
+        custody.generate("ES256", keyset="half")
+    assert caught.value.operation == "generate"
+    client = moto.client(region, moto.accounts[0])  # the same account, allowed everything
+    states = [
+        client.describe_key(KeyId=entry["KeyId"])["KeyMetadata"]["KeyState"]
+        for entry in client.list_keys()["Keys"]
+        if {"TagKey": "keywell-keyset", "TagValue": "half"}
+        in client.list_resource_tags(KeyId=entry["KeyId"])["Tags"]
+    ]
+    assert states == ["PendingDeletion"]
+    assert custody.refs("half") == {}
+
+
+def test_every_size_is_signed_raw_or_as_digest(open_kms: Opener) -> None:
+    """Up to 4096 bytes the signature is over the input itself; beyond, over its SHA-256
+    (which moto, ignoring DIGEST, hashes again: finding 2)."""
+    custody = open_kms()
+    key = custody.generate("ES256", keyset="sizes")
+    sign = custody.signer(key.ref, "ES256")
+    public = key.public.public_key
+    assert isinstance(public, EllipticCurvePublicKey)
+
+    @settings(max_examples=60, deadline=None)
+    @example(size=MAX_RAW_MESSAGE)
+    @example(size=MAX_RAW_MESSAGE + 1)
+    @given(size=st.integers(min_value=1, max_value=3 * MAX_RAW_MESSAGE))
+    def check(size: int) -> None:
+        data = bytes(i % 251 for i in range(size))
+        raw = sign(data)
+        r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+        if size > MAX_RAW_MESSAGE:
+            hasher = hashes.Hash(hashes.SHA256())
+            hasher.update(data)
+            data = hasher.finalize()
+        public.verify(encode_dss_signature(r, s), data, ECDSA(hashes.SHA256()))
+
+    check()
 
 
 def test_unknown_key_is_a_typed_sign_error(open_kms: Opener) -> None:
