@@ -1,6 +1,6 @@
 """The ``awskms_backend`` fixture: moto's KMS server on loopback, as the contract suite needs it.
 
-Moto (``moto_server``) runs behind a :class:`tests.custody.servers.Proxy`
+Moto (``moto_server``) runs behind a :class:`tests.custody.tcp_proxy.TcpProxy`
 (down and stalled are real network states) with IAM enforced, so a wrong
 credential is really refused. Each :meth:`AWSKMSHandle.fresh_uri` is an
 (account, region) not handed out before (moto keeps one key store for each); boto3 reads the
@@ -23,7 +23,7 @@ import pytest
 
 from keywell.custody import parse_custody
 from keywell.custody.base import key_name_time
-from tests.custody.servers import MotoKMS
+from tests.custody.moto_kms import MotoKMS
 
 SCHEME = "awskms"
 
@@ -61,12 +61,12 @@ class AWSKMSHandle:
         return self.moto.uri(self._region(), profile=MotoKMS.DENIED)
 
     def down(self) -> AbstractContextManager[None]:
-        """While inside: connections to the endpoint are refused."""
-        return self.moto.proxy.down()
+        """While inside: every connection to the endpoint is reset."""
+        return self.moto.proxy.refusing()
 
     def stall(self) -> AbstractContextManager[None]:
         """While inside: connections are accepted and never answered."""
-        return self.moto.proxy.stall()
+        return self.moto.proxy.stalling()
 
     def client(self, uri: str) -> Any:
         """boto3's own KMS client for ``uri``'s account and region, straight to moto."""

@@ -37,7 +37,7 @@ from keywell.custody.awskms import MAX_RAW_MESSAGE, AWSKMSCustody
 from keywell.custody.base import CustodyKey
 from keywell.errors import CustodyError, InvalidSignatureError
 from keywell.jose import JWK, b64url_encode, jws
-from tests.custody.backend_awskms import AWSKMSHandle, awskms_backend  # noqa: F401
+from tests.custody.backend_awskms import AWSKMSHandle
 
 CORRECT_ON_MOTO = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 PSS = ("PS256", "PS384", "PS512")
@@ -47,7 +47,7 @@ Opener = Callable[..., AWSKMSCustody]
 
 
 @pytest.fixture
-def open_kms(awskms_backend: AWSKMSHandle) -> Iterator[Opener]:  # noqa: F811
+def open_kms(awskms_backend: AWSKMSHandle) -> Iterator[Opener]:
     """Open custodies (fresh region by default), closed after the test."""
     opened: list[AWSKMSCustody] = []
 
@@ -165,7 +165,7 @@ def test_moto_ignores_digest_message_type(open_kms: Opener, alg: str) -> None:
 
 def test_destroy_removes_from_refs_and_is_idempotent(
     open_kms: Opener,
-    awskms_backend: AWSKMSHandle,  # noqa: F811
+    awskms_backend: AWSKMSHandle,
 ) -> None:
     uri = awskms_backend.fresh_uri()
     custody = open_kms(uri)
@@ -190,7 +190,7 @@ def test_moto_signs_with_a_key_pending_deletion(open_kms: Opener) -> None:
 
 def test_moto_schedule_deletion_by_arn_is_a_500(
     open_kms: Opener,
-    awskms_backend: AWSKMSHandle,  # noqa: F811
+    awskms_backend: AWSKMSHandle,
 ) -> None:
     """Moto finding 4: why keywell's refs are key IDs, not ARNs."""
     uri = awskms_backend.fresh_uri()
@@ -204,7 +204,7 @@ def test_moto_schedule_deletion_by_arn_is_a_500(
 
 def test_refs_lists_only_this_sets_live_keys(
     open_kms: Opener,
-    awskms_backend: AWSKMSHandle,  # noqa: F811
+    awskms_backend: AWSKMSHandle,
 ) -> None:
     uri = awskms_backend.fresh_uri()
     custody = open_kms(uri)
@@ -227,7 +227,7 @@ def test_refs_lists_only_this_sets_live_keys(
     assert name.startswith("keywell-a-")
 
 
-def test_deleted_out_of_band(open_kms: Opener, awskms_backend: AWSKMSHandle) -> None:  # noqa: F811
+def test_deleted_out_of_band(open_kms: Opener, awskms_backend: AWSKMSHandle) -> None:
     uri = awskms_backend.fresh_uri()
     custody = open_kms(uri)
     key = custody.generate("RS256", keyset="oob")
@@ -238,7 +238,7 @@ def test_deleted_out_of_band(open_kms: Opener, awskms_backend: AWSKMSHandle) -> 
 
 def test_generate_destroys_a_key_whose_public_key_is_refused(
     open_kms: Opener,
-    awskms_backend: AWSKMSHandle,  # noqa: F811
+    awskms_backend: AWSKMSHandle,
 ) -> None:
     """CreateKey succeeds, GetPublicKey is denied: the new key is scheduled for deletion."""
     moto = awskms_backend.moto
@@ -306,7 +306,7 @@ def test_unknown_key_is_a_typed_sign_error(open_kms: Opener) -> None:
 @pytest.mark.parametrize("state", ["down", "stall"])
 def test_unreachable_or_slow_is_typed_and_bounded(
     open_kms: Opener,
-    awskms_backend: AWSKMSHandle,  # noqa: F811
+    awskms_backend: AWSKMSHandle,
     call: Callable[[AWSKMSCustody, CustodyKey], object],
     operation: str,
     state: str,
@@ -328,7 +328,7 @@ def test_unreachable_or_slow_is_typed_and_bounded(
 @pytest.mark.parametrize("which", ["wrong", "denied"])
 def test_refused_credential_is_typed_and_not_shown(
     open_kms: Opener,
-    awskms_backend: AWSKMSHandle,  # noqa: F811
+    awskms_backend: AWSKMSHandle,
     which: str,
 ) -> None:
     """Unknown access keys (InvalidClientTokenId) and an IAM user allowed nothing (AccessDenied).
@@ -382,7 +382,7 @@ def test_unsupported_keys_are_refused(open_kms: Opener, alg: str, bits: int) -> 
         custody.signer("x", alg if alg != "RS256" else "RS1")
 
 
-def test_moto_has_no_ed25519(open_kms: Opener, awskms_backend: AWSKMSHandle) -> None:  # noqa: F811
+def test_moto_has_no_ed25519(open_kms: Opener, awskms_backend: AWSKMSHandle) -> None:
     """Moto finding 6: AWS KMS has ECC_NIST_EDWARDS25519 keys; moto refuses the key spec.
 
     keywell offers no EdDSA in KMS custody: it could not be tested here, and

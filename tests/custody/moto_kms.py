@@ -1,38 +1,34 @@
-"""Custody backends on loopback, started here for the tests and the benchmarks alike.
+"""AWS KMS on loopback for the tests and the benchmarks: moto's server behind a TCP proxy.
 
-- :class:`Proxy`: a TCP relay in front of a backend that can refuse
-  connections (:meth:`Proxy.down`) or accept and never answer
-  (:meth:`Proxy.stall`), so "unreachable" and "slow" are real network states.
-- :class:`MotoKMS`: ``moto_server`` (AWS KMS in moto's server mode) on a free
-  loopback port with IAM enforced: in each of a few accounts a user allowed
-  ``kms:*`` (profiles ``keywell-0`` ...), a user allowed nothing (profile
-  ``keywell-denied``: moto answers ``AccessDenied``) and access keys moto never
-  issued (profile ``keywell-wrong``: ``InvalidClientTokenId``), and one allowed
-  all but ``kms:GetPublicKey`` (``keywell-no-public``). Moto accepts
-  any credential until IAM is enforced (``/moto-api/reset-auth``), so this is
-  how a refused credential is real here.
+:class:`MotoKMS` runs ``moto_server`` (AWS KMS in moto's server mode) on a
+free loopback port with IAM enforced: in each of a few accounts a user allowed
+``kms:*`` (profiles ``keywell-0`` ...), a user allowed nothing (profile
+``keywell-denied``: moto answers ``AccessDenied``), access keys moto never
+issued (profile ``keywell-wrong``: ``InvalidClientTokenId``), and a user
+allowed all but ``kms:GetPublicKey`` (``keywell-no-public``). Moto accepts any
+credential until IAM is enforced (``/moto-api/reset-auth``), so this is how a
+refused credential is real here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.custody.tcp_proxy import TcpProxy
+
 HOST = "127.0.0.1"
-ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT_BASE = 100000000000  # moto account IDs handed out: ACCOUNT_BASE + i
 START_TIMEOUT = 30.0  # seconds for a server to answer after its start
+START_ATTEMPTS = 3
 
 
 def free_port() -> int:
@@ -56,107 +52,8 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = START
     raise RuntimeError(f"no answer from {url} within {timeout} s")
 
 
-class Proxy:
-    """A TCP relay ``127.0.0.1:port`` -> ``upstream``; modes ``pass``, ``down``, ``stall``."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.mode = "pass"
-        self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
-        self._listener = self._listen(0)
-        self.port = int(self._listener.getsockname()[1])
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @staticmethod
-    def _listen(port: int) -> socket.socket:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, port))
-        sock.listen(64)
-        sock.settimeout(0.05)
-        return sock
-
-    def _accept(self) -> None:
-        while not self._closed:
-            listener = self._listener
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                time.sleep(0.01)  # the listener is closed while down
-                continue
-            conn.settimeout(None)
-            self._track(conn)
-            if self.mode == "stall":
-                continue  # held open, never answered, closed when the stall ends
-            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
-
-    def _track(self, *socks: socket.socket) -> None:
-        with self._lock:
-            self._open.update(socks)
-
-    def _relay(self, conn: socket.socket) -> None:
-        try:
-            upstream = socket.create_connection(self.upstream, timeout=5)
-        except OSError:
-            conn.close()
-            return
-        upstream.settimeout(None)
-        self._track(upstream)
-        threading.Thread(target=self._pump, args=(upstream, conn), daemon=True).start()
-        self._pump(conn, upstream)
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := src.recv(65536):
-                dst.sendall(chunk)
-        for sock in (src, dst):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def _cut(self) -> None:
-        with self._lock:
-            found, self._open = self._open, set()
-        for sock in found:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    @contextlib.contextmanager
-    def down(self) -> Iterator[None]:
-        """While inside: connections are refused (nothing listens on the port)."""
-        self.mode = "down"
-        self._listener.close()
-        self._cut()
-        try:
-            yield
-        finally:
-            self._listener = self._listen(self.port)
-            self.mode = "pass"
-
-    @contextlib.contextmanager
-    def stall(self) -> Iterator[None]:
-        """While inside: connections are accepted and never answered."""
-        self.mode = "stall"
-        self._cut()
-        try:
-            yield
-        finally:
-            self.mode = "pass"
-            self._cut()
-
-    def close(self) -> None:
-        """Stop accepting and cut every relayed connection."""
-        self._closed = True
-        self._listener.close()
-        self._cut()
-
-
 class MotoKMS:
-    """``moto_server`` on loopback behind a :class:`Proxy`, IAM enforced; see the module doc.
+    """``moto_server`` on loopback behind a :class:`TcpProxy`, IAM enforced; see the module doc.
 
     ``credentials_file`` holds the profiles ``keywell``, ``keywell-denied`` and
     ``keywell-wrong``; :meth:`environment` is what a process needs to use them.
@@ -173,23 +70,32 @@ class MotoKMS:
         #: One profile per moto account (``keywell-<i>``): an account and a
         #: region make one empty key namespace.
         self.accounts = [f"keywell-{i}" for i in range(self.ACCOUNTS)]
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "bootstrap", "AWS_SECRET_ACCESS_KEY": "x"}
         env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "moto_server"), "-H", HOST, "-p", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        command = [str(Path(sys.executable).parent / "moto_server"), "-H", HOST, "-p"]
+        for attempt in range(START_ATTEMPTS):  # another process may take the port first
+            self.port = free_port()
+            self.url = f"http://{HOST}:{self.port}"
+            self.process = subprocess.Popen(
+                [*command, str(self.port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                wait_http(f"{self.url}/moto-api/data.json", self.process)
+                break
+            except RuntimeError:
+                self.stop()
+                if attempt == START_ATTEMPTS - 1:
+                    raise
         try:
-            wait_http(f"{self.url}/moto-api/data.json", self.process)
             self.credentials_file = self._users()
         except BaseException:
             self.stop()
             raise
-        self.proxy = Proxy((HOST, self.port))
+        #: Clients go through this proxy (refusing, stalling) to moto.
+        self.proxy = TcpProxy((HOST, self.port))
         self.endpoint = f"http://{HOST}:{self.proxy.port}"
 
     def _users(self) -> Path:
