@@ -167,11 +167,12 @@ class MotoKMS:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
-    def uri(self, region: str, *, profile: str = GOOD, timeout: float = 2.0) -> str:
-        """The custody URI of ``region`` through the proxy with ``profile``."""
-        return (
-            f"awskms:region={region}?endpoint={self.endpoint}&profile={profile}&timeout={timeout:g}"
-        )
+    def uri(
+        self, region: str, *, profile: str = GOOD, timeout: float = 2.0, direct: bool = False
+    ) -> str:
+        """The custody URI of ``region`` with ``profile``, through the proxy unless ``direct``."""
+        endpoint = self.url if direct else self.endpoint
+        return f"awskms:region={region}?endpoint={endpoint}&profile={profile}&timeout={timeout:g}"
 
     def client(self, region: str, profile: str = GOOD) -> Any:
         """A boto3 KMS client of ``region`` straight to moto (not through the proxy)."""
