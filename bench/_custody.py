@@ -84,7 +84,7 @@ def backends(workdir: Path, wanted: tuple[str, ...] = CUSTODIES) -> Iterator[Bac
         if "awskms" in wanted:
             from tests.custody.moto_kms import MotoKMS
 
-            (workdir / "moto").mkdir()
+            (workdir / "moto").mkdir(parents=True)
             moto = MotoKMS(workdir / "moto")
             stack.callback(moto.stop)
             out.env.update(moto.environment())
