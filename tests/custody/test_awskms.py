@@ -21,6 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import jwt as pyjwt
 import pytest
@@ -348,6 +349,25 @@ def test_refused_credential_is_typed_and_not_shown(
         for word in secrets_:
             if len(word) >= 16:
                 assert word not in text
+
+
+def test_no_credentials_at_all_is_typed(
+    awskms_backend: AWSKMSHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No profile, no variables, no role: boto3's chain finds nothing; said so, typed."""
+    empty = tmp_path / "credentials"
+    empty.write_text("")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    endpoint = awskms_backend.moto.endpoint
+    custody = AWSKMSCustody.from_spec(parse_custody(f"awskms:region=eu-west-1?endpoint={endpoint}"))
+    try:
+        with pytest.raises(CustodyError, match="no AWS credentials found") as caught:
+            custody.check()
+        assert caught.value.operation == "check"
+    finally:
+        custody.close()
 
 
 def test_open_refusals() -> None:
