@@ -64,8 +64,8 @@ class AWSKMSHandle:
         """While inside: every connection to the endpoint is reset."""
         return self.moto.proxy.refusing()
 
-    def stall(self) -> AbstractContextManager[None]:
-        """While inside: connections are accepted and never answered."""
+    def slow(self) -> AbstractContextManager[None]:
+        """While inside: connections are accepted and never answered (a hanging backend)."""
         return self.moto.proxy.stalling()
 
     def client(self, uri: str) -> Any:

@@ -315,7 +315,7 @@ def test_unreachable_or_slow_is_typed_and_bounded(
     timeout = 1.0
     custody = open_kms(awskms_backend.fresh_uri(timeout=timeout))
     key = custody.generate("ES256", keyset="down")
-    outage = awskms_backend.down() if state == "down" else awskms_backend.stall()
+    outage = awskms_backend.down() if state == "down" else awskms_backend.slow()
     with outage:
         started = time.monotonic()
         with pytest.raises(CustodyError) as caught:
