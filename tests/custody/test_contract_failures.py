@@ -244,6 +244,4 @@ def test_a_destroy_that_fails_stays_pending_and_the_next_tick_finishes_it(
     issuer.tick()
     assert pending_destroys(url, "api") == []
     assert retired.custody_ref not in backend.held("api")
-    assert [e.kid for e in issuer.history("api") if e.action == "custody_destroy"] == [
-        retired.kid
-    ]
+    assert [e.kid for e in issuer.history("api") if e.action == "custody_destroy"] == [retired.kid]
