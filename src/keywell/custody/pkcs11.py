@@ -246,7 +246,10 @@ class PKCS11Custody(Custody):
                 except _PIN_REFUSED:
                     self._refused = pin
                     raise
-                except GONE + _HANDLE_STALE:
+                except _HANDLE_STALE:  # a cached key handle outlived its object: look again
+                    if attempt == 2:
+                        raise
+                except GONE:  # the session, token or module went away: re-initialise
                     if attempt == 2:
                         raise
                     module.invalidate()
