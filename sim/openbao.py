@@ -50,16 +50,27 @@ def _free_port() -> int:
 class OpenBaoDev:
     """``bao server -dev`` on ``127.0.0.1:<port>``, started at once; :meth:`stop` ends it.
 
+    ``audit_log``: a file audit device logging every request there (OpenBao
+    allows audit devices only in its configuration, not through the API).
+
     Raises:
         RuntimeError: the binary is missing or the server did not start (the
             message ends with the server's log).
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, audit_log: Path | None = None) -> None:
         self.root_token = secrets.token_urlsafe(24)
         self.workdir = workdir
+        self.audit_log = audit_log
         self.token_file = write_secret(workdir / "bao-root-token", self.root_token)
         binary = bao_binary()
+        config: list[str] = []
+        if audit_log is not None:
+            hcl = workdir / "bao-audit.hcl"
+            hcl.write_text(
+                f'audit "file" "keywell" {{ options {{ file_path = "{audit_log}" }} }}\n'
+            )
+            config = [f"-config={hcl}"]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         env["HOME"] = str(workdir)
         for _attempt in range(5):  # another process may take the free port first
@@ -74,6 +85,7 @@ class OpenBaoDev:
                         f"-dev-listen-address=127.0.0.1:{self.port}",
                         f"-dev-root-token-id={self.root_token}",
                         "-dev-no-store-token",
+                        *config,
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
