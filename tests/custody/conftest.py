@@ -13,15 +13,15 @@ from collections.abc import Iterator
 import pytest
 
 from keywell.custody import close_all
+from tests.custody.backend_awskms import awskms_backend
 from tests.custody.backend_pkcs11 import pkcs11_backend
 from tests.custody.backend_transit import transit_backend
 from tests.custody.contract import Custodian
 from tests.custody.handles import iter_schemes
 
-__all__ = ["backend", "custody", "pkcs11_backend", "transit_backend"]
+__all__ = ["awskms_backend", "backend", "custody", "pkcs11_backend", "transit_backend"]
 
-MERGED = ("db", "pkcs11", "transit")  # the backends merged so far (all four once they land)
-BACKENDS = [s for s in iter_schemes() if s != "db" and s in MERGED]
+BACKENDS = [s for s in iter_schemes() if s != "db"]
 
 
 def _custodian(request: pytest.FixtureRequest, scheme: str) -> Custodian:
@@ -31,7 +31,7 @@ def _custodian(request: pytest.FixtureRequest, scheme: str) -> Custodian:
     return Custodian(scheme, handle.fresh_uri(), handle)
 
 
-@pytest.fixture(params=[s for s in iter_schemes() if s in MERGED])
+@pytest.fixture(params=list(iter_schemes()))
 def custody(request: pytest.FixtureRequest) -> Iterator[Custodian]:
     """Each custody in turn, with a fresh URI (an empty token, mount or key store)."""
     yield _custodian(request, request.param)
