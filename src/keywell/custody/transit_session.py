@@ -16,6 +16,7 @@ not kept: a ``requests`` exception holds the request, headers included.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -116,8 +117,9 @@ class TransitSession:
             client.adapter.close()
 
     def _client(self) -> Any:
+        # A forked child (a server's worker) must not share its parent's connections.
         client = getattr(self._local, "client", None)
-        if client is None:
+        if client is None or self._local.pid != os.getpid():
             with self._lock:
                 client = hvac.Client(
                     url=self.url,
@@ -130,6 +132,7 @@ class TransitSession:
                 )
                 self._clients.append(client)
             self._local.client = client
+            self._local.pid = os.getpid()
         return client
 
     def _reload_token(self) -> bool:
