@@ -117,6 +117,17 @@ class OpenBaoDev:
             namespace=namespace,
         )
 
+    def unseal_key(self, wait: float = 10.0) -> str:
+        """The dev server's unseal key, from the banner it prints once set up."""
+        deadline = time.monotonic() + wait
+        while True:
+            for line in self.log.read_text(errors="replace").splitlines():
+                if line.startswith("Unseal Key: "):
+                    return line.removeprefix("Unseal Key: ").strip()
+            if time.monotonic() > deadline:
+                raise RuntimeError("bao server -dev printed no unseal key")
+            time.sleep(0.1)
+
     def enable_transit(self, mount: str | None = None, namespace: str | None = None) -> str:
         """Enable a Transit engine at ``mount`` (a fresh ``transit-<hex>`` by default)."""
         mount = mount or f"transit-{secrets.token_hex(6)}"

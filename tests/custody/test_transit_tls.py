@@ -4,7 +4,8 @@ A second OpenBao dev server for this module serves TLS with a certificate for
 127.0.0.1 signed by a CA it generates: with that CA as ``ca-file`` keywell
 speaks https and verifies the server; with another CA the handshake fails
 with a typed error. OpenBao namespaces: a custody with ``namespace=`` makes,
-lists and destroys its keys inside the namespace only.
+lists and destroys its keys inside the namespace only. A sealed server: every
+operation is a typed 503 refusal, and all works again once it is unsealed.
 """
 
 from __future__ import annotations
@@ -147,3 +148,31 @@ def test_namespace_keeps_keys_inside_it(tls_bao: OpenBaoDev) -> None:
         inside.adapter.close()
     custody.destroy(ref)
     assert custody.refs("svc") == {}
+
+
+def test_sealed_vault_is_a_typed_refusal_then_recovers(tls_bao: OpenBaoDev) -> None:
+    custody = open_custody(uri(tls_bao, tls_bao.enable_transit()))
+    assert isinstance(custody, TransitCustody)
+    key = custody.generate("ES384", keyset="svc")
+    unseal_key = tls_bao.unseal_key()
+    root = tls_bao.client()
+    try:
+        root.sys.seal()
+        calls = {
+            "check": custody.check,
+            "generate": lambda: custody.generate("ES256", keyset="svc"),
+            "sign": lambda: custody.signer(key.ref, "ES384")(b"x.y"),
+            "destroy": lambda: custody.destroy(key.ref),
+            "refs": lambda: custody.refs("svc"),
+        }
+        for operation, call in calls.items():
+            with pytest.raises(CustodyError, match="503") as caught:
+                call()
+            assert caught.value.operation == operation
+        assert unseal_key not in repr(caught.value)
+    finally:
+        root.sys.submit_unseal_key(unseal_key)
+        root.adapter.close()
+    custody.check()
+    assert custody.refs("svc") == {key.ref: key.ref}
+    assert len(custody.signer(key.ref, "ES384")(b"x.y")) == 96
