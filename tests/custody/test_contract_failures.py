@@ -225,3 +225,23 @@ def test_two_issuers_on_one_database_rotate_exactly_once_and_leave_no_backend_ke
         finally:
             first.close()
             second.close()
+
+
+def test_a_destroy_that_fails_stays_pending_and_the_next_tick_finishes_it(
+    backend: Custodian, issuer: Issuer, url: str, clock: Clock
+) -> None:
+    issuer.create_keyset("api", issuer=ISS, policy=POLICY, custody=backend.uri)
+    clock.advance(DAY)
+    issuer.tick()  # the first key retires
+    retired = next(r for r in rows(url, "api") if r.state == "retired")
+    with backend.backend().down():
+        issuer.revoke("api", retired.kid, "compromised")  # committed; the destroy fails
+        assert retired.kid not in issuer.jwks("api").body.decode()
+        assert pending_destroys(url, "api") == [retired.kid]
+        assert issuer.tick() == []  # retried, still down: logged, still pending
+        assert pending_destroys(url, "api") == [retired.kid]
+    assert retired.custody_ref in backend.held("api")  # not yet destroyed
+    issuer.tick()
+    assert pending_destroys(url, "api") == []
+    assert retired.custody_ref not in backend.held("api")
+    assert [e.kid for e in issuer.history("api") if e.action == "custody_destroy"] == [retired.kid]

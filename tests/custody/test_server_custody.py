@@ -97,3 +97,37 @@ async def test_readyz_follows_the_backend_while_the_jwks_is_served(
         served = await client.get("/.well-known/jwks.json")
         assert (served.status_code, served.content) == (200, jwks.content)
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_the_admin_api_creates_shows_and_moves_custody(
+    client: httpx.AsyncClient, issuer: Issuer, backend: Custodian
+) -> None:
+    headers = {"Authorization": f"Bearer {issuer.create_admin_token(['admin'], name='adm')}"}
+    made = await client.post(
+        "/admin/v1/keysets",
+        json={"name": "api", "issuer": ISS, "custody": backend.uri},
+        headers=headers,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["custody"] == backend.uri
+    keys = await client.get("/admin/v1/keysets/api/keys", headers=headers)
+    assert [k["custody"] for k in keys.json()] == [backend.uri] * 2
+    moved = await client.put(
+        "/admin/v1/keysets/api/custody", json={"custody": "db"}, headers=headers
+    )
+    assert (moved.status_code, moved.json()["custody"]) == (200, "db")
+    refused = {
+        "not a custody URI": ("nfs://x", 422, "KW_INVALID_REQUEST"),
+        "an inline credential": ("pkcs11:token=t?pin-value=1234", 422, "KW_INVALID_REQUEST"),
+        "a refused credential": (backend.backend().wrong_credential_uri(), 503, "KW_CUSTODY"),
+    }
+    for case, (uri, status, code) in refused.items():
+        body = {"name": "other", "issuer": ISS, "custody": uri}
+        answer = await client.post("/admin/v1/keysets", json=body, headers=headers)
+        assert (answer.status_code, answer.json()["code"]) == (status, code), case
+        assert "1234" not in answer.text
+    hmac = {"name": "other", "issuer": ISS, "alg": "HS256", "custody": backend.uri}
+    answer = await client.post("/admin/v1/keysets", json=hmac, headers=headers)
+    assert (answer.status_code, answer.json()["code"]) == (422, "KW_INVALID_REQUEST")
+    assert f"{backend.scheme} custody cannot hold HS256 keys" in answer.json()["detail"]
+    assert (await client.get("/admin/v1/keysets/other", headers=headers)).status_code == 404

@@ -2,16 +2,16 @@
 
 The same random policies and operation sequences (tick, planned and emergency
 rotation, revocation, signing at random times) with the set's keys in a
-backend, and one more invariant after every step: the backend holds exactly
-the live keys the store lists, and no destruction is left pending. Fewer
-examples than the db run: every step makes real backend calls.
+backend, and one more check at the end of every example: the backend holds
+exactly the live keys the store lists, and no destruction is left pending.
+Fewer examples than the db run: every step makes real backend calls.
 """
 
 from __future__ import annotations
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import initialize, invariant, run_state_machine_as_test
+from hypothesis.stateful import initialize, run_state_machine_as_test
 
 from keywell.custody import close_all
 from keywell.lifecycle import RotationPolicy
@@ -37,16 +37,18 @@ def test_the_issuer_state_machine_on_a_backend(backend: Custodian) -> None:
             self.uri = handle.fresh_uri()  # each example starts from an empty backend
             self.url = f"sqlite:///{self.dir.name}/k.db"
 
-        @initialize(policy=policies(), alg=st.sampled_from(["ES256", "RS256"]))
+        @initialize(policy=policies(), alg=st.just("ES256"))  # RSA: in test_contract
         def create(self, policy: RotationPolicy, alg: str) -> None:
             self.policy = policy
             self.issuer.create_keyset("s", issuer=ISS, alg=alg, policy=policy, custody=self.uri)
 
-        @invariant()
-        def the_backend_holds_exactly_the_live_keys(self) -> None:
-            if self.issuer.list_keysets():
-                assert handle.held(self.uri, "s") == live_refs(self.url, "s")
-                assert pending_destroys(self.url, "s") == []
+        def teardown(self) -> None:
+            try:  # asked once per example: listing a backend's keys is its slowest call
+                if self.issuer.list_keysets():
+                    assert handle.held(self.uri, "s") == live_refs(self.url, "s")
+                    assert pending_destroys(self.url, "s") == []
+            finally:
+                super().teardown()
 
     try:
         run_state_machine_as_test(CustodyMachine, settings=SETTINGS)

@@ -164,12 +164,16 @@ class PKCS11Custody(Custody):
 
         def body(login: Login) -> None:
             login.handles.pop(ref, None)
+            found = False
             for cls in _KEY_CLASSES:
                 for obj in list(
                     login.session.get_objects({Attribute.CLASS: cls, Attribute.ID: ident})
                 ):
                     if str(obj[Attribute.LABEL]).startswith(self._prefix):
                         obj.destroy()
+                        found = True
+            if not found:  # "already gone", or an absent token listing no objects: tell them apart
+                self._module.find(self._selector)
 
         self._call("destroy", body)
 

@@ -292,6 +292,8 @@ class Issuer:
                 verifier's ``max_size`` (``DEFAULT_MAX_TOKEN_SIZE`` characters).
             ValueError: ``claims`` sets iat/exp/jti or another issuer.
             KEKError: the active key cannot be decrypted.
+            CustodyError: the active key is in an HSM/KMS custody that failed
+                or refused to sign (unreachable, credential refused, key gone).
         """
         return self._signers.sign(name, claims, ttl)
 
