@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -322,3 +323,22 @@ def test_token_replaced_in_its_file_is_read_again(transit_backend: TransitHandle
     assert len(sign(b"x.y")) == 64
     assert_verifies(key, token_for(custody, key, {"n": 2}), {"n": 2})
     close_all()
+
+
+def test_forked_child_signs_on_its_own_connections(custody: Custody) -> None:
+    # A server forking its workers after the custody was used: parent and
+    # child must not share one pooled HTTP connection.
+    key = custody.generate("ES256", keyset="svc")
+    sign = custody.signer(key.ref, "ES256")
+    sign(b"before.fork")
+    pid = os.fork()
+    if pid == 0:  # the child: sign a few times, report by exit status
+        try:
+            ok = all(len(sign(f"child.{n}".encode())) == 64 for n in range(20))
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    parent = [sign(f"parent.{n}".encode()) for n in range(20)]
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert all(len(s) == 64 for s in parent)

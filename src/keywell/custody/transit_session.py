@@ -1,8 +1,9 @@
 """The HTTP side of the Transit custody: clients, the Vault token, the error boundary.
 
 One ``hvac`` client per thread (a ``requests`` session is not shared between
-threads), each bounded by the custody's per-call ``timeout`` (to connect, and
-for each read of the answer), never following a redirect (the token travels
+threads), each request bounded by the custody's per-call ``timeout`` (one
+budget for connecting and waiting for the answer; a server trickling its answer
+byte by byte is bounded per read only), never following a redirect (the token travels
 in ``X-Vault-Token``). The token is read from its source (``file:PATH`` or
 ``env:NAME``) when the custody opens, and read again when Vault refuses it
 (403) in case the source now holds another one (Vault Agent writing a fresh
@@ -15,6 +16,7 @@ not kept: a ``requests`` exception holds the request, headers included.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from typing import Any, TypeVar
 
 import hvac
 import hvac.exceptions
+from urllib3.util import Timeout
 
 from keywell.custody import transit_wire as wire
 from keywell.custody.uri import read_credential
@@ -114,19 +117,22 @@ class TransitSession:
             client.adapter.close()
 
     def _client(self) -> Any:
+        # A forked child (a server's worker) must not share its parent's connections.
         client = getattr(self._local, "client", None)
-        if client is None:
+        if client is None or self._local.pid != os.getpid():
             with self._lock:
                 client = hvac.Client(
                     url=self.url,
                     token=self.__token,
                     verify=self._verify,
-                    timeout=self.timeout,
+                    # connecting and the wait for the answer share one budget
+                    timeout=Timeout(total=self.timeout),
                     namespace=self._namespace,
                     allow_redirects=False,
                 )
                 self._clients.append(client)
             self._local.client = client
+            self._local.pid = os.getpid()
         return client
 
     def _reload_token(self) -> bool:
