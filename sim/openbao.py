@@ -50,16 +50,32 @@ def _free_port() -> int:
 class OpenBaoDev:
     """``bao server -dev`` on ``127.0.0.1:<port>``, started at once; :meth:`stop` ends it.
 
+    ``audit_log``: a file audit device logging every request there (OpenBao
+    allows audit devices only in its configuration, not through the API).
+    ``tls``: serve https with a certificate for 127.0.0.1 and localhost, signed
+    by a CA the server generates (:attr:`ca_file`).
+
     Raises:
         RuntimeError: the binary is missing or the server did not start (the
             message ends with the server's log).
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, audit_log: Path | None = None, tls: bool = False) -> None:
         self.root_token = secrets.token_urlsafe(24)
         self.workdir = workdir
+        self.audit_log = audit_log
+        self.ca_file: Path | None = workdir / "vault-ca.pem" if tls else None
         self.token_file = write_secret(workdir / "bao-root-token", self.root_token)
         binary = bao_binary()
+        config: list[str] = []
+        if audit_log is not None:
+            hcl = workdir / "bao-audit.hcl"
+            hcl.write_text(
+                f'audit "file" "keywell" {{ options {{ file_path = "{audit_log}" }} }}\n'
+            )
+            config = [f"-config={hcl}"]
+        if tls:
+            config += ["-dev-tls", f"-dev-tls-cert-dir={workdir}"]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         env["HOME"] = str(workdir)
         for _attempt in range(5):  # another process may take the free port first
@@ -74,6 +90,7 @@ class OpenBaoDev:
                         f"-dev-listen-address=127.0.0.1:{self.port}",
                         f"-dev-root-token-id={self.root_token}",
                         "-dev-no-store-token",
+                        *config,
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -88,16 +105,22 @@ class OpenBaoDev:
     @property
     def url(self) -> str:
         """The dev server's address."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca_file else 'http'}://127.0.0.1:{self.port}"
 
-    def client(self, token: str | None = None) -> Any:
+    def client(self, token: str | None = None, namespace: str | None = None) -> Any:
         """An hvac client to the server, with the root token unless ``token`` is given."""
-        return hvac.Client(url=self.url, token=token or self.root_token, timeout=30)
+        return hvac.Client(
+            url=self.url,
+            token=token or self.root_token,
+            timeout=30,
+            verify=str(self.ca_file) if self.ca_file else True,
+            namespace=namespace,
+        )
 
-    def enable_transit(self, mount: str | None = None) -> str:
+    def enable_transit(self, mount: str | None = None, namespace: str | None = None) -> str:
         """Enable a Transit engine at ``mount`` (a fresh ``transit-<hex>`` by default)."""
         mount = mount or f"transit-{secrets.token_hex(6)}"
-        client = self.client()
+        client = self.client(namespace=namespace)
         try:
             client.sys.enable_secrets_engine("transit", path=mount)
         finally:

@@ -113,7 +113,7 @@ def transit_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Transi
     """A running OpenBao dev server behind a controllable proxy, for the whole session."""
     workdir = tmp_path_factory.mktemp("openbao")
     try:
-        bao = OpenBaoDev(workdir)
+        bao = OpenBaoDev(workdir, audit_log=workdir / "audit.log")
     except RuntimeError as exc:
         pytest.fail(str(exc))
     try:

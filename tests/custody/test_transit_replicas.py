@@ -2,10 +2,12 @@
 
 A 1-second rotation policy, 4 processes ticking at once for a few seconds:
 every replica makes its spare keys in Transit outside the lock, and only one
-of them commits each transition. Afterwards Transit holds exactly the keys
-the store names (``keywell_keys.custody_ref``): the keys made for transitions
-another replica performed were destroyed, not leaked, and every expired key
-was destroyed in Transit. Rotation stayed exactly once, as on the db custody
+of them commits each transition. OpenBao's audit log (the fixture's file
+audit device) counts the keys Transit created: more than the store has rows,
+so replicas did make keys for transitions another one performed. Afterwards
+Transit holds exactly the keys the store names (``keywell_keys.custody_ref``):
+those keys were destroyed, not leaked, and every expired key was destroyed in
+Transit. Rotation stayed exactly once, as on the db custody
 (``tests/store/test_concurrent_tick.py``).
 """
 
@@ -23,7 +25,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from keywell.custody import close_all
+from keywell.custody import close_all, parse_custody
 from keywell.issuer import Issuer
 from keywell.jose.base64url import b64url_encode
 from keywell.lifecycle import KeyState, RotationPolicy
@@ -44,6 +46,21 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+def created_keys(audit_log: Path, mount: str, keyset: str) -> set[str]:
+    """The Transit keys of ``keyset`` whose creation OpenBao's file audit device logged."""
+    prefix = f"{mount}/keys/keywell-{keyset}-"
+    writes = ("create", "update")  # a POST to keys/NAME (its config is keys/NAME/config)
+    names = set()
+    for line in audit_log.read_text().splitlines():
+        entry = json.loads(line)
+        request = entry.get("request", {})
+        if entry.get("type") == "response" and request.get("operation") in writes:
+            path = request.get("path", "")
+            if path.startswith(prefix) and "/" not in path[len(prefix) :]:
+                names.add(path[len(f"{mount}/keys/") :])
+    return names
+
+
 def named_refs(issuer: Issuer, keyset: str) -> dict[str, str]:
     """The store's custody refs of ``keyset`` -> the key's state."""
     with issuer._store.read() as conn:
@@ -61,6 +78,8 @@ def test_four_replicas_leave_no_orphan_in_transit(
     pg_url: str, transit_backend: TransitHandle
 ) -> None:
     uri = transit_backend.fresh_uri()
+    audit_log = transit_backend.bao.audit_log
+    assert audit_log is not None
     key = os.urandom(32)
     issuer = Issuer(pg_url, keks=KEKRing([("test", key)]), auto_upgrade=True)
     policy = RotationPolicy(
@@ -105,8 +124,12 @@ def test_four_replicas_leave_no_orphan_in_transit(
     assert any(k.state is KeyState.EXPIRED for k in keys)
     assert all(k.custody == uri for k in keys)
 
-    # No orphan: Transit holds exactly the keys the store names, and no more.
+    # Replicas made keys for transitions another one performed...
+    created = created_keys(audit_log, parse_custody(uri).attrs["mount"], "fast")
+    assert len(created) > len(keys)
+    # ...and no orphan: Transit holds exactly the keys the store names, and no more.
     named = named_refs(issuer, "fast")
+    assert set(named) <= created
     assert transit_backend.held(uri, "fast") == set(named)
     # Every published key is among them; keys that expired were destroyed in Transit
     # (a destroy that failed would leave its ref named, and the key still held).

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -90,7 +91,8 @@ class TransitCustody(Custody):
 
         Raises:
             CustodyError: (operation ``open``) no token source or two; the token
-                missing, empty, or not printable ASCII without spaces.
+                missing, empty, or not printable ASCII without spaces; the
+                ``ca-file`` not a file.
         """
         sources = [f"file:{spec.query['token-file']}"] if "token-file" in spec.query else []
         sources += [f"env:{spec.query['token-env']}"] if "token-env" in spec.query else []
@@ -101,6 +103,12 @@ class TransitCustody(Custody):
                 operation="open",
             )
         host, port, ca_file = spec.attrs["host"], spec.attrs["port"], spec.query.get("ca-file")
+        if ca_file is not None and not os.path.isfile(ca_file):
+            raise CustodyError(
+                f"transit custody: the ca-file {ca_file!r} is not a readable file",
+                backend=cls.scheme,
+                operation="open",
+            )
         plain = is_loopback(host) and ca_file is None
         return cls(
             spec.uri,

@@ -1,8 +1,9 @@
 """The HTTP side of the Transit custody: clients, the Vault token, the error boundary.
 
 One ``hvac`` client per thread (a ``requests`` session is not shared between
-threads), each bounded by the custody's per-call ``timeout`` (to connect, and
-for each read of the answer), never following a redirect (the token travels
+threads), each request bounded by the custody's per-call ``timeout`` (one
+budget for connecting and waiting for the answer; a server trickling its answer
+byte by byte is bounded per read only), never following a redirect (the token travels
 in ``X-Vault-Token``). The token is read from its source (``file:PATH`` or
 ``env:NAME``) when the custody opens, and read again when Vault refuses it
 (403) in case the source now holds another one (Vault Agent writing a fresh
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 
 import hvac
 import hvac.exceptions
+from urllib3.util import Timeout
 
 from keywell.custody import transit_wire as wire
 from keywell.custody.uri import read_credential
@@ -121,7 +123,8 @@ class TransitSession:
                     url=self.url,
                     token=self.__token,
                     verify=self._verify,
-                    timeout=self.timeout,
+                    # connecting and the wait for the answer share one budget
+                    timeout=Timeout(total=self.timeout),
                     namespace=self._namespace,
                     allow_redirects=False,
                 )
