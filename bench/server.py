@@ -254,6 +254,9 @@ def main() -> None:
     parser.add_argument("--servers", default="uvicorn,granian")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument(
+        "--custody-only", action="store_true", help="only the minting rows (db and custodies)"
+    )
+    parser.add_argument(
         "--custody",
         default="pkcs11,transit,awskms",
         help="custodies to mint from besides db (comma-separated; '' for none)",
@@ -317,6 +320,8 @@ def run(args: argparse.Namespace, tmp: Path, uris: dict[str, str], notes: dict[s
                 "keywell mint": (mint_kw, {}, lua),
                 "bare sign": (bases["bare_sign_app"] + "/", {}, lua),
             }
+            if args.custody_only:
+                plan = {"keywell mint": plan["keywell mint"]}
             for custody in uris:
                 url = bases["keywell_app"] + f"/admin/v1/keysets/mint-{custody}/tokens"
                 plan[f"mint {custody}"] = (url, {}, lua)
@@ -328,13 +333,22 @@ def run(args: argparse.Namespace, tmp: Path, uris: dict[str, str], notes: dict[s
         finally:
             for proc in procs:
                 stop(proc)
-    static = nginx_static(published.body, tmp / "nginx", args)
+    if not args.custody_only:
+        static = nginx_static(published.body, tmp / "nginx", args)
+        report = render(rows, static, nkeys, len(published.body), args)
+        print(report)
+        if not args.no_write:
+            write_section(report)
     shutil.rmtree(tmp, ignore_errors=True)
-    report = render(rows, static, nkeys, len(published.body), args)
-    report += custody_table(rows, notes)
-    print(report)
-    if not args.no_write:
-        write_section(report)
+    if uris:
+        section = custody_table(rows, notes, args)
+        print(section)
+        if not args.no_write:
+            from _harness import replace_section
+
+            replace_section(
+                RESULTS, "server-custody", section, title="bench/server.py: minting per custody"
+            )
 
 
 def render(
@@ -388,10 +402,20 @@ def render(
     return "\n".join(lines)
 
 
-def custody_table(rows: dict[str, dict[str, dict[str, float]]], notes: dict[str, str]) -> str:
+def custody_table(
+    rows: dict[str, dict[str, dict[str, float]]], notes: dict[str, str], args: argparse.Namespace
+) -> str:
     """Minting throughput per custody (issue 14), against minting from db custody."""
+    from _harness import machine_note, now_utc
+
+    flags = " --custody-only" if args.custody_only else ""
     lines = [
-        "",
+        f"Command: `.venv/bin/python bench/server.py --duration {args.duration} "
+        f"--connections {args.connections} --rounds {args.rounds} --servers {args.servers} "
+        f"--custody {args.custody}{flags}`  ",
+        f"Date: {now_utc()}; `wrk -t1 -c{args.connections} -d{args.duration}s` on loopback, "
+        f"one server worker; {args.rounds} interleaved rounds, the median run shown.  ",
+        f"Machine: {machine_note()}",
         "",
         "Minting per custody (`POST /admin/v1/keysets/mint-<custody>/tokens`, ES256; "
         "`ratio` = custody req/s / db req/s; every backend on loopback, started by the "
@@ -412,7 +436,15 @@ def custody_table(rows: dict[str, dict[str, dict[str, float]]], notes: dict[str,
                 f"| {server} | {custody} | {note} | {got['rps']:,.0f} | "
                 f"{got['rps'] / db['rps']:.3f}x | {got['p99_ms']:.2f} |"
             )
-    return "\n".join(lines) if notes else ""
+    errors = {
+        f"{server} {label}": v["errors"]
+        for server, r in rows.items()
+        for label, v in r.items()
+        if label.startswith(("mint ", "keywell mint")) and v["errors"]
+    }
+    if errors:
+        lines.append(f"\nNon-2xx/3xx responses: {errors}")
+    return "\n".join(lines)
 
 
 def write_section(body: str) -> None:

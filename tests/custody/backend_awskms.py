@@ -26,6 +26,7 @@ from keywell.custody.base import key_name_time
 from tests.custody.moto_kms import MotoKMS
 
 SCHEME = "awskms"
+URI_TIMEOUT = 15.0  # per call: moto makes RSA-4096 keys in Python, slow on a loaded machine
 
 
 class AWSKMSHandle:
@@ -47,18 +48,18 @@ class AWSKMSHandle:
         with self._lock:
             return next(self._spaces)
 
-    def fresh_uri(self, *, timeout: float = 2.0) -> str:
+    def fresh_uri(self, *, timeout: float = URI_TIMEOUT) -> str:
         """An (account, region) no earlier call handed out (cycling once all were used)."""
         region, profile = self._space()
         return self.moto.uri(region, profile=profile, timeout=timeout)
 
     def wrong_credential_uri(self) -> str:
         """Access keys moto's IAM never issued: ``InvalidClientTokenId`` (HTTP 403)."""
-        return self.moto.uri(self._region(), profile=MotoKMS.WRONG)
+        return self.moto.uri(self._region(), profile=MotoKMS.WRONG, timeout=URI_TIMEOUT)
 
     def denied_uri(self) -> str:
         """A real IAM user allowed nothing: ``AccessDenied`` (HTTP 403)."""
-        return self.moto.uri(self._region(), profile=MotoKMS.DENIED)
+        return self.moto.uri(self._region(), profile=MotoKMS.DENIED, timeout=URI_TIMEOUT)
 
     def down(self) -> AbstractContextManager[None]:
         """While inside: every connection to the endpoint is reset."""

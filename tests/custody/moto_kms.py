@@ -18,6 +18,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -63,10 +64,12 @@ class MotoKMS:
     DENIED = "keywell-denied"
     WRONG = "keywell-wrong"
     NO_PUBLIC = "keywell-no-public"  # in the account of keywell-0; kms:GetPublicKey denied
+    ADMIN = "keywell-admin"  # in the account of keywell-0; iam:* only (see add_user)
     ACCOUNTS = 4
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
+        self._lock = threading.Lock()
         #: One profile per moto account (``keywell-<i>``): an account and a
         #: region make one empty key namespace.
         self.accounts = [f"keywell-{i}" for i in range(self.ACCOUNTS)]
@@ -117,17 +120,22 @@ class MotoKMS:
             return iam
 
         def user(
-            account: str, name: str, *, allowed: bool, denied: str | None = None
+            account: str,
+            name: str,
+            *,
+            allowed: bool,
+            denied: str | None = None,
+            service: str = "kms",
         ) -> tuple[str, str]:
             iam = iam_in(account)
             iam.create_user(UserName=name)
             if allowed:
-                statements = [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]
+                statements = [{"Effect": "Allow", "Action": f"{service}:*", "Resource": "*"}]
                 if denied is not None:
                     statements.append({"Effect": "Deny", "Action": denied, "Resource": "*"})
                 policy = {"Version": "2012-10-17", "Statement": statements}
                 iam.put_user_policy(
-                    UserName=name, PolicyName="kms", PolicyDocument=json.dumps(policy)
+                    UserName=name, PolicyName=service, PolicyDocument=json.dumps(policy)
                 )
             key = iam.create_access_key(UserName=name)["AccessKey"]
             return str(key["AccessKeyId"]), str(key["SecretAccessKey"])
@@ -141,6 +149,9 @@ class MotoKMS:
             f"{ACCOUNT_BASE:012d}", "keywell-no-public", allowed=True, denied="kms:GetPublicKey"
         )
         profiles[self.WRONG] = ("AKIA" + secrets.token_hex(8).upper(), secrets.token_hex(20))
+        profiles[self.ADMIN] = user(
+            f"{ACCOUNT_BASE:012d}", "keywell-admin", allowed=True, service="iam"
+        )
         # From here on moto checks every request's signature and IAM policy.
         request = urllib.request.Request(  # noqa: S310 - moto on loopback
             f"{self.url}/moto-api/reset-auth",
@@ -158,6 +169,23 @@ class MotoKMS:
         )
         (self.workdir / "aws-config").write_text("")
         return path
+
+    def add_user(self, policy: dict[str, Any]) -> str:
+        """A new IAM user of keywell-0's account with ``policy`` alone; returns its profile."""
+        import boto3
+
+        name = f"keywell-user-{secrets.token_hex(4)}"
+        session = boto3.session.Session(profile_name=self.ADMIN, region_name="us-east-1")
+        iam = session.client("iam", endpoint_url=self.url)
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        with self._lock, self.credentials_file.open("a") as handle:
+            handle.write(
+                f"[{name}]\naws_access_key_id = {key['AccessKeyId']}\n"
+                f"aws_secret_access_key = {key['SecretAccessKey']}\n\n"
+            )
+        return name
 
     def environment(self) -> dict[str, str]:
         """Variables pointing boto3 at the profiles (and away from any real AWS setup)."""

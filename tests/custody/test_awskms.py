@@ -244,7 +244,7 @@ def test_generate_destroys_a_key_whose_public_key_is_refused(
     """CreateKey succeeds, GetPublicKey is denied: the new key is scheduled for deletion."""
     moto = awskms_backend.moto
     region = "ap-south-2"  # a region the fresh URIs of account keywell-0 reach last
-    custody = open_kms(moto.uri(region, profile=moto.NO_PUBLIC))
+    custody = open_kms(moto.uri(region, profile=moto.NO_PUBLIC, timeout=15))
     with pytest.raises(CustodyError) as caught:
         custody.generate("ES256", keyset="half")
     assert caught.value.operation == "generate"
@@ -313,8 +313,14 @@ def test_unreachable_or_slow_is_typed_and_bounded(
     state: str,
 ) -> None:
     timeout = 1.0
-    custody = open_kms(awskms_backend.fresh_uri(timeout=timeout))
-    key = custody.generate("ES256", keyset="down")
+    roomy = awskms_backend.fresh_uri()  # the setup must not time out on a loaded machine
+    spec = parse_custody(roomy)
+    quick = awskms_backend.moto.uri(
+        spec.attrs["region"], profile=spec.query["profile"], timeout=timeout
+    )
+    key = open_kms(roomy).generate("ES256", keyset="down")
+    custody = open_kms(quick)
+    custody.check()  # a pooled connection is open when the outage starts
     outage = awskms_backend.down() if state == "down" else awskms_backend.slow()
     with outage:
         started = time.monotonic()
@@ -323,7 +329,7 @@ def test_unreachable_or_slow_is_typed_and_bounded(
         assert time.monotonic() - started < timeout + 2  # two attempts of timeout/2, back-off
     assert (caught.value.backend, caught.value.operation) == ("awskms", operation)
     custody.check()  # reachable again: the same instance recovers
-    assert key.ref in custody.refs("down")
+    assert key.ref in open_kms(roomy).refs("down")
 
 
 @pytest.mark.parametrize("which", ["wrong", "denied"])

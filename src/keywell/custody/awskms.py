@@ -27,7 +27,8 @@ Each call makes at most two attempts of ``timeout / 2`` seconds each (connect
 and read), so a call ends within about ``timeout`` plus one retry back-off
 (under a second). Every botocore error becomes a
 :class:`~keywell.errors.CustodyError` naming the AWS error code, never a
-credential or the service's message text.
+credential or the service's message text; it is not chained to botocore's
+exception, whose message can quote the request's credential scope.
 """
 
 from __future__ import annotations
