@@ -94,8 +94,10 @@ def make_spares(
         CustodyError: the backend refused or failed (keys already made are destroyed).
         InvalidInputError: ``uri`` is no custody URI.
     """
+    if count == 0:  # nothing to make: the backend is not even opened
+        return []
     custody = open_custody(uri)
-    if custody is None or count == 0:
+    if custody is None:
         return []
     custody.check_algorithm(alg)
     made: list[BackendSpare] = []
