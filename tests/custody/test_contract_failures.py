@@ -3,13 +3,17 @@
 Backend down (typed error, store unchanged, readiness fails, JWKS still
 served, the next tick after recovery succeeds), a refused credential (no set
 is half-created, the credential appears nowhere), a key deleted behind
-keywell's back, a custody move with rotation, orphans, and exactly-once
-rotation with two Issuers on one SQLite file and on PostgreSQL.
+keywell's back, a custody move with rotation, orphans (one left by a process
+killed with SIGKILL between generating and committing), a destroy that fails
+and is retried, and exactly-once rotation with two Issuers on one SQLite file
+and on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -245,3 +249,36 @@ def test_a_destroy_that_fails_stays_pending_and_the_next_tick_finishes_it(
     assert pending_destroys(url, "api") == []
     assert retired.custody_ref not in backend.held("api")
     assert [e.kid for e in issuer.history("api") if e.action == "custody_destroy"] == [retired.kid]
+
+
+_KILLED_MID_ROTATION = """
+import os, signal, sys
+from keywell.issuer import Issuer
+from keywell.store.kek import KEKRing
+from keywell.store.repository import Store
+
+def killed(*args, **kwargs):  # the fault: the process dies with its spares made, before the lock
+    os.kill(os.getpid(), signal.SIGKILL)
+
+Store.locked = killed
+issuer = Issuer(sys.argv[1], keks=KEKRing.generate())
+issuer.rotate("api", emergency=True)
+"""
+
+
+def test_a_process_killed_between_generate_and_commit_leaves_an_orphan_reconciled_later(
+    backend: Custodian, issuer: Issuer, url: str, tmp_path: Path
+) -> None:
+    issuer.create_keyset("api", issuer=ISS, policy=POLICY, custody=backend.uri)
+    before = rows(url, "api")
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_ROTATION, url], capture_output=True, timeout=120
+    )
+    assert child.returncode == -9, child.stderr.decode()[-2000:]
+    assert rows(url, "api") == before  # nothing committed
+    orphans = backend.held("api") - live_refs(url, "api")
+    assert len(orphans) == 1  # the emergency rotation's new pending key
+    issuer.tick()  # reconciles, but the orphan is younger than the grace
+    assert backend.held("api") - live_refs(url, "api") == orphans
+    assert issuer.reconcile_custody("api", grace=timedelta(0)) == 1
+    assert backend.held("api") == live_refs(url, "api")
