@@ -76,8 +76,17 @@ class Reconciler:
         self._monotonic = monotonic
         self._last: dict[str, float] = {}
 
-    def run(self, now: datetime, *, name: str | None = None, force: bool = False) -> int:
-        """Reconcile ``name`` (or every custody set not reconciled within ``interval``).
+    def run(
+        self,
+        now: datetime,
+        *,
+        name: str | None = None,
+        force: bool = False,
+        grace: timedelta | None = None,
+    ) -> int:
+        """Reconcile ``name`` (or every set not reconciled within ``interval``; all if ``force``).
+
+        ``grace`` overrides the age an unnamed backend key must reach.
 
         Returns the count of orphaned keys destroyed.
 
@@ -92,7 +101,9 @@ class Reconciler:
             if not force and mono - self._last.get(each, -self._interval) < self._interval:
                 continue
             try:
-                count += custody_keys.reconcile(self._store, each, now=now, grace=self.grace)
+                count += custody_keys.reconcile(
+                    self._store, each, now=now, grace=self.grace if grace is None else grace
+                )
             except CustodyError as exc:
                 failed = failed or exc
             else:

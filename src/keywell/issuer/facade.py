@@ -243,13 +243,7 @@ class Issuer:
         Raises:
             CustodyError: a backend could not be listed or refused a destroy.
         """
-        saved = self._reconciler.grace
-        if grace is not None:
-            self._reconciler.grace = grace
-        try:
-            return self._reconciler.run(self._clock(), name=name, force=True)
-        finally:
-            self._reconciler.grace = saved
+        return self._reconciler.run(self._clock(), name=name, force=True, grace=grace)
 
     def rotate(
         self, name: str, *, emergency: bool = False, actor: str = "system"
