@@ -282,3 +282,27 @@ def test_a_process_killed_between_generate_and_commit_leaves_an_orphan_reconcile
     assert backend.held("api") - live_refs(url, "api") == orphans
     assert issuer.reconcile_custody("api", grace=timedelta(0)) == 1
     assert backend.held("api") == live_refs(url, "api")
+
+
+def test_revocation_never_waits_for_a_backend_that_is_down(
+    backend: Custodian, issuer: Issuer, url: str, clock: Clock
+) -> None:
+    issuer.create_keyset("api", issuer=ISS, policy=POLICY, custody=backend.uri)
+    active, pending = issuer.keys("api")
+    with backend.backend().down():
+        done = issuer.revoke("api", active.kid, "leaked")  # no new pending key can be made
+        assert [(t.kid, t.new_state) for t in done] == [
+            (active.kid, KeyState.REVOKED),
+            (pending.kid, KeyState.ACTIVE),
+        ]
+        assert active.kid not in issuer.jwks("api").body.decode()
+        assert [k.state for k in issuer.keys("api")] == [KeyState.REVOKED, KeyState.ACTIVE]
+        before = rows(url, "api")
+        with pytest.raises(CustodyError):  # it would need a new *active* key: refused
+            issuer.revoke("api", pending.kid, "leaked too")
+        assert rows(url, "api") == before
+    made = issuer.tick()  # back up: the missing pending key, and the pending destroy
+    assert [t.new_state for t in made] == [KeyState.PENDING]
+    assert pending_destroys(url, "api") == []
+    assert backend.held("api") == live_refs(url, "api")
+    verify_both(issuer, "api", issuer.sign("api", {}), clock)

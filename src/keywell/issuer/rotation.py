@@ -9,6 +9,7 @@ once (DESIGN.md invariant 6).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -36,6 +37,7 @@ from keywell.store.repository import LockedSet, Store
 
 __all__ = ["Transitions"]
 
+_log = logging.getLogger("keywell.custody")
 StepsOf = Callable[[RotationPolicy, list[KeyInfo], datetime], list[Step]]
 
 
@@ -152,9 +154,24 @@ class Transitions:
         def steps_of(policy: RotationPolicy, keys: list[KeyInfo], at: datetime) -> list[Step]:
             return plan_revoke(keys, kid, reason)
 
+        def without_successor(
+            policy: RotationPolicy, keys: list[KeyInfo], at: datetime
+        ) -> list[Step]:
+            steps = plan_revoke(keys, kid, reason)
+            return [s for s in steps if s.kid is not None or s.new_state is not KeyState.PENDING]
+
         self._signers.invalidate(name)
         try:
-            return self._apply_locked(name, None, steps_of, actor=actor, action="revoke")[0]
+            try:
+                return self._apply_locked(name, None, steps_of, actor=actor, action="revoke")[0]
+            except CustodyError as exc:
+                # A revocation never waits for the custody backend: revoke (and hand over)
+                # without the new pending key, which the first tick after recovery makes.
+                # A set that would need a new *active* key still fails (invariant 1).
+                _log.warning("revoking without a new pending key (made on a later tick): %s", exc)
+                return self._apply_locked(
+                    name, None, without_successor, actor=actor, action="revoke"
+                )[0]
         except LookupError:
             raise KeyNotFoundError(f"key set {name!r} has no key {kid!r}") from None
 
