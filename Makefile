@@ -72,9 +72,11 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/issuer.py
 	$(BIN)/python bench/server.py
 
-## make sim: the full multi-replica rotation simulation (see sim/README.md).
+## make sim: the full multi-replica rotation simulation (see sim/README.md);
+## make sim CUSTODY=transit keeps the set's keys in Transit on an OpenBao dev server.
+CUSTODY ?= db
 sim: $(TEST_STAMP) sysdeps
-	$(BIN)/python sim/rotation.py --duration 150
+	$(BIN)/python sim/rotation.py --duration 150 --custody $(CUSTODY)
 
 clean:
 	rm -rf $(VENV) site .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -7,13 +7,16 @@ granian with uvloop):
   against the same bytes and headers from a bare ASGI app (the framework limit);
 * token minting (``POST /admin/v1/keysets/default/tokens``, bearer auth, JSON
   body, pydantic validation) against a bare ASGI app calling ``Issuer.sign``;
-* nginx serving the same bytes as a static file (the machine limit).
+* nginx serving the same bytes as a static file (the machine limit);
+* minting from an ES256 set in each custody (issue 14: ``pkcs11`` on SoftHSM2,
+  ``transit`` on an OpenBao dev server, ``awskms`` on moto; every backend
+  started on loopback by bench/_custody.py) against minting from ``db``.
 
 Targets: JWKS >= 0.90x bare ASGI; minting >= 0.80x bare ``Issuer.sign``.
 Results go between ``<!-- server:start -->`` and ``<!-- server:end -->`` in
 bench/RESULTS.md.
 
-Usage: .venv/bin/python bench/server.py [--duration 5] [--connections 32]
+Usage: .venv/bin/python bench/server.py [--duration 5] [--connections 32] [--custody pkcs11,...]
 The ``*_app`` functions are the ASGI factories the servers import.
 """
 
@@ -250,21 +253,41 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--servers", default="uvicorn,granian")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--custody-only", action="store_true", help="only the minting rows (db and custodies)"
+    )
+    parser.add_argument(
+        "--custody",
+        default="pkcs11,transit,awskms",
+        help="custodies to mint from besides db (comma-separated; '' for none)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is required: apt-get install -y wrk nginx")
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _custody import backends
+
+    custodies = tuple(c for c in args.custody.split(",") if c and c != "db")
+    tmp = Path(tempfile.mkdtemp(prefix="kw-bench-server-"))
+    with backends(tmp / "custody", custodies) as running:
+        run(args, tmp, running.uris, running.notes)
+
+
+def run(args: argparse.Namespace, tmp: Path, uris: dict[str, str], notes: dict[str, str]) -> None:
+    """Create the sets, start the servers, run wrk, write the report."""
 
     from keywell.issuer import Issuer
     from keywell.jose.base64url import b64url_encode
     from keywell.store.kek import KEKRing
 
-    tmp = Path(tempfile.mkdtemp(prefix="kw-bench-server-"))
     db = f"sqlite:///{tmp / 'bench.db'}"
     env = {**os.environ, "KW_BENCH_DB": db, "PYTHONPATH": str(ROOT / "bench")}
     env["KEYWELL_KEK"] = b64url_encode(secrets.token_bytes(32))
     issuer = Issuer(db, keks=KEKRing.from_env(env), auto_upgrade=True)
     issuer.create_keyset("default", issuer="https://issuer.bench")
     issuer.rotate("default", emergency=True)
+    for custody, uri in uris.items():
+        issuer.create_keyset(f"mint-{custody}", issuer="https://issuer.bench", custody=uri)
     secret = issuer.create_admin_token(["sign"], name="bench")
     published = issuer.jwks("default")
     nkeys = len(json.loads(published.body)["keys"])
@@ -297,6 +320,11 @@ def main() -> None:
                 "keywell mint": (mint_kw, {}, lua),
                 "bare sign": (bases["bare_sign_app"] + "/", {}, lua),
             }
+            if args.custody_only:
+                plan = {"keywell mint": plan["keywell mint"]}
+            for custody in uris:
+                url = bases["keywell_app"] + f"/admin/v1/keysets/mint-{custody}/tokens"
+                plan[f"mint {custody}"] = (url, {}, lua)
             runs: dict[str, list[dict[str, float]]] = {k: [] for k in plan}
             for _ in range(args.rounds):  # interleaved: a load spike hits both sides
                 for label, (url, hdrs, script) in plan.items():
@@ -305,12 +333,22 @@ def main() -> None:
         finally:
             for proc in procs:
                 stop(proc)
-    static = nginx_static(published.body, tmp / "nginx", args)
+    if not args.custody_only:
+        static = nginx_static(published.body, tmp / "nginx", args)
+        report = render(rows, static, nkeys, len(published.body), args)
+        print(report)
+        if not args.no_write:
+            write_section(report)
     shutil.rmtree(tmp, ignore_errors=True)
-    report = render(rows, static, nkeys, len(published.body), args)
-    print(report)
-    if not args.no_write:
-        write_section(report)
+    if uris:
+        section = custody_table(rows, notes, args)
+        print(section)
+        if not args.no_write:
+            from _harness import replace_section
+
+            replace_section(
+                RESULTS, "server-custody", section, title="bench/server.py: minting per custody"
+            )
 
 
 def render(
@@ -359,6 +397,51 @@ def render(
         "ratios swing by ±30% between runs; compare them from a quiet machine."
     )
     errors = {f"{s} {k}": v["errors"] for s, r in rows.items() for k, v in r.items() if v["errors"]}
+    if errors:
+        lines.append(f"\nNon-2xx/3xx responses: {errors}")
+    return "\n".join(lines)
+
+
+def custody_table(
+    rows: dict[str, dict[str, dict[str, float]]], notes: dict[str, str], args: argparse.Namespace
+) -> str:
+    """Minting throughput per custody (issue 14), against minting from db custody."""
+    from _harness import machine_note, now_utc
+
+    flags = " --custody-only" if args.custody_only else ""
+    lines = [
+        f"Command: `.venv/bin/python bench/server.py --duration {args.duration} "
+        f"--connections {args.connections} --rounds {args.rounds} --servers {args.servers} "
+        f"--custody {args.custody}{flags}`  ",
+        f"Date: {now_utc()}; `wrk -t1 -c{args.connections} -d{args.duration}s` on loopback, "
+        f"one server worker; {args.rounds} interleaved rounds, the median run shown.  ",
+        f"Machine: {machine_note()}",
+        "",
+        "Minting per custody (`POST /admin/v1/keysets/mint-<custody>/tokens`, ES256; "
+        "`ratio` = custody req/s / db req/s; every backend on loopback, started by the "
+        "bench; a remote HSM, Vault or AWS KMS adds its network round trip):",
+        "",
+        "| server | custody | backend | mint req/s | ratio to db | p99 ms |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for server, r in rows.items():
+        db = r["keywell mint"]
+        lines.append(
+            f"| {server} | db | sealed in the store | {db['rps']:,.0f} | 1.00x "
+            f"| {db['p99_ms']:.2f} |"
+        )
+        for custody, note in notes.items():
+            got = r[f"mint {custody}"]
+            lines.append(
+                f"| {server} | {custody} | {note} | {got['rps']:,.0f} | "
+                f"{got['rps'] / db['rps']:.3f}x | {got['p99_ms']:.2f} |"
+            )
+    errors = {
+        f"{server} {label}": v["errors"]
+        for server, r in rows.items()
+        for label, v in r.items()
+        if label.startswith(("mint ", "keywell mint")) and v["errors"]
+    }
     if errors:
         lines.append(f"\nNon-2xx/3xx responses: {errors}")
     return "\n".join(lines)

@@ -55,6 +55,7 @@ def markdown(summary: dict[str, Any]) -> str:
         f"/ {s['fetches']['failed']} |",
         f"| tokens signed by a key after its revocation (other replicas' signer cache) | "
         f"{s['signed_after_revocation']} |",
+        _custody_row(s.get("custody") or {"custody": "db"}),
         "",
         "Refusals by cause: " + ", ".join(f"{k}: {n:,}" for k, n in sorted(v["refusals"].items())),
         "",
@@ -75,6 +76,16 @@ def markdown(summary: dict[str, Any]) -> str:
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _custody_row(c: dict[str, Any]) -> str:
+    if c["custody"] == "db":
+        return "| key custody | db (sealed in PostgreSQL) |"
+    return (
+        f"| key custody {c['custody']}: keys in the backend / named by the store "
+        f"(**missing** / unnamed) | {c['backend_keys']} / {c['store_refs']} "
+        f"(**{len(c['missing'])}** / {len(c['unnamed'])}) |"
+    )
 
 
 _COLORS = {"pending": "#9ecae1", "active": "#31a354", "retired": "#fdae6b", "revoked": "#de2d26"}

@@ -7,8 +7,11 @@ key set rotating every 5 s (prepublish 5 s, max_token_ttl 4 s, jwks_max_age
 restart, SIGSTOP longer than the max-age, pg_terminate_backend, one emergency
 revocation of the active key). Writes summary.json, summary.md and
 timeline.png to the output directory; exits 1 unless every zero holds.
+``--custody transit`` keeps the set's keys in Transit on an OpenBao dev server
+(:mod:`sim.custody`).
 
     python sim/rotation.py --duration 150          # make sim
+    python sim/rotation.py --duration 150 --custody transit   # make sim CUSTODY=transit
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim import analysis, verifiers, workers
+from sim import analysis, custody, verifiers, workers
 from sim.cluster import Cluster
 from sim.summary import POLICY, reanalyse, save_run, summarise
 
@@ -141,8 +144,11 @@ def run(
     poll_interval: float,
     tick_interval: float,
     command: str,
+    custody_name: str = "db",
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
+    backend = custody.open_backend(custody_name, out)
+    custody_report: dict[str, Any] = {"custody": "db"}
     cluster = Cluster(out, tick_interval=tick_interval, poll_interval=poll_interval)
     ctx = mp.get_context("spawn")
     procs: list[Any] = []
@@ -152,10 +158,15 @@ def run(
         cluster.start()
         with _admin(cluster) as http:
             start = time.time()
-            resp = http.post(
-                "/admin/v1/keysets",
-                json={"name": "default", "issuer": ISSUER, "alg": "ES256", "policy": POLICY},
-            )
+            body: dict[str, Any] = {
+                "name": "default",
+                "issuer": ISSUER,
+                "alg": "ES256",
+                "policy": POLICY,
+            }
+            if backend is not None:
+                body["custody"] = backend.uri
+            resp = http.post("/admin/v1/keysets", json=body)
             resp.raise_for_status()
         mint_stop, verify_stop, mon_stop = ctx.Event(), ctx.Event(), ctx.Event()
         queues = [ctx.Queue() for _ in range(4)]
@@ -235,11 +246,17 @@ def run(
         mon.join(30)
         read_at = time.time()
         keys, audit = _read_keys(cluster)
+        if backend is not None:
+            for replica in cluster.replicas:  # no destroy may still be under way
+                replica.stop()
+            custody_report = backend.report(cluster.db.dsn, "default")
     finally:
         for p in procs:
             if p.is_alive():
                 p.kill()
         cluster.close()
+        if backend is not None:
+            backend.close()
     save_run(
         out,
         keys,
@@ -254,10 +271,22 @@ def run(
             "audit_events": len(audit),
             "tick_interval": tick_interval,
             "poll_interval": poll_interval,
+            "custody": custody_report,
         },
     )
     return summarise(
-        out, keys, audit, faults, calls, start, load_start, read_at, duration, cluster, command
+        out,
+        keys,
+        audit,
+        faults,
+        calls,
+        start,
+        load_start,
+        read_at,
+        duration,
+        cluster,
+        command,
+        custody_report,
     )
 
 
@@ -274,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--tick-interval", type=float, default=0.2, help="replicas' KEYWELL_TICK_INTERVAL"
+    )
+    parser.add_argument(
+        "--custody",
+        choices=custody.CHOICES,
+        default="db",
+        help="where the key set's private keys live (transit: an OpenBao dev server)",
     )
     parser.add_argument(
         "--analyse",
@@ -296,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         args.poll_interval,
         args.tick_interval,
         command,
+        args.custody,
     )
     print((out / "summary.md").read_text())
     print(f"[sim] outputs in {out}")

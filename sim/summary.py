@@ -45,6 +45,7 @@ def reanalyse(out: Path) -> dict[str, Any]:
         m["duration"],
         cluster,
         m["command"],
+        m.get("custody"),
     )
 
 
@@ -64,6 +65,7 @@ def summarise(
     duration: float,
     cluster: Any,
     command: str,
+    custody: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     minted = [_load(out / f"minter-{i}.json") for i in range(2)]
     tokens = {t[0]: t for m in minted for t in m["tokens"]}
@@ -124,6 +126,7 @@ def summarise(
         "audit_events": len(audit),
         "keys": len(keys),
         "load_started_s": load_start - start,
+        "custody": custody or {"custody": "db"},
     }
     summary["pass"] = (
         result["false_rejections"] == 0
@@ -133,6 +136,7 @@ def summarise(
         and active["table_min"] == 1
         and tl_min == 1
         and rot["performed"] == rot["due"]
+        and not summary["custody"].get("missing")
     )
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     (out / "summary.md").write_text(report.markdown(summary))

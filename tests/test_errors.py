@@ -180,6 +180,16 @@ CASES: dict[type[errors.KeywellError], tuple[str, Callable[[], object]]] = {
     ),
     errors.KEKError: ("KW_KEK", _on_issuer(_sign_under_another_kek)),
     errors.AddressInUseError: ("KW_ADDRESS_IN_USE", lambda: _bind_twice()),
+    errors.CustodyError: (  # the credential file is missing: the backend is never asked
+        "KW_CUSTODY",
+        _on_issuer(
+            lambda i: i.create_keyset(
+                "held",
+                issuer="https://i.test",
+                custody="transit://127.0.0.1:9/transit?token-file=/nonexistent/keywell-token",
+            )
+        ),
+    ),
     errors.AdminTokenNotFoundError: (
         "KW_ADMIN_TOKEN_NOT_FOUND",
         _on_issuer(lambda i: i.revoke_admin_token(token_id=404)),

@@ -45,6 +45,7 @@ COMMANDS = [
     ["keyset", "rotate"],
     ["keyset", "revoke"],
     ["keyset", "policy"],
+    ["keyset", "custody"],
     ["kek"],
     ["kek", "rotate"],
     ["kek", "generate"],

@@ -24,7 +24,7 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 RUN = {"python", "sh"}
-SHOWN = {"text", "toml", "json", "yaml", "ini", "http", "console"}
+SHOWN = {"text", "toml", "json", "yaml", "ini", "http", "console", "hcl"}
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)[^\n]*$")
 NOT_RUN = "<!-- not-run: make -->"
 SERVER = "<!-- docs-test: server -->"

@@ -35,6 +35,7 @@ LABELS = [
     "POST /admin/v1/keysets/{name}/rotate",
     "POST /admin/v1/keysets/{name}/tokens",
     "PUT /admin/v1/keysets/{name}/policy",
+    "PUT /admin/v1/keysets/{name}/custody",
     "GET /admin/v1/admin-tokens",
     "POST /admin/v1/admin-tokens",
     # last: it may revoke the token the other operations use

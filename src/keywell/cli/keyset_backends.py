@@ -147,14 +147,30 @@ class LocalBackend:
         return [keyset_dict(i) for i in self.issuer.list_keysets()]
 
     def create(
-        self, name: str, issuer: str, alg: str, policy: dict[str, Any], rsa_bits: int
+        self,
+        name: str,
+        issuer: str,
+        alg: str,
+        policy: dict[str, Any],
+        rsa_bits: int,
+        custody: str = "db",
     ) -> dict[str, Any]:
         """Create a set with an active key and a published successor."""
         made = make_policy(policy) if policy else None
         info = self.issuer.create_keyset(
-            name, issuer=issuer, alg=alg, policy=made, actor=_ACTOR, rsa_bits=rsa_bits
+            name,
+            issuer=issuer,
+            alg=alg,
+            policy=made,
+            actor=_ACTOR,
+            rsa_bits=rsa_bits,
+            custody=custody,
         )
         return keyset_dict(info)
+
+    def set_custody(self, name: str, custody: str) -> dict[str, Any]:
+        """Make ``custody`` where the set's next keys are made."""
+        return keyset_dict(self.issuer.set_custody(name, custody, actor=_ACTOR))
 
     def show(self, name: str) -> dict[str, Any]:
         """A set and its keys."""
@@ -222,12 +238,18 @@ class RemoteBackend:
         return list(self._call("GET", "/keysets"))
 
     def create(
-        self, name: str, issuer: str, alg: str, policy: dict[str, Any], rsa_bits: int
+        self,
+        name: str,
+        issuer: str,
+        alg: str,
+        policy: dict[str, Any],
+        rsa_bits: int,
+        custody: str = "db",
     ) -> dict[str, Any]:
         """Create a set (the server picks RSA sizes itself)."""
         if rsa_bits != 2048:
             raise CommandError("usage", "--rsa-bits works only on the local store")
-        body: dict[str, Any] = {"name": name, "issuer": issuer, "alg": alg}
+        body: dict[str, Any] = {"name": name, "issuer": issuer, "alg": alg, "custody": custody}
         if policy:
             defaults = policy_dict(make_policy({}))
             body["policy"] = {**defaults, **policy}
@@ -253,6 +275,11 @@ class RemoteBackend:
         path = f"/keysets/{quote(name, safe='')}"
         current = self._call("GET", path)["policy"]
         return dict(self._call("PUT", path + "/policy", {**current, **values}))
+
+    def set_custody(self, name: str, custody: str) -> dict[str, Any]:
+        """Make ``custody`` where the set's next keys are made."""
+        path = f"/keysets/{quote(name, safe='')}/custody"
+        return dict(self._call("PUT", path, {"custody": custody}))
 
     def list_admin_tokens(self) -> list[dict[str, Any]]:
         """Every admin token (``/admin-tokens``; never a secret)."""

@@ -1,4 +1,4 @@
-"""``keywell keyset``: create, list, show, rotate, revoke and set the policy of key sets.
+"""``keywell keyset``: create, list, show, rotate, revoke, set the policy and custody of key sets.
 
 Every command works on the local store (``--database``, default
 ``KEYWELL_DATABASE_URL`` or ``sqlite:///keywell.db``; KEKs from
@@ -18,6 +18,7 @@ import typer
 
 from keywell.cli.keyset_options import (
     AdminUrlOpt,
+    CustodyOpt,
     DatabaseOpt,
     MaxAgeOpt,
     MaxTtlOpt,
@@ -46,6 +47,8 @@ app = typer.Typer(
         "keywell keyset create api --issuer https://auth.example.com --alg ES256",
         "keywell keyset create api --issuer https://auth.example.com --rotation-period 30d \\",
         "    --prepublish 7d --max-token-ttl 1h --admin-url https://keys.internal --json",
+        "keywell keyset create api --issuer https://auth.example.com \\",
+        "    --custody 'transit://127.0.0.1:8200/transit?token-file=/run/vault-token'",
     )
 )
 def create(
@@ -62,6 +65,7 @@ def create(
             "--rsa-bits", metavar="BITS", min=2048, help="RSA modulus size (RS256, PS256)."
         ),
     ] = 2048,
+    custody: CustodyOpt = "db",
     rotation_period: RotationOpt = None,
     prepublish: PrepublishOpt = None,
     max_token_ttl: MaxTtlOpt = None,
@@ -85,7 +89,7 @@ def create(
         clock_skew=clock_skew,
     )
     with open_backend(database, admin_url, token, json_out, server) as backend:
-        created = backend.create(name, issuer, alg, policy, rsa_bits)
+        created = backend.create(name, issuer, alg, policy, rsa_bits, custody)
         shown = keyset_view.shown_out(backend.show(name))
     if json_out:
         emit_json(shown)
@@ -136,6 +140,50 @@ def show(
         emit_json(shown)
     else:
         keyset_view.render_keyset(shown)
+
+
+@app.command(
+    epilog=examples(
+        "keywell keyset custody api --to 'awskms:region=eu-west-1'",
+        "keywell keyset custody api --to db",
+    )
+)
+def custody(
+    name: NameArg,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            metavar="URI",
+            help="The custody the set's next keys are made in (db, pkcs11:..., "
+            "transit://..., awskms:...).",
+        ),
+    ],
+    database: DatabaseOpt = None,
+    admin_url: AdminUrlOpt = None,
+    token: TokenOpt = None,
+    server: ServerOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Move a key set's custody: its next pending key is made in the new backend.
+
+    No key leaves its backend: the keys already made stay where they are and
+    expire (and are destroyed) there by normal rotation, while the next
+    pending key, made in the new custody, takes over at the next rotation.
+    """
+    from keywell.cli import keyset_view
+
+    with open_backend(database, admin_url, token, json_out, server) as backend:
+        backend.set_custody(name, to)
+        shown = keyset_view.shown_out(backend.show(name))
+    if json_out:
+        emit_json(shown)
+        return
+    console().print(
+        f"[green]custody of[/] [bold]{escape(name)}[/] is now {escape(to)}: "
+        "its next key is made there"
+    )
+    keyset_view.render_keyset(shown)
 
 
 @app.command(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AdminUrlOpt",
+    "CustodyOpt",
     "DatabaseOpt",
     "MaxAgeOpt",
     "MaxTtlOpt",
@@ -70,6 +71,15 @@ PrepublishOpt = Annotated[str | None, _duration("--prepublish")]
 MaxTtlOpt = Annotated[str | None, _duration("--max-token-ttl")]
 MaxAgeOpt = Annotated[str | None, _duration("--jwks-max-age")]
 SkewOpt = Annotated[str | None, _duration("--clock-skew")]
+CustodyOpt = Annotated[
+    str,
+    typer.Option(
+        "--custody",
+        metavar="URI",
+        help="Where the private keys live: db (sealed in the store) or an HSM/KMS URI "
+        "(pkcs11:..., transit://host:port/mount?token-file=..., awskms:region=...).",
+    ),
+]
 
 
 @contextmanager

@@ -150,6 +150,10 @@ def render_keyset(shown: dict[str, Any]) -> None:
         out.print(f"  JWKS:    {escape(info['jwks_uri'])}")
     out.print(f"  version: {info['version']}, created {format_time(info['created_at'])}")
     out.print(f"  policy:  {_policy_line(info['policy'])}")
+    out.print(f"  custody: {escape(info.get('custody', 'db'))}")
+    moved = [k for k in keys if k.get("custody", "db") != info.get("custody", "db")]
+    for k in moved:  # keys made before a custody move stay in their backend
+        out.print(f"  key {escape(k['kid'])} lives in custody {escape(k['custody'])}")
     out.print()
     rows = [
         [k["kid"], k["state"], *(format_time(k[field]) for _, field in _KEY_TIMES)] for k in keys

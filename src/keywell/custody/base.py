@@ -88,8 +88,12 @@ def ecdsa_der_to_jose(der: bytes, alg: str) -> bytes:
     Raises:
         ValueError: ``alg`` is no ECDSA algorithm, or ``der`` is not a DER signature.
     """
-    size = _EC_SIZES[alg]
+    size = _EC_SIZES.get(alg)
+    if size is None:
+        raise ValueError(f"{alg!r} is no ECDSA algorithm")
     r, s = decode_dss_signature(der)
+    if max(r, s).bit_length() > size * 8:
+        raise ValueError("r or s is larger than the curve")
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 

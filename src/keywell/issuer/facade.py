@@ -16,12 +16,15 @@ published, and :meth:`Issuer.jwks` raises :class:`~keywell.errors.KeySetError` f
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from keywell.errors import CustodyError
 from keywell.issuer.admin_tokens import DEFAULT_TOKEN_TTL, AdminTokenInfo, AdminTokens
+from keywell.issuer.custody import CustodyHealth, Reconciler
 from keywell.issuer.keysets import KeySets
 from keywell.issuer.publication import Publication
 from keywell.issuer.rotation import Transitions
@@ -43,6 +46,9 @@ from keywell.store.kek import KEKRing
 __all__ = ["SIGNING_ALGORITHMS", "Issuer"]
 
 
+_log = logging.getLogger("keywell.custody")
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -60,6 +66,8 @@ class Issuer:
             re-reading the store; a revocation by another process takes effect
             here within this bound (it is also capped by the set's clock_skew).
         auto_upgrade: apply migrations at start instead of requiring them.
+        custody_check_ttl: seconds a custody backend's readiness answer is
+            reused by :meth:`check_ready` (so probes do not hammer the backend).
 
     Raises:
         KEKError: no usable KEK configuration, or the KEKs cannot open what the
@@ -77,9 +85,12 @@ class Issuer:
         production: bool = False,
         sign_cache_ttl: float = 5.0,
         auto_upgrade: bool = False,
+        custody_check_ttl: float = 5.0,
     ) -> None:
         if not sign_cache_ttl >= 0:
             raise ValueError("sign_cache_ttl must be >= 0")
+        if not custody_check_ttl >= 0:
+            raise ValueError("custody_check_ttl must be >= 0")
         self._store = open_store(
             database_url, keks, production=production, auto_upgrade=auto_upgrade
         )
@@ -94,6 +105,8 @@ class Issuer:
         self._keysets = KeySets(self._store, self._clock, self._signers)
         self._publication = Publication(self._store)
         self._admin_tokens = AdminTokens(self._store, self._clock)
+        self._custody_health = CustodyHealth(float(custody_check_ttl))
+        self._reconciler = Reconciler(self._store)
 
     def __repr__(self) -> str:
         return f"Issuer({self._store.engine.url.render_as_string(hide_password=True)!r})"
@@ -112,16 +125,46 @@ class Issuer:
         policy: RotationPolicy | None = None,
         actor: str = "system",
         rsa_bits: int = 2048,
+        custody: str = "db",
     ) -> KeySetInfo:
         """Create a set with an active key and a published pending successor.
+
+        ``custody`` names where its private keys live (:mod:`keywell.custody.uri`):
+        ``db`` (sealed in the store) or an HSM/KMS URI, whose backend generates
+        the keys (non-extractable); the store keeps only its reference and the
+        public key. Creation is atomic: if the backend fails, no set is left.
 
         Raises:
             KeySetExistsError: the name is taken.
             ValueError: bad name, issuer or algorithm.
+            InvalidInputError: ``custody`` is no custody URI.
+            CustodyError: the backend cannot be opened, does not support ``alg``,
+                or failed to generate the keys.
         """
         return self._keysets.create(
-            name, issuer=issuer, alg=alg, policy=policy, actor=actor, rsa_bits=rsa_bits
+            name,
+            issuer=issuer,
+            alg=alg,
+            policy=policy,
+            actor=actor,
+            rsa_bits=rsa_bits,
+            custody=custody,
         )
+
+    def set_custody(self, name: str, custody: str, *, actor: str = "system") -> KeySetInfo:
+        """Make ``custody`` where the set's next keys are made (audited ``set_custody``).
+
+        Existing keys stay where they are (no key ever leaves a backend): the
+        next pending key is made in the new custody and takes over by normal
+        rotation; the old keys expire, and are destroyed, in their own backend.
+
+        Raises:
+            KeySetNotFoundError: no set is called ``name``.
+            InvalidInputError: ``custody`` is no custody URI.
+            CustodyError: the backend cannot be opened or reached, or does not
+                support the set's algorithm; nothing changed.
+        """
+        return self._keysets.set_custody(name, custody, actor=actor)
 
     def get_keyset(self, name: str) -> KeySetInfo:
         """The set called ``name`` (KeySetNotFoundError if none)."""
@@ -183,8 +226,35 @@ class Issuer:
     # -- transitions --------------------------------------------------------
 
     def tick(self, now: datetime | None = None) -> list[Transition]:
-        """Perform every due transition of every set; idempotent, exactly once across processes."""
-        return self._transitions.tick(now)
+        """Perform every due transition of every set; idempotent, exactly once across processes.
+
+        Also retries backend destructions still pending, and (each set at most
+        every few minutes) destroys orphaned backend keys (:meth:`reconcile_custody`).
+
+        Raises:
+            CustodyError: a set's custody backend failed; that set is unchanged
+                and retried on the next tick (the other sets had their turn).
+        """
+        done = self._transitions.tick(now)
+        try:
+            self._reconciler.run(now or self._clock())
+        except CustodyError as exc:  # best effort: retried on a later tick
+            _log.warning("orphan reconciliation failed: %s", exc)
+        return done
+
+    def reconcile_custody(self, name: str | None = None, *, grace: timedelta | None = None) -> int:
+        """Destroy backend keys of ``name`` (or every set) that no key names; return how many.
+
+        Such keys are left by a process killed between generating a key and
+        committing it. Only keys older than ``grace`` (default 15 minutes, by
+        the UTC stamp in their backend name) are taken, so a key another
+        replica is still committing is never destroyed. Each is audited
+        ``custody_orphan_destroy``.
+
+        Raises:
+            CustodyError: a backend could not be listed or refused a destroy.
+        """
+        return self._reconciler.run(self._clock(), name=name, force=True, grace=grace)
 
     def rotate(
         self, name: str, *, emergency: bool = False, actor: str = "system"
@@ -227,6 +297,8 @@ class Issuer:
                 verifier's ``max_size`` (``DEFAULT_MAX_TOKEN_SIZE`` characters).
             ValueError: ``claims`` sets iat/exp/jti or another issuer.
             KEKError: the active key cannot be decrypted.
+            CustodyError: the active key is in an HSM/KMS custody that failed
+                or refused to sign (unreachable, credential refused, key gone).
         """
         return self._signers.sign(name, claims, ttl)
 
@@ -257,11 +329,14 @@ class Issuer:
         """Raise a typed error unless the store is usable by this process.
 
         The database answers, the KEKs open what the store needs (KEKError once
-        another replica's KEK rotation left this one behind) and every active
-        key decrypts. A server's ``/readyz`` answers 503 on any of these.
+        another replica's KEK rotation left this one behind), every active
+        sealed key decrypts, and every custody backend in use answers its
+        check (CustodyError; each answer is reused for a few seconds). A
+        server's ``/readyz`` answers 503 on any of these.
         """
         self._store.check_keks()
-        maintenance.check_ready(self._store)
+        for uri in maintenance.check_ready(self._store):
+            self._custody_health.check(uri)
 
     def rewrap(self, *, actor: str = "system") -> int:
         """Make the newest KEK the sealing KEK and re-seal every private key under it.

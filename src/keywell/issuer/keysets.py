@@ -1,7 +1,8 @@
 """The key-set part of the Issuer: create, read, change policy, read keys and audit.
 
 Creating a set writes the set, an active key and a published pending
-successor in one transaction; a policy change applies at once whatever
+successor in one transaction (in a custody set the two keys are made in the
+backend first, and destroyed if the transaction fails); a policy change applies at once whatever
 transitions the new policy makes due (DESIGN.md, "Key lifecycle"). The rows
 are read and written by :mod:`keywell.store.catalog`; the rules a new set
 must meet live in :mod:`keywell.lifecycle.names` and :mod:`keywell.lifecycle.rules`.
@@ -12,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from keywell.custody.base import Custody
+from keywell.custody.uri import DB, open_custody, parse_custody
+from keywell.errors import InvalidInputError
 from keywell.issuer.signing import SignerCache
 from keywell.jose.jwk import JWK
 from keywell.lifecycle import AuditEvent, KeyInfo, KeySetInfo, KeyState, RotationPolicy, Step, plan
 from keywell.lifecycle.names import check_issuer, check_keyset_name
 from keywell.lifecycle.rules import check_signing_alg, key_size
 from keywell.store import catalog
-from keywell.store.repository import Store
+from keywell.store.repository import Spare, Store
 from keywell.store.rows import to_us
 
 __all__ = ["KeySets"]
@@ -29,6 +33,16 @@ _FIRST_KEYS = (
         kid=None, old_state=None, new_state=KeyState.PENDING, reason="successor of the active key"
     ),
 )
+
+
+def _supports(backend: Custody | None, alg: str) -> None:
+    """Refuse an algorithm the custody cannot generate keys for (InvalidInputError on ``alg``)."""
+    if backend is not None and alg not in backend.algorithms:
+        supported = ", ".join(sorted(backend.algorithms))
+        raise InvalidInputError(
+            f"{backend.scheme} custody cannot hold {alg} keys (it supports {supported})",
+            field="alg",
+        )
 
 
 class KeySets:
@@ -48,13 +62,19 @@ class KeySets:
         policy: RotationPolicy | None,
         actor: str,
         rsa_bits: int,
+        custody: str = DB,
     ) -> KeySetInfo:
         """See :meth:`keywell.issuer.Issuer.create_keyset`."""
         check_keyset_name(name)
         check_issuer(issuer)
         check_signing_alg(alg, rsa_bits)
+        uri = parse_custody(custody).uri
+        _supports(open_custody(uri), alg)
         policy = policy or RotationPolicy()
-        spares = [JWK.generate(alg, rsa_bits=rsa_bits) for _ in _FIRST_KEYS]  # before the lock
+        if uri == DB:  # the KEK check is the locked transaction's (it records the first KEK)
+            spares: list[Spare] = [JWK.generate(alg, rsa_bits=rsa_bits) for _ in _FIRST_KEYS]
+        else:  # made before the lock; CustodyError (unsupported alg, backend down): no set
+            spares = self._store.make_spares(uri, alg, name, rsa_bits, len(_FIRST_KEYS))
         now = self._clock()
         with catalog.create_set(
             self._store,
@@ -65,8 +85,10 @@ class KeySets:
             policy=policy,
             now=now,
             spares=spares,
+            custody=uri,
         ) as locked:
-            locked.audit("create_keyset", actor=actor, at=now, reason=f"alg {alg}, issuer {issuer}")
+            reason = f"alg {alg}, issuer {issuer}" + ("" if uri == DB else f", custody {uri}")
+            locked.audit("create_keyset", actor=actor, at=now, reason=reason)
             locked.apply(_FIRST_KEYS, now=now, actor=actor, action="create_keyset")
         return locked.info
 
@@ -103,6 +125,20 @@ class KeySets:
             catalog.set_issuer(locked, issuer)
             locked.audit("update_issuer", actor=actor, at=self._clock(), reason=reason)
         self._signers.invalidate(name)
+        return locked.info
+
+    def set_custody(self, name: str, custody: str, *, actor: str) -> KeySetInfo:
+        """See :meth:`keywell.issuer.Issuer.set_custody`."""
+        uri = parse_custody(custody).uri
+        backend = open_custody(uri)  # CustodyError: cannot open it (credential, extra)
+        _supports(backend, self.get(name).alg)
+        if backend is not None:
+            backend.check()
+        with self._store.locked(name, self._clock()) as locked:
+            old = locked.info.custody
+            if old != uri:
+                catalog.set_custody(locked, uri)
+                locked.audit("set_custody", actor=actor, at=self._clock(), reason=f"{old} -> {uri}")
         return locked.info
 
     def keys(self, name: str) -> list[KeyInfo]:

@@ -9,11 +9,13 @@ once (DESIGN.md invariant 6).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
 
-from keywell.errors import KeyNotFoundError, KeySetError, KeySetNotFoundError
+from keywell.custody.uri import open_custody
+from keywell.errors import CustodyError, KeyNotFoundError, KeySetError, KeySetNotFoundError
 from keywell.issuer.signing import SignerCache, SignerEntry
 from keywell.lifecycle import (
     KeyInfo,
@@ -30,11 +32,12 @@ from keywell.lifecycle import (
     rotation_due_at,
 )
 from keywell.lifecycle.names import check_reason
-from keywell.store import catalog
+from keywell.store import catalog, custody_keys
 from keywell.store.repository import LockedSet, Store
 
 __all__ = ["Transitions"]
 
+_log = logging.getLogger("keywell.custody")
 StepsOf = Callable[[RotationPolicy, list[KeyInfo], datetime], list[Step]]
 
 
@@ -84,14 +87,26 @@ class Transitions:
         return done, locked
 
     def tick(self, now: datetime | None) -> list[Transition]:
-        """See :meth:`keywell.issuer.Issuer.tick`."""
-        due = catalog.due_sets(self._store, next_due, now or self._clock())
+        """See :meth:`keywell.issuer.Issuer.tick`.
+
+        A set whose custody backend fails keeps its state (the error is raised
+        once every other due set had its turn) and is retried on the next tick;
+        backend destructions still pending are retried first.
+        """
+        at = now or self._clock()
+        custody_keys.retry_destroys(self._store, now=at)
+        due = catalog.due_sets(self._store, next_due, at)
         done: list[Transition] = []
+        failed: CustodyError | None = None
         for name in due:
             try:
                 done += self.tick_set(name, now)
             except KeySetNotFoundError:
                 continue  # deleted meanwhile
+            except CustodyError as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
         return done
 
     def tick_set(self, name: str, now: datetime | None) -> list[Transition]:
@@ -139,9 +154,24 @@ class Transitions:
         def steps_of(policy: RotationPolicy, keys: list[KeyInfo], at: datetime) -> list[Step]:
             return plan_revoke(keys, kid, reason)
 
+        def without_successor(
+            policy: RotationPolicy, keys: list[KeyInfo], at: datetime
+        ) -> list[Step]:
+            steps = plan_revoke(keys, kid, reason)
+            return [s for s in steps if s.kid is not None or s.new_state is not KeyState.PENDING]
+
         self._signers.invalidate(name)
         try:
-            return self._apply_locked(name, None, steps_of, actor=actor, action="revoke")[0]
+            try:
+                return self._apply_locked(name, None, steps_of, actor=actor, action="revoke")[0]
+            except CustodyError as exc:
+                # A revocation never waits for the custody backend: revoke (and hand over)
+                # without the new pending key, which the first tick after recovery makes.
+                # A set that would need a new *active* key still fails (invariant 1).
+                _log.warning("revoking without a new pending key (made on a later tick): %s", exc)
+                return self._apply_locked(
+                    name, None, without_successor, actor=actor, action="revoke"
+                )[0]
         except LookupError:
             raise KeyNotFoundError(f"key set {name!r} has no key {kid!r}") from None
 
@@ -155,15 +185,23 @@ class Transitions:
                 due = next_due(info.policy, keys)
                 if due is None or due > now:
                     active = next(k for k in keys if k.state is KeyState.ACTIVE)
-                    key = store.private_jwk(conn, name, active.kid)
+                    material = store.signing_material(conn, name, active.kid)
                     break
             self.tick_set(name, None)  # a transition is due: perform it before signing
         else:  # pragma: no cover - three ticks in a row found more due
             raise KeySetError(f"key set {name!r} keeps changing; try again")
         until = rotation_due_at(info.policy, keys)
         ttl = min(self._cache_ttl, info.policy.clock_skew.total_seconds())
+        sign_fn = None
+        key = material.private
+        if key is None:  # the key lives in a custody backend: it signs there
+            backend, key = open_custody(material.custody), material.public
+            if backend is None or key is None or material.ref is None:  # pragma: no cover
+                raise KeySetError(f"key {active.kid!r} of key set {name!r} has no signer")
+            sign_fn = backend.signer(material.ref, info.alg)
         return SignerEntry(
             key=key,
+            sign_fn=sign_fn,
             issuer=info.issuer,
             max_ttl=info.policy.max_token_ttl.total_seconds(),
             mono_expiry=time.monotonic() + ttl,

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from keywell.custody.base import SignFn
 from keywell.errors import ClaimError, KeySetError, PolicyError, TokenTooLargeError
 from keywell.jose._compact import compact, encode_header
 from keywell.jose.jwk import JWK
@@ -48,13 +49,20 @@ _LOAD_ATTEMPTS = 5
 
 @dataclass(frozen=True, slots=True)
 class SignerEntry:
-    """A cached signer: the key, the claim defaults and when to look again."""
+    """A cached signer: the key, the claim defaults and when to look again.
+
+    ``key`` is the private JWK of a ``db`` key; for a key in a custody backend
+    it is the public JWK (its ``kid`` and ``alg`` make the header) and
+    ``sign_fn`` signs through the backend (I/O: never called on an event loop
+    by :meth:`SignerCache.try_sign_cached`).
+    """
 
     key: JWK
     issuer: str
     max_ttl: float
     mono_expiry: float
     valid_until: float  # epoch seconds of the next planned rotation (inf if none)
+    sign_fn: SignFn | None = None
 
 
 _Cached = tuple[SignerEntry, str, Callable[[bytes], bytes]]
@@ -107,7 +115,10 @@ class SignerCache:
                 started = self._generation(name)
             ts = self._timestamp()
             entry = self._loader(name, datetime.fromtimestamp(ts, UTC))
-            alg, sign_fn = entry.key.signer()
+            if entry.sign_fn is None:
+                alg, sign_fn = entry.key.signer()
+            else:
+                alg, sign_fn = entry.key.alg or "", entry.sign_fn
             cached = (entry, encode_header(alg, entry.key.kid, None, "JWT"), sign_fn)
             with self._lock:
                 if self._generation(name) == started:
@@ -138,9 +149,15 @@ class SignerCache:
     def try_sign_cached(
         self, name: str, claims: Mapping[str, Any], ttl: timedelta | float | None
     ) -> str | None:
-        """Like :meth:`sign`, but ``None`` instead of reading the store on a cache miss."""
+        """Like :meth:`sign`, but ``None`` instead of any I/O.
+
+        ``None`` on a cache miss (the store would be read) and for a key in a
+        custody backend (signing is a backend call).
+        """
         cached = self.cached(name)
-        return None if cached is None else self._encode(cached, claims, ttl)
+        if cached is None or cached[0].sign_fn is not None:
+            return None
+        return self._encode(cached, claims, ttl)
 
     def _encode(
         self, cached: _Cached, claims: Mapping[str, Any], ttl: timedelta | float | None

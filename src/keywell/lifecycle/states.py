@@ -41,7 +41,11 @@ PUBLISHED_STATES = frozenset({KeyState.PENDING, KeyState.ACTIVE, KeyState.RETIRE
 
 @dataclass(frozen=True)
 class KeySetInfo:
-    """A key set's identity, policy and change counter."""
+    """A key set's identity, policy, change counter and custody.
+
+    ``custody`` is the custody URI new keys are made in (``db``: sealed in the
+    store; see :mod:`keywell.custody.uri`); it names no credential.
+    """
 
     name: str
     issuer: str
@@ -49,6 +53,7 @@ class KeySetInfo:
     policy: RotationPolicy
     version: int
     created_at: datetime
+    custody: str = "db"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class KeyInfo:
     expires_at: datetime | None
     revoked_at: datetime | None
     revoke_reason: str | None
+    custody: str = "db"  # the custody URI this key lives in (kept when the set's custody moves)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ def keyset_dict(info: KeySetInfo) -> dict[str, Any]:
         "version": info.version,
         "created_at": timestamp(info.created_at),
         "policy": policy_dict(info.policy),
+        "custody": info.custody,
     }
 
 
@@ -79,6 +80,7 @@ def key_dict(k: KeyInfo) -> dict[str, Any]:
         "expires_at": timestamp(k.expires_at),
         "revoked_at": timestamp(k.revoked_at),
         "revoke_reason": k.revoke_reason,
+        "custody": k.custody,
     }
 
 

@@ -27,7 +27,7 @@ from keywell.lifecycle.rules import jwks_uri
 from keywell.server import operations
 from keywell.server.admin_tokens import add_admin_token_routes
 from keywell.server.auth import Principal
-from keywell.server.bodies import KeySetCreate, MintIn, PolicyModel, RevokeIn, RotateIn
+from keywell.server.bodies import CustodyIn, KeySetCreate, MintIn, PolicyModel, RevokeIn, RotateIn
 from keywell.server.guard import ADMIN_PREFIX, route_scope
 from keywell.server.models import (
     AuditOut,
@@ -150,6 +150,7 @@ def build_admin_router(state: ServerState) -> APIRouter:
                 alg=body.alg,
                 policy=policy,
                 actor=_principal(request).actor,
+                custody=body.custody,
             )
         _refresh()
         return _out(info)
@@ -171,6 +172,17 @@ def build_admin_router(state: ServerState) -> APIRouter:
     )
     def update_policy(name: Name, body: PolicyModel, request: Request) -> KeySetOut:
         info = issuer.update_policy(name, body.to_policy(), actor=_principal(request).actor)
+        _refresh()
+        return _out(info)
+
+    @router.put(
+        "/keysets/{name}/custody",
+        response_model=KeySetOut,
+        openapi_extra=_extra("PUT", "/keysets/{name}/custody", "admin"),
+        summary="Move a key set's custody (its next keys are made there)",
+    )
+    def set_custody(name: Name, body: CustodyIn, request: Request) -> KeySetOut:
+        info = issuer.set_custody(name, body.custody, actor=_principal(request).actor)
         _refresh()
         return _out(info)
 

@@ -28,7 +28,7 @@ from keywell.lifecycle.names import (
 from keywell.lifecycle.rules import SigningAlg
 from keywell.lifecycle.wire import policy_dict
 
-__all__ = ["KeySetCreate", "MintIn", "PolicyModel", "RevokeIn", "RotateIn"]
+__all__ = ["CustodyIn", "KeySetCreate", "MintIn", "PolicyModel", "RevokeIn", "RotateIn"]
 
 _TEN_YEARS = 10 * 366 * 86400
 Seconds = int
@@ -103,6 +103,24 @@ class KeySetCreate(_Strict):
     issuer: IssuerURL
     alg: Alg = "ES256"
     policy: PolicyModel | None = None
+    custody: CustodyURI = "db"
+
+
+CustodyURI = Annotated[
+    str,
+    Field(
+        max_length=2000,
+        description="where the set's private keys live: db (sealed in the store) or a custody "
+        "URI (pkcs11:..., transit://host:port/mount?token-file=..., awskms:region=...); a "
+        "credential is named by file or environment variable, never given inline",
+    ),
+]
+
+
+class CustodyIn(_Strict):
+    """A custody move: the set's next keys are made in ``custody`` (existing keys stay)."""
+
+    custody: CustodyURI
 
 
 class RotateIn(_Strict):

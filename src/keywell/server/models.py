@@ -35,6 +35,10 @@ class KeySetOut(BaseModel):
     version: int
     created_at: datetime
     policy: PolicyModel
+    custody: str = Field(
+        description="custody URI new keys are made in: db (sealed in the store) or an "
+        "HSM/KMS (pkcs11:, transit://, awskms:); it names where a credential is, never one"
+    )
     jwks_uri: str | None = Field(description="null for HMAC sets, which are never published")
 
     @classmethod
@@ -56,6 +60,7 @@ class KeyOut(BaseModel):
     expires_at: datetime | None = Field(description="end of publication")
     revoked_at: datetime | None
     revoke_reason: str | None
+    custody: str = Field(description="custody URI the key lives in (kept when the set's moves)")
 
     @classmethod
     def of(cls, k: KeyInfo) -> KeyOut:

@@ -21,6 +21,7 @@ from typing import Any
 
 from keywell.errors import (
     ClaimError,
+    CustodyError,
     InvalidInputError,
     KEKError,
     KeyNotFoundError,
@@ -162,6 +163,10 @@ def problem_from_error(exc: KeywellError) -> Problem:
         return Problem(422, exc.code, exc.message, extra={"claim": exc.claim})
     if isinstance(exc, KEKError):
         return Problem(503, exc.code, "a key-encryption key needed for this operation is missing")
+    if isinstance(exc, CustodyError):  # its message names the backend, never a credential
+        return Problem(
+            503, exc.code, exc.message, extra={"backend": exc.backend, "operation": exc.operation}
+        )
     if isinstance(exc, KeySetError):
         return Problem(409, exc.code, exc.message)
     return Problem(422, exc.code, exc.message)

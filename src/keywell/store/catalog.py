@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import desc, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keywell.errors import KeySetExistsError
-from keywell.jose.jwk import JWK
 from keywell.lifecycle import AuditEvent, KeyInfo, KeySetInfo, RotationPolicy
 from keywell.lifecycle.names import known_name
 from keywell.store import tables as t
-from keywell.store.repository import LockedSet, Store
+from keywell.store.repository import LockedSet, Spare, Store
 from keywell.store.rows import audit_event, keyset_info, policy_values
 
 __all__ = [
@@ -27,6 +27,8 @@ __all__ = [
     "due_sets",
     "history",
     "list_sets",
+    "set_custody",
+    "set_issuer",
     "set_policy",
     "versions",
 ]
@@ -42,9 +44,14 @@ def create_set(
     key_size: int | None,
     policy: RotationPolicy,
     now: datetime,
-    spares: Sequence[JWK],
+    spares: Sequence[Spare],
+    custody: str = "db",
 ) -> Iterator[LockedSet]:
     """Insert a new set row and yield it locked (its first keys are applied by the caller).
+
+    ``custody`` is the canonical custody URI its keys are made in. One
+    transaction: if anything fails (a backend among them), no set is left and
+    the spares are destroyed.
 
     Raises:
         KeySetExistsError: a set called ``name`` exists (nothing is written).
@@ -57,6 +64,7 @@ def create_set(
         "version": 0,
         "created_at": now,
         "updated_at": now,
+        "custody": custody,
         **policy_values(policy),
     }
     try:
@@ -71,10 +79,7 @@ def set_policy(locked: LockedSet, policy: RotationPolicy) -> None:
     locked.conn.execute(
         update(t.keysets).where(t.keysets.c.id == locked.set_id).values(**policy_values(policy))
     )
-    info = locked.info
-    locked.info = KeySetInfo(
-        info.name, info.issuer, info.alg, policy, info.version, info.created_at
-    )
+    locked.info = replace(locked.info, policy=policy)
 
 
 def set_issuer(locked: LockedSet, issuer: str) -> None:
@@ -82,10 +87,15 @@ def set_issuer(locked: LockedSet, issuer: str) -> None:
     locked.conn.execute(
         update(t.keysets).where(t.keysets.c.id == locked.set_id).values(issuer=issuer)
     )
-    info = locked.info
-    locked.info = KeySetInfo(
-        info.name, issuer, info.alg, info.policy, info.version, info.created_at
+    locked.info = replace(locked.info, issuer=issuer)
+
+
+def set_custody(locked: LockedSet, custody: str) -> None:
+    """Make ``custody`` (a canonical URI) where the locked set's next keys are made."""
+    locked.conn.execute(
+        update(t.keysets).where(t.keysets.c.id == locked.set_id).values(custody=custody)
     )
+    locked.info = replace(locked.info, custody=custody)
 
 
 def list_sets(store: Store) -> list[KeySetInfo]:

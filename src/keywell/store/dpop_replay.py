@@ -1,7 +1,7 @@
 """DPoP proofs seen, shared by every process on one database (RFC 9449 section 11.1).
 
 :class:`SQLReplayStore` is a :class:`keywell.jose.ReplayStore` over the table
-``keywell_dpop_replay`` (migration ``0004_dpop``), on SQLite or PostgreSQL.
+``keywell_dpop_replay`` (migration ``0005``), on SQLite or PostgreSQL.
 The one atomic step is an upsert that only overwrites an *expired* row::
 
     INSERT INTO keywell_dpop_replay (proof, expires_at) VALUES (:key, :expires)

@@ -14,6 +14,7 @@ from sqlalchemy import insert, select, text, update
 from keywell.lifecycle import KeyState
 from keywell.lifecycle.names import check_label
 from keywell.store import tables as t
+from keywell.store.custody_keys import custodies_in_use
 from keywell.store.kek_check import promote
 from keywell.store.repository import Store
 
@@ -79,14 +80,19 @@ def rewrap(store: Store, *, actor: str, now: datetime) -> int:
     return count
 
 
-def check_ready(store: Store) -> None:
-    """The database answers and every active key decrypts (typed errors otherwise)."""
+def check_ready(store: Store) -> list[str]:
+    """The database answers and every active sealed key decrypts (typed errors otherwise).
+
+    Returns the custody URIs in use (:func:`~keywell.store.custody_keys.custodies_in_use`),
+    whose backends the caller checks.
+    """
     with store.read() as conn:
         conn.execute(text("SELECT 1"))
         rows = conn.execute(
             select(t.keysets.c.name, t.keys.c.kid)
             .join(t.keys, t.keys.c.keyset_id == t.keysets.c.id)
-            .where(t.keys.c.state == KeyState.ACTIVE.value)
+            .where(t.keys.c.state == KeyState.ACTIVE.value, t.keys.c.custody.is_(None))
         ).all()
         for row in rows:
             store.private_jwk(conn, row.name, row.kid)
+        return custodies_in_use(conn)

@@ -49,6 +49,7 @@ def keyset_info(row: Row[Any]) -> KeySetInfo:
         policy=policy,
         version=m["version"],
         created_at=m["created_at"],
+        custody=m["custody"],
     )
 
 
@@ -66,6 +67,7 @@ def key_info(row: Row[Any]) -> KeyInfo:
         expires_at=m["expires_at"],
         revoked_at=m["revoked_at"],
         revoke_reason=m["revoke_reason"],
+        custody=m["custody"] or "db",
     )
 
 

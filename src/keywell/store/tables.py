@@ -1,4 +1,4 @@
-"""The schema: key sets, keys (private halves sealed), audit events, admin tokens, KEK checks.
+"""The schema: key sets, keys (sealed or in a custody), audit events, admin tokens, KEK checks.
 
 SQLAlchemy 2 Core tables the repository queries. Migrations never import them:
 each revision spells out its own DDL, and ``tests/store/test_migrations.py``
@@ -86,6 +86,8 @@ keysets = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # the custody URI new keys are made in (keywell.custody.uri); "db": sealed here
+    Column("custody", Text, nullable=False, server_default="db"),
 )
 
 keys = Table(
@@ -109,6 +111,10 @@ keys = Table(
     Column("expires_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
     Column("revoke_reason", Text, nullable=True),
+    # custody keys: the URI the key lives in (NULL: sealed in private_ct) and the
+    # backend's reference (NULL once destroyed there; kept while a destroy is pending)
+    Column("custody", Text, nullable=True),
+    Column("custody_ref", Text, nullable=True),
     UniqueConstraint("keyset_id", "kid", name="uq_keywell_keys_keyset_kid"),
     Index("ix_keywell_keys_keyset_state", "keyset_id", "state"),
 )

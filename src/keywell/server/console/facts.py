@@ -18,11 +18,8 @@ _SKEW = timedelta(seconds=60)
 
 
 def custody_of(info: KeySetInfo) -> str:
-    """Where the set's private keys live: its custody URI, ``db`` (sealed in the store) by default.
-
-    The one place the console reads it (``KeySetInfo.custody`` arrives with the custody backends).
-    """
-    return str(getattr(info, "custody", None) or "db")
+    """Where the set's private keys live: its custody URI (``db``: sealed in the store)."""
+    return info.custody
 
 
 def relative(at: datetime | None, now: datetime) -> str:

@@ -4,8 +4,8 @@ Frozen like 0001. One row per accepted proof (the hex SHA-256 of its key
 thumbprint and ``jti``) until it expires, in seconds since the epoch; expired
 rows are reused or purged by :mod:`keywell.store.dpop_replay`.
 
-Revision ID: 0004_dpop
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-05
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_dpop"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
