@@ -81,7 +81,11 @@ class Console:
                 Route("/static/{file}", StaticFiles().serve, methods=["GET"]),
                 Route("/keysets", g(self._keysets, "read"), methods=["GET"]),
                 Route("/keysets/{name}", g(self._keyset, "read"), methods=["GET"]),
-                Route("/keysets/{name}/live", g(self._live, "read", html=False), methods=["GET"]),
+                Route(
+                    "/keysets/{name}/live",
+                    g(self._live, "read", html=False, touch=False),
+                    methods=["GET"],
+                ),
                 Route(
                     "/keysets/{name}/rotate",
                     g(self._rotate, "rotate", mutate=True),
@@ -287,8 +291,7 @@ class Console:
         keyset = query.get("keyset") or None
         actor = (query.get("actor") or "").strip()[:200] or None
         action = (query.get("action") or "").strip()[:200] or None
-        before_text = query.get("before") or ""
-        before = int(before_text) if before_text.isdigit() and len(before_text) < 11 else None
+        before = audit.parse_before(query.get("before"))
         if keyset is not None and not is_keyset_name(keyset):
             raise Problem(404, "KW_KEYSET_NOT_FOUND", "no key set has that name")
         size = _AUDIT_PAGE

@@ -108,8 +108,13 @@ class Sessions:
     def _alive(self, session: Session, now: float) -> bool:
         return now - session.seen < self.idle and now - session.created < self.absolute
 
-    def get(self, sid: str | None) -> Session | None:
-        """The live session of ``sid`` (its idle clock restarted), or ``None``."""
+    def get(self, sid: str | None, *, touch: bool = True) -> Session | None:
+        """The live session of ``sid``, or ``None``.
+
+        ``touch`` restarts its idle clock: a person's request does, a page's
+        background poll (``touch=False``) does not, so an open tab left alone
+        still ends after ``idle`` seconds (OWASP Session Management cheat sheet).
+        """
         if not sid or len(sid) > 128:
             return None
         key = self._key(sid)
@@ -120,7 +125,8 @@ class Sessions:
         if not self._alive(session, now):
             del self._table[key]
             return None
-        session.seen = now
+        if touch:
+            session.seen = now
         return session
 
     def end(self, sid: str | None) -> None:
