@@ -81,10 +81,8 @@ def test_only_ascii_digits_are_durations(text: str) -> None:
         parse_duration(text)
 
 
-@given(
-    st.text(st.characters(codec="utf-8", exclude_characters="\r\n\t "), min_size=1, max_size=12)
-)
+@given(st.text(st.characters(codec="utf-8", exclude_characters="\r\n\t "), min_size=1, max_size=12))
 def test_any_non_ascii_text_is_refused_with_a_value_error(text: str) -> None:
     assume(not text.strip().isascii())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
