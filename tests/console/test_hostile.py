@@ -137,3 +137,39 @@ async def test_the_live_poll_does_not_keep_an_idle_session_alive(
     assert (await anon.get("/console/keysets")).status_code == 200
     now[0] = 29.0
     assert (await anon.get("/console/keysets")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "to"),
+    [
+        ("/console", "/console/keysets"),
+        ("/console/", "/console/keysets"),
+        ("/console/keysets/", "/console/keysets"),
+        ("/console/keysets/default/", "/console/keysets/default"),
+        ("/console/audit/?actor=x", "/console/audit?actor=x"),
+        ("/console/login/", "/console/login"),
+        ("/console//evil.test/", "/console/evil.test"),
+    ],
+)
+async def test_redirects_never_follow_the_host_header(
+    server: KeywellServer, path: str, to: str
+) -> None:
+    """A Host header is the client's to choose: no redirect names it (Host-header open redirect)."""
+    transport = httpx.ASGITransport(app=server)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as c:
+        r = await c.get(path, headers={"Host": "evil.test"})
+    assert r.status_code in (303, 307, 308), r.status_code
+    location = r.headers["location"]
+    assert location == to
+    assert r.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("path", ["/console/nothing", "/console/keysets/default/nothing"])
+async def test_an_unknown_console_path_is_a_console_page(
+    anon: httpx.AsyncClient, path: str
+) -> None:
+    r = await anon.get(path)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]

@@ -172,6 +172,9 @@ class KeywellServer:
             docs_url=None,
             redoc_url=None,
             lifespan=lifespan,
+            # Starlette's slash redirects name the request's Host header (an open redirect):
+            # a trailing slash is a path the server does not have.
+            redirect_slashes=False,
         )
         _install_error_handlers(api)
         api.include_router(build_admin_router(self.state))
@@ -179,6 +182,7 @@ class KeywellServer:
         self.console: Console | None = None
         if config.console:
             self.console = Console(self.state, self.authenticator, prefix=CONSOLE_PREFIX)
+            api.add_route(CONSOLE_PREFIX, self.console.root, methods=["GET"])
             api.mount(CONSOLE_PREFIX, self.console.app)
         self.api = api
         guard = AdminGuard(
