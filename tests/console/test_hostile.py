@@ -173,3 +173,26 @@ async def test_an_unknown_console_path_is_a_console_page(
     assert r.status_code == 404
     assert r.headers["content-type"].startswith("text/html")
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+async def test_logging_in_again_ends_the_session_the_browser_held(
+    server: KeywellServer, anon: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    await login(anon, tokens["read"])
+    first = anon.cookies[COOKIE]
+    await login(anon, tokens["admin"])
+    assert anon.cookies[COOKIE] != first
+    assert len(_console(server).sessions) == 1
+    assert _console(server).sessions.get(first) is None
+
+
+def test_one_token_cannot_crowd_out_the_others_sessions() -> None:
+    """The table is bounded; one token logging in again and again evicts only its own sessions."""
+    sessions = Sessions(max_sessions=10, per_actor=3)
+    admin, _ = sessions.create("kwa_admin", "admin-token:admin", frozenset({"admin"}))
+    flood = [
+        sessions.create("kwa_read", "admin-token:reader", frozenset({"read"}))[0] for _ in range(50)
+    ]
+    assert sessions.get(admin) is not None
+    assert len(sessions) == 4
+    assert [sessions.get(s) is not None for s in flood[-4:]] == [False, True, True, True]

@@ -209,6 +209,7 @@ class Access:
                 return self.page("Log in", note, None, 403)
         except Problem as problem:
             return self.error(problem, None)
+        self.sessions.end(request.cookies.get(COOKIE))  # a new login replaces the browser's
         sid, _ = self.sessions.create(secret, principal.actor, principal.scopes)
         answer = redirect(f"{self.prefix}/keysets")
         answer.headers["Set-Cookie"] = cookie_header(
