@@ -45,6 +45,7 @@ PAYLOADS = [
 
 
 DIALOGS: list[str] = []  # what an injected alert() would have said
+FAILED: list[str] = []  # responses >= 400 and console errors (a stray /favicon.ico was one)
 
 
 def _b64(value: object) -> str:
@@ -90,6 +91,8 @@ def page(site: HostileSite) -> Iterator[Page]:
         context = browser.new_context()
         pg = context.new_page()
         pg.on("dialog", lambda dialog: DIALOGS.append(dialog.message))
+        pg.on("response", lambda r: FAILED.append(f"{r.status} {r.url}") if r.status >= 400 else 0)
+        pg.on("console", lambda m: FAILED.append(m.text) if m.type == "error" else 0)
         pg.goto(f"{site.base}/console/login")
         pg.fill("#token", site.admin)
         pg.click("#login")
@@ -103,6 +106,7 @@ def _clean(page: Page, shown: str) -> None:
     assert page.locator("[id^=pwn]").count() == 0, page.url
     assert shown in page.inner_text("body"), page.url
     assert DIALOGS == []
+    assert FAILED == []
 
 
 def test_stored_values_are_text(site: HostileSite, page: Page) -> None:
