@@ -89,6 +89,9 @@ async def test_a_console_session_is_not_locked_out_by_others_failures(
             "/console/keysets/default/rotate", data={"csrf": csrf, "emergency": "1"}
         )
         assert rotated.status_code == 303
+        # a session lifts the throttle for its own requests, never for a login's guess
+        guess = await user.post("/console/login", data={"token": "kwa_guess-with-a-session"})
+        assert guess.status_code == 429
         # a made-up cookie is no exemption
         guesser.cookies.set(COOKIE, "made-up-session-id")
         assert (await guesser.get("/console/keysets")).status_code == 429
@@ -196,3 +199,35 @@ def test_one_token_cannot_crowd_out_the_others_sessions() -> None:
     assert sessions.get(admin) is not None
     assert len(sessions) == 4
     assert [sessions.get(s) is not None for s in flood[-4:]] == [False, True, True, True]
+
+
+async def test_refusals_made_before_the_console_are_console_pages(
+    anon: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    """A 10 MB paste (413), a method the page lacks (405), an address out of budget (429).
+
+    Refused before a console handler runs, each is still a console page with
+    the code, the console's headers and, for 429, its ``Retry-After``.
+    """
+    csrf = await login(anon, tokens["read"])
+    cases = [
+        (anon.post("/console/debugger", data={"csrf": csrf, "token": "a" * 10_000_000}), 413),
+        (anon.post("/console/lint", data={"csrf": csrf, "jwks": "[" * 100_000}), 413),
+        (anon.get("/console/logout"), 405),
+        (anon.delete("/console/keysets/default"), 405),
+    ]
+    for call, status in cases:
+        r = await call
+        assert r.status_code == status
+        assert r.headers["content-type"].startswith("text/html"), status
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert 'id="error-code">KW_' in r.text
+    for i in range(6):
+        await anon.post("/console/login", data={"token": f"kwa_wrong{i}"})
+    r = await anon.post("/console/login", data={"token": "kwa_wrong"})
+    assert r.status_code == 429
+    assert r.headers["content-type"].startswith("text/html")
+    assert 'id="error-code">KW_TOO_MANY_FAILURES' in r.text
+    assert int(r.headers["retry-after"]) >= 1
+    api = await anon.get("/admin/v1/keysets")  # the admin API keeps problem+json
+    assert api.headers["content-type"] == "application/problem+json"

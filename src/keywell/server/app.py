@@ -38,7 +38,8 @@ from keywell.server.admin import build_admin_router
 from keywell.server.auth import Authenticator, authorize
 from keywell.server.config import ServerConfig
 from keywell.server.console import Console
-from keywell.server.fastpath import FastPath, Receive, Scope, Send
+from keywell.server.console.http import ProblemPages
+from keywell.server.fastpath import ASGIApp, FastPath, Receive, Scope, Send
 from keywell.server.guard import OPENAPI_PATH, AdminGuard
 from keywell.server.limits import ClientLimits, FailureThrottle
 from keywell.server.metrics import CONTENT_TYPE, Metrics
@@ -200,8 +201,14 @@ class KeywellServer:
             on_throttled=lambda: metrics.count(metrics.auth_failures, "throttled"),
             exempt=self._exempt,
         )
+        behind: ASGIApp = limits
+        if self.console is not None:  # refusals made before the console are console pages
+            console = self.console
+            behind = ProblemPages(
+                limits, lambda p: console.access.error(p, None), prefix=CONSOLE_PREFIX
+            )
         self.app = FastPath(
-            limits,
+            behind,
             registry,
             metrics.count_jwks,
             freshen=self.scheduler.ensure_fresh,

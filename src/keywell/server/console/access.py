@@ -114,6 +114,8 @@ class Access:
         (:meth:`~keywell.server.auth.Authenticator.vouched`), so unknown tokens
         sent from a shared address never lock either out.
         """
+        if scope.get("path") == f"{self.prefix}/login":
+            return False  # a login guesses a token: a session must not lift the throttle there
         session = self.sessions.get(Request(scope).cookies.get(COOKIE), touch=False)
         return session is not None and self.auth.vouched("Bearer " + session.secret)
 
