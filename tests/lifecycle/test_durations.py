@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from keywell.errors import PolicyError
@@ -72,3 +72,17 @@ def test_a_policy_describes_itself_in_the_options_syntax() -> None:
     assert custom.describe() == (
         "rotation_period=14d prepublish=2d max_token_ttl=1h30m jwks_max_age=1h clock_skew=0s"
     )
+
+
+@pytest.mark.parametrize("text", ["１d", "١٢s", "²", "1٠m", "๑h", "𝟙s", "３０", "1h３０m", "⁵s"])
+def test_only_ascii_digits_are_durations(text: str) -> None:
+    """``\\d`` and ``str.isdigit`` accept every script's digits; a duration is ASCII only."""
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+@given(st.text(st.characters(codec="utf-8", exclude_characters="\r\n\t "), min_size=1, max_size=12))
+def test_any_non_ascii_text_is_refused_with_a_value_error(text: str) -> None:
+    assume(not text.strip().isascii())
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)

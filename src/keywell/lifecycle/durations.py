@@ -17,7 +17,7 @@ __all__ = ["MAX_DURATION", "format_duration", "parse_duration"]
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 _SIZE = dict(_UNITS)
-_PART = re.compile(r"(\d+)([smhd])")
+_PART = re.compile(r"([0-9]+)([smhd])")  # ASCII digits: \d and isdigit take any script's
 #: The longest duration accepted, in seconds (ten years).
 MAX_DURATION = 10 * 365 * 86400
 
@@ -30,6 +30,8 @@ def parse_duration(text: str) -> int:
     than ten years.
     """
     value = text.strip().lower()
+    if not value.isascii():
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h or 1d")
     if value.isdigit():
         seconds = int(value)
     else:

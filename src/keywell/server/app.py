@@ -38,7 +38,8 @@ from keywell.server.admin import build_admin_router
 from keywell.server.auth import Authenticator, authorize
 from keywell.server.config import ServerConfig
 from keywell.server.console import Console
-from keywell.server.fastpath import FastPath, Receive, Scope, Send
+from keywell.server.console.http import ProblemPages
+from keywell.server.fastpath import ASGIApp, FastPath, Receive, Scope, Send
 from keywell.server.guard import OPENAPI_PATH, AdminGuard
 from keywell.server.limits import ClientLimits, FailureThrottle
 from keywell.server.metrics import CONTENT_TYPE, Metrics
@@ -172,6 +173,9 @@ class KeywellServer:
             docs_url=None,
             redoc_url=None,
             lifespan=lifespan,
+            # Starlette's slash redirects name the request's Host header (an open redirect):
+            # a trailing slash is a path the server does not have.
+            redirect_slashes=False,
         )
         _install_error_handlers(api)
         api.include_router(build_admin_router(self.state))
@@ -179,6 +183,7 @@ class KeywellServer:
         self.console: Console | None = None
         if config.console:
             self.console = Console(self.state, self.authenticator, prefix=CONSOLE_PREFIX)
+            api.add_route(CONSOLE_PREFIX, self.console.root, methods=["GET"])
             api.mount(CONSOLE_PREFIX, self.console.app)
         self.api = api
         guard = AdminGuard(
@@ -194,10 +199,16 @@ class KeywellServer:
             ),
             body_timeout=config.body_read_timeout,
             on_throttled=lambda: metrics.count(metrics.auth_failures, "throttled"),
-            exempt=lambda scope: self.authenticator.vouched(_authorization(scope)),
+            exempt=self._exempt,
         )
+        behind: ASGIApp = limits
+        if self.console is not None:  # refusals made before the console are console pages
+            console = self.console
+            behind = ProblemPages(
+                limits, lambda p: console.access.error(p, None), prefix=CONSOLE_PREFIX
+            )
         self.app = FastPath(
-            limits,
+            behind,
             registry,
             metrics.count_jwks,
             freshen=self.scheduler.ensure_fresh,
@@ -225,6 +236,15 @@ class KeywellServer:
         if self._close_issuer:
             self.state.issuer.close()
         log.info("keywell server stopped")
+
+    def _exempt(self, scope: Scope) -> bool:
+        """Whether the failure throttle lets ``scope`` through: a token the store accepted lately.
+
+        Sent as a bearer header (the admin API) or held by a console session.
+        """
+        if self.authenticator.vouched(_authorization(scope)):
+            return True
+        return self.console is not None and self.console.access.vouched(scope)
 
     def _add_operational_routes(self, api: FastAPI) -> None:
         state = self.state

@@ -34,6 +34,7 @@ from keywell.server.console.sessions import (
     plain_loopback,
     same_origin,
 )
+from keywell.server.fastpath import Scope
 from keywell.server.problems import Problem, internal_error, problem_from_error
 
 __all__ = ["Access", "Handler"]
@@ -91,14 +92,41 @@ class Access:
         return self.page(f"{problem.status} refused", body, session, problem.status)
 
     def _secure(self, request: Request) -> bool:
+        """``Secure`` unless plain http on loopback *and* the public URL is not https.
+
+        A TLS proxy on the same host reaches the server over plain loopback
+        http; its users' browsers are on https, so the cookie stays ``Secure``.
+        """
+        if self._origin.startswith("https://"):
+            return True
         return not plain_loopback(request.url.scheme, request.headers.get("host", ""))
 
     def _same_origin(self, request: Request) -> bool:
         here = f"{request.url.scheme}://{request.headers.get('host', '')}"
         return same_origin(request.headers, request.url.scheme, {self._origin, here})
 
+    def vouched(self, scope: Scope) -> bool:
+        """Whether ``scope`` carries a live session whose token the store accepted lately.
+
+        The failure throttle's exemption for the console (no I/O, no clock
+        restarted): a console user holds a known-good admin token server-side,
+        exactly as an API caller sending it would
+        (:meth:`~keywell.server.auth.Authenticator.vouched`), so unknown tokens
+        sent from a shared address never lock either out.
+        """
+        if scope.get("path") == f"{self.prefix}/login":
+            return False  # a login guesses a token: a session must not lift the throttle there
+        session = self.sessions.get(Request(scope).cookies.get(COOKIE), touch=False)
+        return session is not None and self.auth.vouched("Bearer " + session.secret)
+
     def guarded(
-        self, handler: Handler, need: str | None, *, mutate: bool = False, html: bool = True
+        self,
+        handler: Handler,
+        need: str | None,
+        *,
+        mutate: bool = False,
+        html: bool = True,
+        touch: bool = True,
     ) -> Endpoint:
         """``handler`` behind the session, origin, CSRF and scope checks.
 
@@ -107,11 +135,13 @@ class Access:
             need: the scope required (``None``: any signed-in session).
             mutate: a state-changing POST (same origin and the CSRF token required).
             html: a page (no session: redirect to the login) rather than a fetch (401).
+            touch: whether the request restarts the session's idle clock (``False``
+                for a page's background poll).
         """
 
         async def endpoint(request: Request) -> Response:
             sid = request.cookies.get(COOKIE)
-            session = self.sessions.get(sid)
+            session = self.sessions.get(sid, touch=touch)
             if session is None:
                 return redirect(f"{self.prefix}/login") if html else response(b"", 401)
             try:
@@ -181,6 +211,7 @@ class Access:
                 return self.page("Log in", note, None, 403)
         except Problem as problem:
             return self.error(problem, None)
+        self.sessions.end(request.cookies.get(COOKIE))  # a new login replaces the browser's
         sid, _ = self.sessions.create(secret, principal.actor, principal.scopes)
         answer = redirect(f"{self.prefix}/keysets")
         answer.headers["Set-Cookie"] = cookie_header(

@@ -13,7 +13,21 @@ from urllib.parse import urlencode
 from keywell.lifecycle import AuditEvent
 from keywell.server.console.markup import Markup, join, render
 
-__all__ = ["audit_page"]
+__all__ = ["audit_page", "parse_before"]
+
+_ID_LIMIT = 2**31  # event ids are 32-bit integers (keywell.store.catalog)
+
+
+def parse_before(text: str | None) -> int | None:
+    """The ``before`` event id of a page link: ASCII digits below 2**31, else ``None`` (ignored).
+
+    ``str.isdigit`` is not the test: it accepts ``"²"`` (which ``int`` refuses) and
+    every script's digits; an id out of range would be refused by the store.
+    """
+    if not text or len(text) > 10 or not text.isascii() or not text.isdigit():
+        return None
+    value = int(text)
+    return value if value < _ID_LIMIT else None
 
 
 def audit_page(

@@ -11,15 +11,18 @@ headers and ``Cache-Control: no-store``. Forms are
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Callable
 from importlib import resources
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from keywell.server.problems import Problem
+from keywell.server.fastpath import ASGIApp, Message, Receive, Scope, Send
+from keywell.server.problems import PROBLEM_JSON, Problem
 
-__all__ = ["CSP", "Form", "StaticFiles", "parse_form", "redirect", "response"]
+__all__ = ["CSP", "Form", "ProblemPages", "StaticFiles", "parse_form", "redirect", "response"]
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -103,3 +106,71 @@ class StaticFiles:
         answer.headers["Cache-Control"] = "no-cache"
         answer.headers["ETag"] = etag
         return answer
+
+
+class ProblemPages:
+    """Refusals made before the console runs, shown as console pages (ASGI, around ``app``).
+
+    The body limit (413), the body deadline (408), the failure throttle (429)
+    and the framework (405) answer ``application/problem+json``; under
+    ``prefix`` a person's browser gets ``render(problem)`` instead: the same
+    status, code, detail and ``Retry-After``, with the console's headers.
+    Other paths pass untouched.
+
+    Args:
+        app: the application behind the public fast path.
+        render: the console's error page for a problem.
+        prefix: the console's path prefix.
+    """
+
+    def __init__(self, app: ASGIApp, render: Callable[[Problem], Response], *, prefix: str) -> None:
+        self.app = app
+        self.render = render
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == self.prefix or path.startswith(self.prefix + "/")):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        body = b""
+
+        async def pages(message: Message) -> None:
+            nonlocal start, body
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                if headers.get(b"content-type") == PROBLEM_JSON.encode():
+                    start = message
+                    return
+            elif start is not None and message["type"] == "http.response.body":
+                body += message.get("body", b"")
+                if not message.get("more_body", False):
+                    await self._page(start, body, scope, receive, send)
+                return
+            await send(message)
+
+        await self.app(scope, receive, pages)
+
+    async def _page(
+        self, start: Message, body: bytes, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        try:
+            doc = json.loads(body) if body else {}
+        except ValueError:
+            doc = {}
+        if not isinstance(doc, dict):
+            doc = {}
+        status = int(start["status"])
+        keep = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in start.get("headers", [])
+            if k == b"retry-after"
+        }
+        problem = Problem(
+            status, str(doc.get("code", "KW_ERROR")), str(doc.get("detail", "")), headers=keep
+        )
+        answer = self.render(problem)
+        answer.headers.update(problem.headers)
+        await answer(scope, receive, send)

@@ -14,6 +14,7 @@ Routes and scopes: ``GET /keysets``, ``/keysets/{name}``,
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -36,6 +37,7 @@ from keywell.server.console import audit, tools, views
 from keywell.server.console.access import Access
 from keywell.server.console.http import CSP, Form, StaticFiles, redirect, response
 from keywell.server.console.sessions import Session, Sessions
+from keywell.server.fastpath import Receive, Scope, Send
 from keywell.server.problems import Problem
 from keywell.server.published import Entry
 
@@ -74,14 +76,18 @@ class Console:
         g = access.guarded
         self.app = Router(
             routes=[
-                Route("/", self._root, methods=["GET"]),
+                Route("/", self.root, methods=["GET"]),
                 Route("/login", access.login_form, methods=["GET"]),
                 Route("/login", access.login, methods=["POST"]),
                 Route("/logout", g(access.logout, None, mutate=True), methods=["POST"]),
                 Route("/static/{file}", StaticFiles().serve, methods=["GET"]),
                 Route("/keysets", g(self._keysets, "read"), methods=["GET"]),
                 Route("/keysets/{name}", g(self._keyset, "read"), methods=["GET"]),
-                Route("/keysets/{name}/live", g(self._live, "read", html=False), methods=["GET"]),
+                Route(
+                    "/keysets/{name}/live",
+                    g(self._live, "read", html=False, touch=False),
+                    methods=["GET"],
+                ),
                 Route(
                     "/keysets/{name}/rotate",
                     g(self._rotate, "rotate", mutate=True),
@@ -103,11 +109,33 @@ class Console:
                 Route("/lint", g(self._lint, "read"), methods=["GET"]),
                 Route("/lint", g(self._lint, "read", mutate=True), methods=["POST"]),
                 Route("/audit", g(self._audit, "read"), methods=["GET"]),
-            ]
+            ],
+            # Starlette's slash redirects are absolute URLs built from the Host header
+            # (a Host-header open redirect): the console's are relative (:meth:`_other`).
+            redirect_slashes=False,
+            default=self._other,
         )
 
-    async def _root(self, request: Request) -> Response:
+    async def root(self, request: Request) -> Response:
+        """``GET {prefix}`` and ``{prefix}/``: to the key sets (a relative ``Location``)."""
         return redirect(f"{self.prefix}/keysets")
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A path no route matched: a slash redirect or a 404 page.
+
+        A ``GET`` ending in ``/`` goes to the path without it (a relative
+        ``Location``, never naming a host); anything else is the console's 404 page.
+        """
+        request = Request(scope, receive)
+        path = request.url.path
+        if request.method in ("GET", "HEAD") and path.endswith("/"):
+            target = re.sub("/{2,}", "/", path).rstrip("/")
+            query = request.url.query
+            answer = redirect(target + (f"?{query}" if query else ""))
+        else:
+            problem = Problem(404, "KW_NOT_FOUND", "the console has no such page")
+            answer = self.access.error(problem, None)
+        await answer(scope, receive, send)
 
     def _snapshot_entry(self, name: str) -> tuple[KeySetInfo, list[KeyInfo], Entry | None]:
         registry = self.state.registry
@@ -287,8 +315,7 @@ class Console:
         keyset = query.get("keyset") or None
         actor = (query.get("actor") or "").strip()[:200] or None
         action = (query.get("action") or "").strip()[:200] or None
-        before_text = query.get("before") or ""
-        before = int(before_text) if before_text.isdigit() and len(before_text) < 11 else None
+        before = audit.parse_before(query.get("before"))
         if keyset is not None and not is_keyset_name(keyset):
             raise Problem(404, "KW_KEYSET_NOT_FOUND", "no key set has that name")
         size = _AUDIT_PAGE

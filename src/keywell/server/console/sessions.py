@@ -36,6 +36,7 @@ __all__ = ["COOKIE", "Session", "Sessions", "cookie_header", "csrf_ok", "same_or
 
 COOKIE = "keywell_console"
 _MAX_SESSIONS = 10_000
+_PER_ACTOR = 20
 
 
 @dataclass(eq=False)
@@ -64,6 +65,8 @@ class Sessions:
         absolute: seconds after login after which a session ends whatever happens.
         clock: a monotonic clock in seconds (tests pass their own).
         max_sessions: sessions kept at most; the oldest goes when full.
+        per_actor: sessions one admin token holds at most; its oldest goes first,
+            so a token logging in again and again never evicts other people's.
     """
 
     def __init__(
@@ -73,13 +76,15 @@ class Sessions:
         absolute: float = 8 * 3600,
         clock: Callable[[], float] = time.monotonic,
         max_sessions: int = _MAX_SESSIONS,
+        per_actor: int = _PER_ACTOR,
     ) -> None:
-        if idle <= 0 or absolute <= 0 or max_sessions <= 0:
-            raise ValueError("idle, absolute and max_sessions must be positive")
+        if idle <= 0 or absolute <= 0 or max_sessions <= 0 or per_actor <= 0:
+            raise ValueError("idle, absolute, max_sessions and per_actor must be positive")
         self.idle = idle
         self.absolute = absolute
         self._clock = clock
         self._max = max_sessions
+        self._per_actor = per_actor
         self._table: dict[bytes, Session] = {}
 
     @staticmethod
@@ -89,6 +94,9 @@ class Sessions:
     def create(self, secret: str, actor: str, scopes: frozenset[str]) -> tuple[str, Session]:
         """A new session for a verified admin token; returns ``(session id, session)``."""
         now = self._clock()
+        own = [k for k, s in self._table.items() if s.actor == actor]
+        for key in own[: max(0, len(own) - self._per_actor + 1)]:  # oldest first
+            del self._table[key]
         if len(self._table) >= self._max:
             self._table = {k: s for k, s in self._table.items() if self._alive(s, now)}
             if len(self._table) >= self._max:
@@ -108,8 +116,13 @@ class Sessions:
     def _alive(self, session: Session, now: float) -> bool:
         return now - session.seen < self.idle and now - session.created < self.absolute
 
-    def get(self, sid: str | None) -> Session | None:
-        """The live session of ``sid`` (its idle clock restarted), or ``None``."""
+    def get(self, sid: str | None, *, touch: bool = True) -> Session | None:
+        """The live session of ``sid``, or ``None``.
+
+        ``touch`` restarts its idle clock: a person's request does, a page's
+        background poll (``touch=False``) does not, so an open tab left alone
+        still ends after ``idle`` seconds (OWASP Session Management cheat sheet).
+        """
         if not sid or len(sid) > 128:
             return None
         key = self._key(sid)
@@ -120,7 +133,8 @@ class Sessions:
         if not self._alive(session, now):
             del self._table[key]
             return None
-        session.seen = now
+        if touch:
+            session.seen = now
         return session
 
     def end(self, sid: str | None) -> None:
