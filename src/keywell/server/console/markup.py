@@ -50,6 +50,7 @@ _LAYOUT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · keywell console</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="{prefix}/static/console.css">
 <script src="{prefix}/static/console.js" defer></script>
 </head><body>
