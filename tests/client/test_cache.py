@@ -71,6 +71,25 @@ def test_policy_refuses_nonsense(kwargs: dict[str, float]) -> None:
         CachePolicy(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "shown"),
+    [
+        ({"max_ttl": 1}, "min_ttl=60, default_ttl=600, max_ttl=1"),
+        ({"min_ttl": 700}, "min_ttl=700, default_ttl=600, max_ttl=86400"),
+        ({"default_ttl": 30}, "min_ttl=60, default_ttl=30, max_ttl=86400"),
+        ({"default_ttl": 90000}, "min_ttl=60, default_ttl=90000, max_ttl=86400"),
+        ({"min_ttl": 5, "default_ttl": 2, "max_ttl": 1}, "min_ttl=5, default_ttl=2, max_ttl=1"),
+    ],
+)
+def test_policy_out_of_order_ttls_are_named_with_their_values(
+    kwargs: dict[str, float], shown: str
+) -> None:
+    # the defaults take part: max_ttl=1 alone is below the default default_ttl (600)
+    with pytest.raises(ValueError, match="need min_ttl <= default_ttl <= max_ttl") as info:
+        CachePolicy(**kwargs)  # type: ignore[arg-type]
+    assert shown in str(info.value)
+
+
 def test_policy_type_errors() -> None:
     with pytest.raises(TypeError):
         CachePolicy(cooldown="30")  # type: ignore[arg-type]

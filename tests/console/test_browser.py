@@ -278,3 +278,27 @@ def test_actions_without_csrf_or_scope_are_refused(site: Site, page: Page) -> No
     assert site.kid(KeyState.ACTIVE) == active
     log_lines = [json.loads(x) for x in site.log.read_text().splitlines() if x.startswith("{")]
     assert not [x for x in log_lines if x.get("level") == "error"]
+
+
+def test_every_page_loads_without_a_browser_error(site: Site, page: Page) -> None:
+    # what the browser itself reports: a failed load (a 404 /favicon.ico), a CSP
+    # violation, a script error; each page is loaded as a person reaches it
+    errors: list[str] = []
+    page.on(
+        "console",
+        lambda m: errors.append(f"{m.type}: {m.text} {m.location}") if m.type == "error" else None,
+    )
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    _login(page, site, site.admin)
+    for path in (
+        "/console/keysets",
+        "/console/keysets/default",
+        "/console/debugger",
+        "/console/lint",
+        "/console/audit",
+    ):
+        page.goto(f"{site.base}{path}")
+        page.wait_for_load_state("networkidle")
+        expect(page.locator("h1")).not_to_be_empty()
+    assert errors == []

@@ -34,6 +34,7 @@ __all__ = [
     "die",
     "emit_json",
     "escape",
+    "escape_json",
     "examples",
     "plain_argument_help",
     "printable",
@@ -104,6 +105,18 @@ def escape(text: str) -> str:
     from rich.markup import escape as rich_escape
 
     return rich_escape(printable(text))
+
+
+def escape_json(data: Any) -> str:
+    r"""``data`` as indented JSON for a terminal: one :func:`escape` per line.
+
+    The indentation's newlines stay line breaks (escaping the whole text would
+    show them as ``\n`` on one line); anything unprintable inside a value,
+    which ``json.dumps(..., ensure_ascii=False)`` leaves raw (C1 controls,
+    bidirectional overrides, ``U+2028``), is still shown as an escape.
+    """
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return "\n".join(escape(line) for line in text.split("\n"))
 
 
 def emit_json(data: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from keywell.cli.files import STDIO, key_from_file
-from keywell.cli.output import JsonOpt, console, die, emit_json, escape, examples
+from keywell.cli.output import JsonOpt, console, die, emit_json, escape, escape_json, examples
 from keywell.cli.params import parse_claims, parse_duration
 
 __all__ = ["MAX_TOKEN", "NOT_VERIFIED", "app", "decode_unverified"]
@@ -122,11 +122,10 @@ def decode(
     out = console()
     out.print(f"[bold yellow]{NOT_VERIFIED}[/]")
     out.print("[bold]header[/]")
-    out.print(escape(json.dumps(result["header"], indent=2, ensure_ascii=False)))
+    out.print(escape_json(result["header"]))
     out.print("[bold]payload[/]")
     payload = result["payload"]
-    shown = payload if isinstance(payload, str) else json.dumps(payload, indent=2)
-    out.print(escape(shown))
+    out.print(escape(payload) if isinstance(payload, str) else escape_json(payload))
     now = time.time()
     for name, iso in result["times"].items():
         out.print(f"{name}: {iso} ({_relative(payload[name] - now)})")

@@ -19,6 +19,7 @@ from keywell.cli.output import (
     die,
     emit_json,
     escape,
+    escape_json,
     examples,
     weak_rsa_noted,
 )
@@ -208,7 +209,7 @@ def verify(
         out.print("[yellow]note:[/] the audience was not checked (--no-audience)")
     for message in noted:
         out.print(f"[yellow]note:[/] {escape(message)} (--allow-weak-rsa)")
-    out.print(escape(json.dumps(claims, indent=2, ensure_ascii=False)))
+    out.print(escape_json(claims))
 
 
 def register(app: typer.Typer) -> None:

@@ -53,7 +53,11 @@ class CachePolicy:
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0")
         if not self.min_ttl <= self.default_ttl <= self.max_ttl:
-            raise ValueError("need min_ttl <= default_ttl <= max_ttl")
+            raise ValueError(
+                "need min_ttl <= default_ttl <= max_ttl, got "
+                f"min_ttl={self.min_ttl:g}, default_ttl={self.default_ttl:g}, "
+                f"max_ttl={self.max_ttl:g} (set the others too when changing one)"
+            )
         if self.max_ttl <= 0:
             raise ValueError("max_ttl must be positive")
         ahead = self.refresh_ahead
