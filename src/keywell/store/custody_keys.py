@@ -227,21 +227,24 @@ def reconcile(store: Store, name: str, *, now: datetime, grace: timedelta = ORPH
         if custody is not None:
             held[uri] = custody.refs(name)
     with store.read() as conn:
-        named = {
-            (r.custody, r.custody_ref)
-            for r in conn.execute(
-                select(t.keys.c.custody, t.keys.c.custody_ref).where(
+        # by reference alone: two URIs may name one backend (a set moved to the same
+        # backend under another timeout, token file or host spelling), and each then
+        # lists the keys its alias made; a reference any row names is no orphan
+        named = set(
+            conn.execute(
+                select(t.keys.c.custody_ref).where(
                     t.keys.c.keyset_id == set_id, t.keys.c.custody_ref.is_not(None)
                 )
-            )
-        }
+            ).scalars()
+        )
     cutoff = datetime.now(UTC) - grace
     count = 0
     for uri, refs in held.items():
         for ref, key_name in refs.items():
             made = key_name_time(key_name, name)
-            if (uri, ref) in named or made is None or made > cutoff:
+            if ref in named or made is None or made > cutoff:
                 continue
+            named.add(ref)  # listed by an alias URI too: destroyed and audited once
             custody = open_custody(uri)
             if custody is None:  # pragma: no cover - db never lists keys
                 continue

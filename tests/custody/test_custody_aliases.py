@@ -1,0 +1,79 @@
+"""Two custody URIs naming one backend (a set moved between them): reconciliation keeps live keys.
+
+An operator raising a custody's ``timeout`` (or pointing ``token-file`` at a
+new file, or writing ``localhost`` for ``127.0.0.1``) moves the set to a URI
+that names the *same* backend. Each URI then lists the other's keys of the
+set; a key named by a row under the other URI is still named, not an orphan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from keywell.custody import parse_custody
+from keywell.issuer import Issuer
+from keywell.lifecycle import KeyState
+from tests.custody.contract import (
+    DAY,
+    ISS,
+    POLICY,
+    Clock,
+    Custodian,
+    live_refs,
+    make_issuer,
+    rows,
+    verify_both,
+)
+
+
+def alias(uri: str, timeout: float) -> str:
+    """The same backend under another URI: only the per-call timeout differs."""
+    spec = parse_custody(uri)
+    base, _, _ = spec.uri.partition("?")
+    query = {**spec.query, "timeout": f"{timeout:g}"}
+    return parse_custody(f"{base}?{'&'.join(f'{k}={v}' for k, v in query.items())}").uri
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'keywell.db'}"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def issuer(url: str, clock: Clock) -> Iterator[Issuer]:
+    iss = make_issuer(url, clock)
+    yield iss
+    iss.close()
+
+
+@pytest.mark.parametrize("moves", [1, 3])
+def test_moving_between_uris_of_one_backend_never_reconciles_a_live_key(
+    backend: Custodian, issuer: Issuer, url: str, clock: Clock, moves: int
+) -> None:
+    first = parse_custody(backend.uri).uri
+    uris = [first, alias(first, 17), alias(first, 19)]
+    issuer.create_keyset("api", issuer=ISS, policy=POLICY, custody=first)
+    for i in range(moves):
+        issuer.set_custody("api", uris[(i + 1) % len(uris)])
+        clock.advance(DAY)
+        issuer.tick()  # the next pending key is made under the new URI
+    assert len({r.custody for r in rows(url, "api") if r.state not in ("expired", "revoked")}) >= 2
+    live = live_refs(url, "api")
+    assert backend.held("api") == live
+    assert issuer.reconcile_custody("api", grace=timedelta(0)) == 0  # nothing is orphaned
+    assert backend.held("api") == live
+    for _ in range(2):  # every live key still signs once it is active
+        active = next(k for k in issuer.keys("api") if k.state is KeyState.ACTIVE)
+        verify_both(issuer, "api", issuer.sign("api", {}), clock)
+        assert active.kid in issuer.jwks("api").body.decode()
+        clock.advance(DAY)
+        issuer.tick()
