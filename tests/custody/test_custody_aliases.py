@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from keywell.custody import parse_custody
+from keywell.errors import CustodyError
 from keywell.issuer import Issuer
 from keywell.lifecycle import KeyState
+from keywell.store.repository import Store
 from tests.custody.contract import (
     DAY,
     ISS,
@@ -77,3 +79,41 @@ def test_moving_between_uris_of_one_backend_never_reconciles_a_live_key(
         assert active.kid in issuer.jwks("api").body.decode()
         clock.advance(DAY)
         issuer.tick()
+
+
+def test_a_replica_reconciling_with_a_clock_ahead_never_destroys_a_key_being_committed(
+    backend: Custodian, issuer: Issuer, url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Skew between replicas (or a lock wait longer than the grace) makes a spare look old.
+
+    A second replica reconciles between this one's generate and its locked
+    commit, with a grace of 0: what a clock 15 minutes ahead, or a spare
+    that waited longer than the grace for the lock, amounts to.
+    """
+    issuer.create_keyset("api", issuer=ISS, policy=POLICY, custody=backend.uri)
+    other = make_issuer(url, clock)
+    real = Store.locked
+    raced = []
+
+    def reconciled_first(self: Store, name: str, now: object, **kw: object) -> object:
+        if kw.get("spares") and not raced:
+            raced.append(other.reconcile_custody(name, grace=timedelta(0)))
+        return real(self, name, now, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "locked", reconciled_first)
+    try:
+        before = rows(url, "api")
+        try:
+            issuer.rotate("api", emergency=True)
+        except CustodyError:
+            assert rows(url, "api") == before  # refused, typed, nothing changed
+            issuer.rotate("api", emergency=True)  # the next attempt makes fresh keys
+        assert raced
+        assert raced[0] >= 1
+        assert backend.held("api") == live_refs(url, "api")  # every row's key exists
+        verify_both(issuer, "api", issuer.sign("api", {}), clock)
+        clock.advance(DAY)
+        issuer.tick()  # the pending key made in the race activates and signs
+        verify_both(issuer, "api", issuer.sign("api", {}), clock)
+    finally:
+        other.close()
