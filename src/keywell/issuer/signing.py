@@ -146,6 +146,13 @@ class SignerCache:
         cached = self.cached(name) or self._load(known_name(name))
         return self._encode(cached, claims, ttl)
 
+    def sign_if_loaded(
+        self, name: str, claims: Mapping[str, Any], ttl: timedelta | float | None
+    ) -> str | None:
+        """Sign with the in-memory signer (a custody key: a backend call); ``None`` on a miss."""
+        cached = self.cached(name)
+        return None if cached is None else self._encode(cached, claims, ttl)
+
     def try_sign_cached(
         self, name: str, claims: Mapping[str, Any], ttl: timedelta | float | None
     ) -> str | None:
