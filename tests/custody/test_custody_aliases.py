@@ -117,3 +117,24 @@ def test_a_replica_reconciling_with_a_clock_ahead_never_destroys_a_key_being_com
         verify_both(issuer, "api", issuer.sign("api", {}), clock)
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("scheme", ["pkcs11", "transit"])  # moto signs with a key pending deletion
+def test_a_replica_whose_cached_key_was_revoked_elsewhere_signs_with_the_new_active_key(
+    request: pytest.FixtureRequest, url: str, clock: Clock, scheme: str
+) -> None:
+    handle = request.getfixturevalue(f"{scheme}_backend")
+    uri = handle.fresh_uri()
+    first, second = make_issuer(url, clock), make_issuer(url, clock)
+    try:
+        first.create_keyset("api", issuer=ISS, policy=POLICY, custody=uri)
+        verify_both(second, "api", second.sign("api", {}), clock)  # its signer is cached
+        active = next(k for k in first.keys("api") if k.state is KeyState.ACTIVE)
+        first.revoke("api", active.kid, "leaked")  # destroyed in the backend at once
+        token = second.sign("api", {})  # the backend refuses the cached key: reloaded
+        claims = verify_both(second, "api", token, clock)
+        assert claims["iss"] == ISS
+        assert active.kid not in second.jwks("api").body.decode()
+    finally:
+        first.close()
+        second.close()
