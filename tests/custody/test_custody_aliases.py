@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from keywell.custody import parse_custody
-from keywell.errors import CustodyError
+from keywell.errors import CustodyError, KeySetError
 from keywell.issuer import Issuer
 from keywell.lifecycle import KeyState
+from keywell.store.engine import make_engine
+from keywell.store.migrate import downgrade_engine
 from keywell.store.repository import Store
 from tests.custody.contract import (
     DAY,
@@ -138,3 +140,26 @@ def test_a_replica_whose_cached_key_was_revoked_elsewhere_signs_with_the_new_act
     finally:
         first.close()
         second.close()
+
+
+def test_a_downgrade_below_custody_is_refused_while_backend_keys_are_named(
+    backend: Custodian, issuer: Issuer, url: str, clock: Clock
+) -> None:
+    issuer.create_keyset("api", issuer=ISS, policy=POLICY, custody=backend.uri)
+    before = rows(url, "api")
+    engine = make_engine(url)
+    try:
+        with pytest.raises(KeySetError, match="cannot downgrade below 0004"):
+            downgrade_engine(engine, "0003")
+        assert rows(url, "api") == before  # nothing dropped: the refs are kept
+        issuer.set_custody("api", "db")
+        for _ in range(3):  # db keys take over; the custody keys expire and are destroyed
+            clock.advance(DAY)
+            issuer.tick()
+        clock.advance(POLICY.max_token_ttl + POLICY.clock_skew)
+        issuer.tick()
+        assert backend.held("api") == set()
+        issuer.close()
+        downgrade_engine(engine, "0003")  # nothing names a backend key any more
+    finally:
+        engine.dispose()
