@@ -1,9 +1,14 @@
-"""Two custody URIs naming one backend (a set moved between them): reconciliation keeps live keys.
+"""Custody keys across replicas, URIs and schema versions: what an attacker or chaos can cause.
 
-An operator raising a custody's ``timeout`` (or pointing ``token-file`` at a
-new file, or writing ``localhost`` for ``127.0.0.1``) moves the set to a URI
-that names the *same* backend. Each URI then lists the other's keys of the
-set; a key named by a row under the other URI is still named, not an orphan.
+* two custody URIs naming one backend (a set moved to it under another
+  ``timeout``): each lists the other's keys, and reconciliation keeps every key
+  a row names, whatever the URI;
+* a replica reconciling with its clock ahead (or a spare waiting for the lock
+  longer than the grace): the spare is destroyed before the commit and the
+  transition makes another, never a row naming a destroyed key;
+* a replica whose cached key was revoked (destroyed) by another signs with the
+  new active key;
+* a schema downgrade below custody is refused while backend keys are named.
 """
 
 from __future__ import annotations
