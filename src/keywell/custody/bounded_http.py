@@ -4,16 +4,21 @@
 that trickles its answer a byte at a time within the read timeout holds the
 call for as long as it likes, and an answer of any size is read into memory.
 :class:`BoundedAdapter`, mounted on the session a backend client uses, ends
-every request within ``deadline`` seconds in total (a timer shuts the
-connection's socket down; the call raises :class:`requests.exceptions.ReadTimeout`)
-and reads at most ``max_bytes`` of an answer (:class:`AnswerTooLarge`).
+every request within ``deadline`` seconds in total (one watchdog thread per
+process shuts the connection's socket down; the call raises
+:class:`requests.exceptions.ReadTimeout`) and reads at most ``max_bytes`` of an
+answer (:class:`AnswerTooLarge`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
+import os
 import socket
 import threading
+import time
 from typing import Any
 
 import requests
@@ -36,6 +41,7 @@ class _Watch:
     def __init__(self) -> None:
         self.conns: list[HTTPConnection] = []
         self.fired = False
+        self.done = False  # the request ended: the watchdog forgets it
         self._lock = threading.Lock()
 
     def add(self, conn: HTTPConnection) -> None:
@@ -47,6 +53,8 @@ class _Watch:
 
     def fire(self) -> None:
         with self._lock:
+            if self.done:
+                return
             self.fired = True
             conns = list(self.conns)
         for conn in conns:
@@ -60,6 +68,42 @@ class _Watch:
                 sock.shutdown(socket.SHUT_RDWR)
 
 
+class _Watchdog:
+    """One daemon thread firing every armed watch whose deadline passed (no thread per call)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._seq = itertools.count()
+        self._pid = 0
+
+    def arm(self, delay: float, watch: _Watch) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), watch))
+            if self._pid != os.getpid():  # first use, or a forked child: no thread yet
+                self._pid = os.getpid()
+                threading.Thread(
+                    target=self._run, name="keywell-http-deadlines", daemon=True
+                ).start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                left = self._heap[0][0] - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                watch = heapq.heappop(self._heap)[2]
+            watch.fire()
+
+
+_watchdog = _Watchdog()
 _current = threading.local()
 
 
@@ -110,10 +154,8 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
             AnswerTooLarge: the answer is longer than ``max_bytes``.
         """
         watch = _Watch()
-        timer = threading.Timer(self._deadline, watch.fire)
-        timer.daemon = True
         _current.watch = watch
-        timer.start()
+        _watchdog.arm(self._deadline, watch)
         try:
             response = super().send(request, stream=True, **kwargs)
             body = bytearray()
@@ -135,5 +177,5 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
                 ) from None
             raise
         finally:
-            timer.cancel()
+            watch.done = True
             _current.watch = None
