@@ -78,7 +78,56 @@ MALFORMED = {
     "transit port too big": "transit://127.0.0.1:65536/transit",
     "transit port text": "transit://127.0.0.1:http/transit",
     "transit without host": "transit://:8200/transit",
+    # a transit host is a DNS name, an IPv4 or a bracketed IPv6 literal: nothing a URL
+    # parser would read as another host, a path or a fragment
+    "transit host and userinfo": "transit://127.0.0.1:8200@evil.example:8200/transit",
+    "transit host with fragment": "transit://evil.example#:8200/transit",
+    "transit host with query": "transit://evil.example?:8200/transit",
+    "transit host percent-encoded": "transit://127.0.0.1%2F:8200/transit",
+    "transit host with backslash": "transit://evil.example\\@127.0.0.1:8200/transit",
+    "transit host with space": "transit://evil example:8200/transit",
+    "transit host unbracketed ipv6": "transit://::1:8200/transit",
+    "transit host bracket junk": "transit://[evil.example]:8200/transit",
+    "transit host label dash": "transit://-evil.example:8200/transit",
+    # a mount is path segments: never a query, a fragment or a way up
+    "transit mount with query": "transit://127.0.0.1:8200/tr%3Fansit",
+    "transit mount with fragment": "transit://127.0.0.1:8200/tr%23ansit",
+    "transit mount going up": "transit://127.0.0.1:8200/transit/../sys",
+    "transit mount dot segment": "transit://127.0.0.1:8200/./transit",
+    "transit mount encoded dots": "transit://127.0.0.1:8200/%2E%2E/sys",
+    "transit mount empty segment": "transit://127.0.0.1:8200/a//b",
+    "transit mount with space": "transit://127.0.0.1:8200/tran%20sit",
 }
+
+#: URIs carrying a credential as URL userinfo (the secret: never echoed, never stored).
+USERINFO = {
+    "transit user:password": ("transit://u:s3cr3t-pw@127.0.0.1:8200/transit", "s3cr3t-pw"),
+    "transit token as user": (
+        "transit://hvs.S3cr3tT0ken@127.0.0.1:8200/transit",
+        "hvs.S3cr3tT0ken",
+    ),
+    "awskms endpoint userinfo": (
+        "awskms:region=eu-west-1?endpoint=https://AKIAX:s3cr3t-key@kms.example",
+        "s3cr3t-key",
+    ),
+    "awskms endpoint encoded userinfo": (
+        "awskms:region=eu-west-1?endpoint=https%3A%2F%2FAKIAX%3As3cr3t-key%40kms.example",
+        "s3cr3t-key",
+    ),
+    "awskms endpoint user only": (
+        "awskms:region=eu-west-1?endpoint=http://s3cr3t-user@127.0.0.1:5000",
+        "s3cr3t-user",
+    ),
+}
+
+
+@pytest.mark.parametrize(("uri", "secret"), USERINFO.values(), ids=USERINFO.keys())
+def test_userinfo_credentials_are_refused_without_echo(uri: str, secret: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_custody(uri)
+    assert caught.value.field == "custody"
+    assert secret not in str(caught.value)
+
 
 INLINE_CREDENTIALS = {
     "pkcs11 pin-value (RFC 7512)": PKCS11 + "&pin-value=1234",

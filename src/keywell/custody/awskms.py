@@ -252,6 +252,22 @@ class AWSKMSCustody(Custody):
                 return found
             marker = {"Marker": str(page["NextMarker"])}
 
+    def holds(self, ref: str, keyset: str) -> bool:
+        """One ``DescribeKey``: ``ref`` exists and is not pending deletion.
+
+        Raises:
+            CustodyError: (operation ``refs``) KMS refused or could not be reached.
+        """
+        try:
+            meta = self._client.describe_key(KeyId=ref)["KeyMetadata"]
+        except ClientError as exc:
+            if _code(exc) == "NotFoundException":
+                return False
+            raise self.error("refs", _client_error(exc)) from None
+        except BotoCoreError as exc:
+            raise self.error("refs", _describe(exc)) from None
+        return meta.get("KeyState") in _HELD_STATES
+
     def _name_of(self, key_id: str, keyset: str) -> str | None:
         try:
             tags = self._client.list_resource_tags(KeyId=key_id, Limit=50)["Tags"]

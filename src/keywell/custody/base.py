@@ -187,6 +187,16 @@ class Custody(ABC):
         are left out; keys already destroyed (or scheduled for deletion) too.
         """
 
+    def holds(self, ref: str, keyset: str) -> bool:
+        """Whether ``ref`` (a key of ``keyset``) is still held, not destroyed or scheduled for it.
+
+        The default asks :meth:`refs`; a backend with a cheaper lookup overrides it.
+
+        Raises:
+            CustodyError: (operation ``refs``) the backend could not be asked.
+        """
+        return ref in self.refs(keyset)
+
     @abstractmethod
     def check(self) -> None:
         """Prove the backend is reachable and the credential accepted (cheap; for /readyz)."""

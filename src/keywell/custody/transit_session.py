@@ -2,12 +2,13 @@
 
 One ``hvac`` client per thread (a ``requests`` session is not shared between
 threads), each request bounded by the custody's per-call ``timeout`` (one
-budget for connecting and waiting for the answer; a server trickling its answer
-byte by byte is bounded per read only), never following a redirect (the token travels
-in ``X-Vault-Token``). The token is read from its source (``file:PATH`` or
-``env:NAME``) when the custody opens, and read again when Vault refuses it
-(403) in case the source now holds another one (Vault Agent writing a fresh
-token); every token ever read is scrubbed from messages.
+budget for the whole call, a server trickling its answer included, and at most
+``transit_wire.MAX_ANSWER`` bytes read: :mod:`keywell.custody.bounded_http`),
+never following a redirect (the token travels in ``X-Vault-Token``). The token
+is read from its source (``file:PATH`` or ``env:NAME``) when the custody opens,
+and read again when Vault refuses it (403) in case the source now holds another
+one (Vault Agent writing a fresh token); every token ever read is scrubbed from
+messages.
 
 Every failure is a :class:`keywell.errors.CustodyError` whose message is
 written by :func:`keywell.custody.transit_wire.describe`, and whose cause is
@@ -24,9 +25,11 @@ from typing import Any, TypeVar
 
 import hvac
 import hvac.exceptions
+import requests
 from urllib3.util import Timeout
 
 from keywell.custody import transit_wire as wire
+from keywell.custody.bounded_http import BoundedAdapter
 from keywell.custody.uri import read_credential
 from keywell.errors import CustodyError
 
@@ -120,8 +123,14 @@ class TransitSession:
         # A forked child (a server's worker) must not share its parent's connections.
         client = getattr(self._local, "client", None)
         if client is None or self._local.pid != os.getpid():
+            session = requests.Session()
+            session.verify = self._verify  # hvac takes a given session's verify over its own
+            bounded = BoundedAdapter(deadline=self.timeout, max_bytes=wire.MAX_ANSWER)
+            session.mount("http://", bounded)
+            session.mount("https://", bounded)
             with self._lock:
                 client = hvac.Client(
+                    session=session,
                     url=self.url,
                     token=self.__token,
                     verify=self._verify,

@@ -30,6 +30,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from keywell.custody.bounded_http import AnswerTooLarge
 from keywell.jose.base64url import b64url_decode
 
 __all__ = [
@@ -73,6 +74,10 @@ _STATUS = (
     (_E.BadGateway, "502 (bad gateway)"),
     (_E.VaultDown, "503 (sealed or in standby)"),
 )  # keywell signs with key version 1 only
+
+
+#: The longest answer read from Vault, bytes (a key listing of ~100k names fits).
+MAX_ANSWER = 8 * 1024 * 1024
 
 
 def key_type(alg: str, rsa_bits: int) -> str:
@@ -167,6 +172,8 @@ def describe(exc: BaseException, url: str, timeout: float) -> str:
         status = next((s for c, s in _STATUS if isinstance(exc, c)), type(exc).__name__)
         said = "; ".join(str(e) for e in exc.errors or ())[:300]
         return f"{url} answered {status}: {said}" if said else f"{url} answered {status}"
+    if isinstance(exc, AnswerTooLarge):
+        return f"{url} answered more than the {MAX_ANSWER // 1024 // 1024} MiB keywell reads"
     if isinstance(exc, requests.Timeout):
         return f"{url} did not answer within {timeout:g} s"
     if isinstance(exc, requests.exceptions.SSLError):

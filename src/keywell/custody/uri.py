@@ -17,11 +17,13 @@ a URI (stored in the database, shown by ``keyset show``) never holds a secret.
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import math
 import os
+import re
 import threading
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from keywell.custody.base import Custody
 from keywell.errors import CustodyError, InvalidInputError
@@ -34,6 +36,9 @@ _MAX_URI = 2000
 _MAX_CREDENTIAL = 64 * 1024
 # Attribute names that would carry a credential inline (RFC 7512 pin-value and kin).
 _INLINE_SECRETS = frozenset({"pin", "token", "secret", "password", "access-key", "secret-key"})
+_USERINFO = "a user or password in the URI would put a credential in it; name a file or variable"
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?")
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,8 @@ def parse_custody(uri: str) -> CustodySpec:
     inline += [n for n in attrs if n.endswith("-value") or n in _INLINE_SECRETS - {"token"}]
     for name in inline:
         raise _bad(f"{name!r} would put a credential in the URI; name a file or variable")
+    for name, value in (*attrs.items(), *query.items()):
+        _no_userinfo(name, value)
     unknown = (set(attrs) - scheme.path_attrs - {"host", "port", "mount"}) | (
         set(query) - scheme.query_attrs
     )
@@ -154,10 +161,43 @@ def _authority(path: str) -> dict[str, str]:
     if not path.startswith("//"):
         raise _bad("transit needs transit://host:port/mount")
     hostport, _, mount = path[2:].partition("/")
-    host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "8200")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536 or not mount.strip("/"):
-        raise _bad("transit needs transit://host:port/mount")
-    return {"host": host, "port": str(int(port)), "mount": unquote(mount.strip("/"))}
+    if "@" in hostport:
+        raise _bad(_USERINFO)
+    if hostport.startswith("[") and "]" in hostport:  # [IPv6]:port
+        host, _, rest = hostport.partition("]")
+        host, port = host + "]", rest[1:] if rest.startswith(":") else ("" if rest else "8200")
+    else:
+        host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "8200")
+    mount = unquote(mount.strip("/"), errors="strict")
+    if not _host_ok(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _bad("transit needs transit://host:port/mount (a DNS name, IPv4 or [IPv6] host)")
+    if not mount or not all(_SEGMENT.fullmatch(part) for part in mount.split("/")):
+        raise _bad("a transit mount is path segments of letters, digits, '.', '_' and '-'")
+    return {"host": host, "port": str(int(port)), "mount": mount}
+
+
+def _host_ok(host: str) -> bool:
+    """A DNS name, an IPv4 literal or a bracketed IPv6 literal: nothing else a URL could hold."""
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return False
+        return True
+    return len(host) <= 253 and all(_LABEL.fullmatch(label) for label in host.split("."))
+
+
+def _no_userinfo(name: str, value: str) -> None:
+    """Refuse a URL value (``endpoint=``) carrying a user or password, without echoing it."""
+    if "://" not in value:
+        return
+    try:
+        parts = urlsplit(value)
+        userinfo = parts.username is not None or parts.password is not None
+    except ValueError:
+        raise _bad(f"{name!r} is not a URL") from None
+    if userinfo or "@" in parts.netloc:
+        raise _bad(f"{name!r}: {_USERINFO}")
 
 
 def _timeout(text: str | None) -> float:

@@ -311,6 +311,21 @@ class Issuer:
         """
         return self._signers.try_sign_cached(name, claims, ttl)
 
+    def signer_in_memory(self, name: str) -> bool:
+        """Whether the set's signer is loaded and valid (no I/O)."""
+        return self._signers.cached(name) is not None
+
+    def sign_if_loaded(
+        self, name: str, claims: Mapping[str, Any], *, ttl: timedelta | float | None = None
+    ) -> str | None:
+        """Sign like :meth:`sign` if the set's signer is in memory, else ``None`` (no store read).
+
+        For a key in a custody backend this is the backend call (blocking, bounded
+        by the custody's ``timeout``): call it in a worker thread. Raises what
+        :meth:`sign` raises.
+        """
+        return self._signers.sign_if_loaded(name, claims, ttl)
+
     def invalidate_signer(self, name: str | None = None) -> None:
         """Drop the cached signer of ``name`` (or of every set): the next sign reads the store.
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from keywell.custody.proof import proven_signer
 from keywell.custody.uri import open_custody
 from keywell.errors import CustodyError, KeyNotFoundError, KeySetError, KeySetNotFoundError
 from keywell.issuer.signing import SignerCache, SignerEntry
@@ -198,7 +199,7 @@ class Transitions:
             backend, key = open_custody(material.custody), material.public
             if backend is None or key is None or material.ref is None:  # pragma: no cover
                 raise KeySetError(f"key {active.kid!r} of key set {name!r} has no signer")
-            sign_fn = backend.signer(material.ref, info.alg)
+            sign_fn = proven_signer(backend, material.ref, key, info.alg)
         return SignerEntry(
             key=key,
             sign_fn=sign_fn,

@@ -31,7 +31,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from keywell.custody.base import SignFn
-from keywell.errors import ClaimError, KeySetError, PolicyError, TokenTooLargeError
+from keywell.errors import (
+    ClaimError,
+    CustodyError,
+    KeySetError,
+    PolicyError,
+    TokenTooLargeError,
+)
 from keywell.jose._compact import compact, encode_header
 from keywell.jose.jwk import JWK
 from keywell.jose.jws import DEFAULT_MAX_TOKEN_SIZE
@@ -144,7 +150,32 @@ class SignerCache:
         JWK's own signer with the header segment computed once per entry.
         """
         cached = self.cached(name) or self._load(known_name(name))
-        return self._encode(cached, claims, ttl)
+        return self._encode_reloading(name, cached, claims, ttl)
+
+    def sign_if_loaded(
+        self, name: str, claims: Mapping[str, Any], ttl: timedelta | float | None
+    ) -> str | None:
+        """Sign with the in-memory signer (a custody key: a backend call); ``None`` on a miss."""
+        cached = self.cached(name)
+        return None if cached is None else self._encode_reloading(name, cached, claims, ttl)
+
+    def _encode_reloading(
+        self, name: str, cached: _Cached, claims: Mapping[str, Any], ttl: timedelta | float | None
+    ) -> str:
+        """Sign; a custody key the backend refuses is dropped and the set's signer read again.
+
+        Another replica may have revoked (and destroyed) the cached key: the
+        fresh signer is the set's new active key. If the store still names
+        the same key, the backend's :class:`CustodyError` is raised as is.
+        """
+        try:
+            return self._encode(cached, claims, ttl)
+        except CustodyError:
+            self.invalidate(name)
+            fresh = self._load(known_name(name))
+            if fresh[0].key.kid == cached[0].key.kid:
+                raise
+            return self._encode(fresh, claims, ttl)
 
     def try_sign_cached(
         self, name: str, claims: Mapping[str, Any], ttl: timedelta | float | None

@@ -20,6 +20,13 @@ entry inline. Should the reload fail, or its entry be dropped already (a
 concurrent rotation or revocation), the next waiter reloads in its turn, so
 the store sees one read per set at a time.
 
+A key in a custody backend (HSM, Transit, KMS) signs by a backend call, never
+on the event loop: once its signer is loaded, mints call the backend
+concurrently in worker threads of their own limiter (``BACKEND_CALLS`` at a
+time), outside the reload lock, so a set's throughput is not one token per
+backend round trip, and a hanging backend never takes the threads that store
+reads, ``/readyz`` and the admin API need.
+
 DPoP-bound tokens (RFC 9449 section 6.1): a mint request that carries a
 ``DPoP`` header gets a token whose ``cnf.jkt`` is the RFC 7638 thumbprint of
 the proof's key, so the whole flow runs on keywell alone. The proof is
@@ -90,6 +97,7 @@ class FastMint:
         self.public_url = public_url
         self.dpop = dpop or DPoPPolicy()
         self._reloads: dict[str, anyio.Lock] = {}
+        self._backend_calls: anyio.CapacityLimiter | None = None  # made on the event loop
 
     async def __call__(
         self, body: bytes, send: Send, name: str, scope: Scope | None = None
@@ -152,6 +160,8 @@ class FastMint:
         try:
             token = self.issuer.try_sign_cached(name, claims, ttl=ttl)
             if token is None:
+                token = await self._sign_in_backend(name, claims, ttl)
+            if token is None:
                 token = await self._sign_reloading(name, claims, ttl)
         except KeywellError as exc:
             raise problem_from_error(exc) from None
@@ -159,6 +169,26 @@ class FastMint:
             raise Problem(422, "KW_INVALID_REQUEST", str(exc)) from None
         self.metrics.tokens_minted[name] += 1
         return token
+
+    async def _sign_in_backend(
+        self, name: str, claims: Mapping[str, Any], ttl: timedelta | None
+    ) -> str | None:
+        """Sign with a loaded custody signer in a worker thread; ``None`` if none is loaded.
+
+        Concurrent mints call the backend concurrently (no per-set lock), at
+        most :data:`BACKEND_CALLS` at a time in this process on a limiter of
+        their own: a hanging backend (each call bounded by its ``timeout``)
+        never takes the worker threads the store reads, ``/readyz`` and the
+        admin API run in.
+        """
+        if not self.issuer.signer_in_memory(name):
+            return None
+        if self._backend_calls is None:
+            self._backend_calls = anyio.CapacityLimiter(BACKEND_CALLS)
+        return await anyio.to_thread.run_sync(
+            lambda: self.issuer.sign_if_loaded(name, claims, ttl=ttl),
+            limiter=self._backend_calls,
+        )
 
     async def _sign_reloading(
         self, name: str, claims: Mapping[str, Any], ttl: timedelta | None
@@ -168,18 +198,29 @@ class FastMint:
         if lock is None:
             lock = self._reloads[name] = anyio.Lock()
         try:
-            async with lock:
-                token = self.issuer.try_sign_cached(name, claims, ttl=ttl)
-                if token is None:  # nobody reloaded it while we waited: our turn
-                    token = await anyio.to_thread.run_sync(
-                        lambda: self.issuer.sign(name, claims, ttl=ttl)
-                    )
-                return token
+            for _ in range(3):
+                async with lock:
+                    token = self.issuer.try_sign_cached(name, claims, ttl=ttl)
+                    if token is not None:
+                        return token
+                    if not self.issuer.signer_in_memory(name):  # our turn to reload
+                        return await anyio.to_thread.run_sync(
+                            lambda: self.issuer.sign(name, claims, ttl=ttl)
+                        )
+                # reloaded while we waited, by a custody key: its backend call needs no lock
+                token = await self._sign_in_backend(name, claims, ttl)
+                if token is not None:
+                    return token
+            return await anyio.to_thread.run_sync(lambda: self.issuer.sign(name, claims, ttl=ttl))
         finally:
             # no waiter left: forget the lock, so names that were asked for once
             # (unknown sets included) do not accumulate
             if not lock.locked() and lock.statistics().tasks_waiting == 0:
                 self._reloads.pop(name, None)
+
+
+#: Custody backend calls in flight at once per process (their own worker threads).
+BACKEND_CALLS = 16
 
 
 def _invalid(errors: list[dict[str, object]]) -> Problem:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, insert, select, update
 
 from keywell.custody.base import CustodyKey, key_name_time
+from keywell.custody.proof import generate_proven
 from keywell.custody.uri import DB, open_custody
 from keywell.errors import CustodyError
 from keywell.lifecycle import KeyState
@@ -103,7 +104,9 @@ def make_spares(
     made: list[BackendSpare] = []
     try:
         for _ in range(count):
-            made.append(BackendSpare(uri, custody.generate(alg, keyset=keyset, rsa_bits=rsa_bits)))
+            made.append(
+                BackendSpare(uri, generate_proven(custody, alg, keyset=keyset, rsa_bits=rsa_bits))
+            )
     except BaseException:
         discard(made)
         raise
@@ -203,12 +206,35 @@ def custodies_in_use(conn: Connection) -> list[str]:
     return sorted(u for u in uris if u and u != DB)
 
 
+def _named(conn: Connection, set_id: int) -> set[str]:
+    """The backend references the set's rows name, whatever custody URI each row has.
+
+    By reference alone: two URIs may name one backend (a set moved to the same
+    backend under another timeout, token file or host spelling), and each then
+    lists the keys its alias made; a reference any row names is no orphan.
+    """
+    return set(
+        conn.execute(
+            select(t.keys.c.custody_ref).where(
+                t.keys.c.keyset_id == set_id, t.keys.c.custody_ref.is_not(None)
+            )
+        ).scalars()
+    )
+
+
 def reconcile(store: Store, name: str, *, now: datetime, grace: timedelta = ORPHAN_GRACE) -> int:
     """Destroy backend keys of the set ``name`` that no row names and are older than ``grace``.
 
-    The backends are listed first and the rows read after, so a key committed
-    in between is seen as named; ``grace`` (wall-clock time against the UTC
-    stamp in the key's name) keeps a key another replica is still committing.
+    The backends are listed first; the rows are read after, and read again
+    under the set's lock before anything is destroyed. A replica proves its
+    spares still held under that same lock before committing them
+    (:class:`keywell.store.locked.LockedSet`), so a key is either named by a
+    committed row and kept, or destroyed before that replica commits (it then
+    makes another): safety does not rest on clocks. ``grace`` (wall-clock time
+    against the UTC stamp in the key's name) only spares the keys of a
+    transition in progress the cost of being made again. A key is named by its
+    reference alone (two custody URIs may name one backend).
+
     Returns how many keys were destroyed (each audited ``custody_orphan_destroy``).
 
     Raises:
@@ -226,34 +252,52 @@ def reconcile(store: Store, name: str, *, now: datetime, grace: timedelta = ORPH
         custody = open_custody(uri)
         if custody is not None:
             held[uri] = custody.refs(name)
-    with store.read() as conn:
-        named = {
-            (r.custody, r.custody_ref)
-            for r in conn.execute(
-                select(t.keys.c.custody, t.keys.c.custody_ref).where(
-                    t.keys.c.keyset_id == set_id, t.keys.c.custody_ref.is_not(None)
-                )
-            )
-        }
     cutoff = datetime.now(UTC) - grace
+    candidates = [
+        (uri, ref, key_name, made)
+        for uri, refs in held.items()
+        for ref, key_name in refs.items()
+        if (made := key_name_time(key_name, name)) is not None and made <= cutoff
+    ]
+    with store.read() as conn:  # most sets have no orphan: no write lock is taken then
+        named = _named(conn, set_id)
+    if not any(ref not in named for _, ref, _, _ in candidates):
+        return 0
     count = 0
-    for uri, refs in held.items():
-        for ref, key_name in refs.items():
-            made = key_name_time(key_name, name)
-            if (uri, ref) in named or made is None or made > cutoff:
+    failed: CustodyError | None = None
+    # Under the set's lock: a replica commits a key (its spare proven still held,
+    # LockedSet) under the same lock, so either its row is read here and the key
+    # kept, or the key is destroyed first and that replica makes another. Neither
+    # clock skew between replicas nor a lock wait longer than the grace can make
+    # a committed row name a destroyed key.
+    with store.write() as conn:
+        query = select(t.keysets.c.id).where(t.keysets.c.id == set_id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        if conn.execute(query).one_or_none() is None:
+            return 0
+        named = _named(conn, set_id)
+        for uri, ref, key_name, made in candidates:
+            if ref in named:
                 continue
+            named.add(ref)  # listed by an alias URI too: destroyed and audited once
             custody = open_custody(uri)
             if custody is None:  # pragma: no cover - db never lists keys
                 continue
-            custody.destroy(ref)
-            with store.write() as conn:
-                _audit(
-                    conn,
-                    "custody_orphan_destroy",
-                    at=now,
-                    keyset=name,
-                    kid=None,
-                    reason=f"backend key {key_name} named by no key (made {made.isoformat()})",
-                )
+            try:
+                custody.destroy(ref)
+            except CustodyError as exc:  # the keys destroyed so far stay audited
+                failed = exc
+                break
+            _audit(
+                conn,
+                "custody_orphan_destroy",
+                at=now,
+                keyset=name,
+                kid=None,
+                reason=f"backend key {key_name} named by no key (made {made.isoformat()})",
+            )
             count += 1
+    if failed is not None:
+        raise failed
     return count

@@ -18,7 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from keywell.custody.proof import generate_proven
 from keywell.custody.uri import DB, open_custody
+from keywell.errors import CustodyError
 from keywell.jose.jwk import JWK
 from keywell.lifecycle import KeyInfo, KeySetInfo, KeyState, Step, Transition
 from keywell.lifecycle.names import check_label
@@ -43,6 +45,7 @@ class LockedSet:
         self.conn = conn
         self.spares = list(spares)  # generated before the lock; used first, else discarded
         self.made: list[BackendSpare] = []  # backend keys generated under the lock
+        self.stale: list[BackendSpare] = []  # spares gone or failing their proof: discarded
         self.doomed: list[Doomed] = []  # expired/revoked backend keys, destroyed after commit
         self.set_id: int = row.id
         self.key_size: int | None = row.key_size
@@ -95,11 +98,29 @@ class LockedSet:
         for i, spare in enumerate(self.spares):
             if isinstance(spare, BackendSpare):
                 fits = spare.uri == custody and spare.key.public.alg == alg
+                if fits and not self._still_held(spare):
+                    self.stale.append(spare)  # destroyed after the transaction
+                    del self.spares[i]
+                    return self._take_spare(custody)
             else:
                 fits = custody == DB and spare.alg == alg
             if fits:
                 return self.spares.pop(i)
         return None
+
+    def _still_held(self, spare: BackendSpare) -> bool:
+        """Whether a spare made before the lock is still held by its backend.
+
+        Reconciliation destroys unnamed keys under this same lock, so a spare
+        found here cannot be taken for an orphan before this transaction commits.
+        """
+        backend = open_custody(spare.uri)
+        if backend is None:  # pragma: no cover - a BackendSpare has a custody
+            return False
+        try:
+            return backend.holds(spare.key.ref, self.info.name)
+        except CustodyError:  # not known to be held: a key is made here instead
+            return False
 
     def _material(self, now: datetime) -> tuple[str, dict[str, Any]]:
         """A new key's kid and its custody columns: sealed here, or made in the backend."""
@@ -111,8 +132,9 @@ class LockedSet:
                 if backend is None:  # pragma: no cover - custody != DB
                     raise AssertionError(custody)
                 backend.check_algorithm(alg)
+                bits = self.key_size or 2048
                 spare = BackendSpare(
-                    custody, backend.generate(alg, keyset=name, rsa_bits=self.key_size or 2048)
+                    custody, generate_proven(backend, alg, keyset=name, rsa_bits=bits)
                 )
                 self.made.append(spare)
             public = spare.key.public

@@ -161,7 +161,7 @@ class Store:
             raise
         if locked is None:  # pragma: no cover - the block yielded, or raised above
             return
-        discard(s for s in locked.spares if isinstance(s, BackendSpare))
+        discard([*(s for s in locked.spares if isinstance(s, BackendSpare)), *locked.stale])
         if locked.doomed:
             destroy_doomed(self, locked.doomed, now=now)
 

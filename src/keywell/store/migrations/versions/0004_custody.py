@@ -18,6 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from keywell.errors import KeySetError
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -34,7 +36,26 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the custody columns (run it only on a store without custody keys)."""
+    """Drop the custody columns; refused while a set or a key is in a custody backend.
+
+    Dropping ``custody_ref`` would leave backend keys no row names (never
+    destroyed) and keys with no private half. Move each such set back to
+    ``db`` and let its custody keys expire or revoke them (their backend keys
+    destroyed) first.
+
+    Raises:
+        KeySetError: a set's custody is not ``db``, or a key still names a backend key.
+    """
+    conn = op.get_bind()
+    sets = conn.execute(sa.text("SELECT COUNT(*) FROM keywell_keysets WHERE custody <> 'db'"))
+    keys = conn.execute(sa.text("SELECT COUNT(*) FROM keywell_keys WHERE custody_ref IS NOT NULL"))
+    in_custody, named = sets.scalar_one(), keys.scalar_one()
+    if in_custody or named:
+        raise KeySetError(
+            f"cannot downgrade below 0004: {in_custody} key set(s) in a custody backend and "
+            f"{named} key(s) naming a backend key; move the sets to db custody and let "
+            "their custody keys expire (or revoke them) first"
+        )
     # ALTER TABLE ... DROP COLUMN in place (SQLite 3.35+): a batch copy would drop
     # and re-create keywell_keysets, whose ON DELETE CASCADE would empty keywell_keys.
     with op.batch_alter_table("keywell_keys", recreate="never") as batch:
