@@ -94,6 +94,9 @@ async def test_readyz_follows_the_backend_while_the_jwks_is_served(
         down = await client.get("/readyz")
         assert down.status_code == 503
         assert down.json()["code"] == "KW_CUSTODY"
+        scheme = backend.backend().scheme
+        assert f"({scheme} custody, " in down.json()["detail"]  # the backend, not its address
+        assert "127.0.0.1" not in down.text
         served = await client.get("/.well-known/jwks.json")
         assert (served.status_code, served.content) == (200, jwks.content)
     assert (await client.get("/readyz")).status_code == 200

@@ -33,7 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from keywell.errors import KeywellError
+from keywell.errors import CustodyError, KeywellError
 from keywell.server.admin import build_admin_router
 from keywell.server.auth import Authenticator, authorize
 from keywell.server.config import ServerConfig
@@ -257,6 +257,9 @@ class KeywellServer:
         async def readyz() -> Response:
             try:
                 await anyio.to_thread.run_sync(state.issuer.check_ready)
+            except CustodyError as exc:  # which backend and call, never its address or credential
+                detail = f"not ready: CustodyError ({exc.backend} custody, {exc.operation})"
+                return _problem_response(Problem(503, exc.code, detail))
             except KeywellError as exc:
                 problem = Problem(503, exc.code, "not ready: " + type(exc).__name__)
                 return _problem_response(problem)
