@@ -18,7 +18,8 @@
 7. ``htm`` equals the request method (case-sensitive, RFC 9110 9.1);
 8. ``htu`` equals the request URI, both normalised without query and
    fragment (:func:`~keywell.jose.dpop_uri.normalize_htu`);
-9. ``iat`` lies within ``[now - max_age - leeway, now + leeway]``;
+9. ``iat`` lies within the policy's window (``DPoPPolicy.iat_problem``:
+   from ``now - leeway`` back to, not including, ``now - max_age - leeway``);
 10. a server nonce, when the policy has a nonce source, is current, else
     :class:`~keywell.errors.DPoPNonceError` carrying a fresh one (section 9);
 11. ``ath``, when an access token comes with the proof, is the base64url
@@ -216,11 +217,9 @@ def check_proof(
         same = False
     if not same:
         raise _refuse('"htu" is not the request URI', "htu")
-    iat = claims["iat"]
-    if iat > now + policy.leeway:
-        raise _refuse('"iat" lies in the future', "iat")
-    if iat < now - policy.max_age - policy.leeway:
-        raise _refuse('"iat" is older than the accepted window', "iat")
+    problem = policy.iat_problem(claims["iat"], now)
+    if problem is not None:
+        raise _refuse(problem, "iat")
     nonces = policy.nonces
     if nonces is not None:
         nonce = claims.get("nonce")

@@ -115,7 +115,7 @@ def check_binding(claims: Mapping[str, Any], proof: DPoPProof | None) -> None:
 
 def _expiry(policy: DPoPPolicy, proof: DPoPProof) -> tuple[str, float]:
     key = replay_key(proof.jkt, proof.claims["jti"])
-    return key, float(proof.claims["iat"]) + policy.window
+    return key, policy.remember_until(float(proof.claims["iat"]))
 
 
 def record(policy: DPoPPolicy, proof: DPoPProof, now: float) -> None:
