@@ -49,6 +49,7 @@ from keywell.errors import (
     TokenError,
 )
 from keywell.jose._compact import compact, encode_header, parse_header, split
+from keywell.jose._frozen import thaw
 from keywell.jose._json import loads_object
 from keywell.jose.base64url import b64url_decode, b64url_encode
 from keywell.jose.claims import normalize_typ
@@ -113,7 +114,7 @@ def _proof_key(header: Mapping[str, Any]) -> tuple[JWK, str]:
     if not _PRIVATE_MEMBERS.isdisjoint(members):
         raise _refuse('"jwk" must be a public key; it holds private or secret members', "jwk")
     try:
-        key = JWK(members)
+        key = JWK(thaw(members))  # the cached header is frozen; the parser checks JSON types
     except InvalidKeyError as exc:
         raise _refuse(f'"jwk" is not a usable public key: {exc.message}', "jwk") from None
     if key.kty == "RSA" and key.public_key.key_size > _MAX_RSA_BITS:
