@@ -78,3 +78,13 @@ def test_at_the_instant_the_window_closes_a_fresh_proof_is_refused() -> None:
 @settings(max_examples=150, deadline=None)
 def test_no_second_use_is_ever_accepted(iat_age: float, later: float, skew: float) -> None:
     first_then_again(NOW - iat_age, NOW, NOW + later + skew)
+
+
+@pytest.mark.parametrize(
+    "iat", [-(10**400), 10**400, 2**1024, -(2**1024), 1e308, -1e308, 0, -1], ids=str
+)
+def test_an_iat_far_outside_any_window_is_a_typed_refusal(iat: float) -> None:
+    policy = DPoPPolicy(max_age=MAX_AGE, leeway=LEEWAY)
+    with pytest.raises(DPoPProofError) as info:
+        _verifier(policy, NOW).verify_request("GET", URI, f"DPoP {TOKEN}", good_proof(iat=iat))
+    assert info.value.member == "iat"
