@@ -124,3 +124,25 @@ def test_a_frozen_object_has_no_mutable_container_and_thaws_back(obj: dict[str, 
     frozen = freeze_members(dict(obj))
     assert not any(type(c) is dict or type(c) is list for c in _containers(frozen))
     assert thaw(frozen) == obj
+
+
+@pytest.mark.parametrize(
+    "member", [("x5c", ["AAAA", "BBBB"]), ("x-obj", {"a": [1]}), ("x-list", [{"a": 1}])]
+)
+def test_a_jwk_shares_no_mutable_member_with_its_source_or_its_output(
+    member: tuple[str, Any],
+) -> None:
+    """A JWK is immutable (the verified-token cache relies on it): no list or object leaks."""
+    name, value = member
+    source = {**KEY.public().to_dict(), name: json.loads(json.dumps(value))}
+    key = JWK.from_dict(source)
+    before = (key.to_dict(), key.extra)
+    for how in sorted(MUTATIONS):
+        _mutate(source[name], how)
+        _mutate(key.to_dict().get(name), how)
+        _mutate(key.extra[name], how)
+    assert (key.to_dict(), key.extra) == before
+    assert key.extra[name] == value
+    assert key == JWK.from_dict({**KEY.public().to_dict(), name: value})
+    json.dumps(key.to_dict())  # still plain JSON
+    json.dumps(dict(key.extra))
