@@ -14,6 +14,7 @@ import pytest
 
 from keywell import JWKSet, jwt
 from keywell.errors import (
+    ClaimError,
     KEKError,
     KeyNotFoundError,
     KeySetError,
@@ -445,11 +446,17 @@ def test_repr_and_errors_carry_no_secrets(issuer: Issuer) -> None:
         Issuer("sqlite://", keks=KEKRing.generate(), sign_cache_ttl=-1)
 
 
-def test_claims_that_are_not_json_are_refused(issuer: Issuer) -> None:
-    """NaN is not JSON (RFC 8259): no verifier would accept the token, so none is signed."""
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), -float("inf"), [1, float("inf")], {"a": {"b": float("nan")}}],
+    ids=["nan", "inf", "-inf", "in-list", "nested"],
+)
+def test_claims_that_are_not_json_are_refused(issuer: Issuer, value: object) -> None:
+    """NaN and infinities are not JSON (RFC 8259 section 6): a typed refusal naming the claim."""
     issuer.create_keyset("main", issuer=ISS)
-    with pytest.raises(ValueError, match="JSON compliant"):
-        issuer.sign("main", {"score": float("nan")})
+    with pytest.raises(ClaimError) as caught:
+        issuer.sign("main", {"sub": "a", "score": value})
+    assert (caught.value.claim, caught.value.reason) == ("score", "type")
 
 
 @pytest.mark.parametrize("var", ["KEYWELL_KEK", "KEYWELL_KEKS", "KEYWELL_KEK_FILE"])

@@ -186,9 +186,9 @@ def test_a_proof_without_an_access_token_needs_no_ath() -> None:
 
 def test_the_iat_window_edges_hold() -> None:
     policy = DPoPPolicy(max_age=60, leeway=5)
-    _check(good_proof(iat=NOW - 65), policy)
+    _check(good_proof(iat=NOW - 64.999), policy)
     _check(good_proof(iat=NOW + 5), policy)
-    for iat in (NOW - 65.5, NOW + 5.5):
+    for iat in (NOW - 65, NOW - 65.5, NOW + 5.5):  # the window is half-open: [iat - 5, iat + 65)
         with pytest.raises(DPoPProofError):
             _check(good_proof(iat=iat), policy)
 

@@ -13,7 +13,8 @@ the policy allows, ``Bearer``) and the ``DPoP`` header. Refusals answer:
   header with a fresh one (section 9);
 - a token refused, not bound to the proof's key, or bound but sent as
   ``Bearer`` (section 7.2): 401 ``error="invalid_token"`` in a DPoP challenge;
-- keys or the shared replay store unavailable: 503, no challenge.
+- keys or the shared replay store unavailable, or a nonce source that hands
+  out text no header can carry (not ``1*NQCHAR``): 503, no challenge.
 
 Behind a proxy the URI the client addressed differs from the one the app
 sees: configure the public URL (scheme, host and any path prefix the proxy
@@ -34,6 +35,7 @@ from keywell.errors import (
     ReplayStoreError,
 )
 from keywell.integrations._common import AuthFailure, check_scopes, refused
+from keywell.jose.dpop_nonce import is_nonce_text
 from keywell.jose.dpop_policy import DPoPPolicy
 from keywell.jose.dpop_request import split_authorization
 from keywell.jose.dpop_uri import asgi_request_uri, quote_path, request_uri
@@ -91,6 +93,8 @@ def _failure(exc: KeywellError, policy: DPoPPolicy, authorization: str | None) -
     if isinstance(exc, ReplayStoreError):
         return AuthFailure(503, "temporarily_unavailable", "The DPoP replay store is unavailable")
     if isinstance(exc, DPoPNonceError):
+        if not is_nonce_text(exc.nonce):  # the nonce source failed: never put it in a header
+            return AuthFailure(503, "temporarily_unavailable", "The DPoP nonce source failed")
         text = "A current DPoP nonce is required"
         return AuthFailure(401, exc.error, text, scheme="DPoP", algs=algs, nonce=exc.nonce)
     if isinstance(exc, DPoPProofError):

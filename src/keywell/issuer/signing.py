@@ -218,13 +218,31 @@ class SignerCache:
         check_minted(body)
         if body["iss"] != entry.issuer:
             raise ValueError("iss must be the key set's issuer")
-        token = compact(header, _dumps(body).encode(), sign_fn)
+        try:
+            text = _dumps(body)
+        except ValueError:  # NaN or an infinity: JSON has no number for it (RFC 8259 section 6)
+            name = next(n for n, v in body.items() if not _finite(v))
+            raise ClaimError(
+                f"claim {name[:64]!r} holds a number JSON cannot carry", claim=name, reason="type"
+            ) from None
+        token = compact(header, text.encode(), sign_fn)
         if len(token) > DEFAULT_MAX_TOKEN_SIZE:
             raise TokenTooLargeError(
                 f"the token would be longer than {DEFAULT_MAX_TOKEN_SIZE} characters, "
                 "which verifiers refuse by default (max_size); send fewer claims"
             )
         return token
+
+
+def _finite(value: Any) -> bool:
+    """Whether a claim value holds no NaN or infinity, however deep."""
+    if type(value) is float:
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def check_minted(claims: Mapping[str, Any]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Container, Iterable, Mapping
-from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from keywell.errors import (
@@ -20,6 +19,7 @@ from keywell.errors import (
     TokenTooLargeError,
     UnsupportedAlgorithmError,
 )
+from keywell.jose._frozen import freeze_members
 from keywell.jose._json import loads_object
 from keywell.jose.algorithms import ALGORITHMS, SignFn
 from keywell.jose.base64url import b64url_decode, b64url_encode
@@ -98,7 +98,7 @@ def parse_header(segment: str) -> tuple[Mapping[str, Any], str, str | None]:
                     "(section 4.1.11)",
                     member="crit",
                 )
-    result = (MappingProxyType(header), alg, kid)
+    result = (freeze_members(header), alg, kid)  # read-only all the way: it is shared
     if len(_header_cache) >= _HEADER_CACHE_SIZE:
         _header_cache.clear()
     _header_cache[segment] = result

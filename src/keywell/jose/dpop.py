@@ -18,7 +18,8 @@
 7. ``htm`` equals the request method (case-sensitive, RFC 9110 9.1);
 8. ``htu`` equals the request URI, both normalised without query and
    fragment (:func:`~keywell.jose.dpop_uri.normalize_htu`);
-9. ``iat`` lies within ``[now - max_age - leeway, now + leeway]``;
+9. ``iat`` lies within the policy's window (``DPoPPolicy.iat_problem``:
+   from ``now - leeway`` back to, not including, ``now - max_age - leeway``);
 10. a server nonce, when the policy has a nonce source, is current, else
     :class:`~keywell.errors.DPoPNonceError` carrying a fresh one (section 9);
 11. ``ath``, when an access token comes with the proof, is the base64url
@@ -48,6 +49,7 @@ from keywell.errors import (
     TokenError,
 )
 from keywell.jose._compact import compact, encode_header, parse_header, split
+from keywell.jose._frozen import thaw
 from keywell.jose._json import loads_object
 from keywell.jose.base64url import b64url_decode, b64url_encode
 from keywell.jose.claims import normalize_typ
@@ -112,7 +114,7 @@ def _proof_key(header: Mapping[str, Any]) -> tuple[JWK, str]:
     if not _PRIVATE_MEMBERS.isdisjoint(members):
         raise _refuse('"jwk" must be a public key; it holds private or secret members', "jwk")
     try:
-        key = JWK(members)
+        key = JWK(thaw(members))  # the cached header is frozen; the parser checks JSON types
     except InvalidKeyError as exc:
         raise _refuse(f'"jwk" is not a usable public key: {exc.message}', "jwk") from None
     if key.kty == "RSA" and key.public_key.key_size > _MAX_RSA_BITS:
@@ -216,11 +218,9 @@ def check_proof(
         same = False
     if not same:
         raise _refuse('"htu" is not the request URI', "htu")
-    iat = claims["iat"]
-    if iat > now + policy.leeway:
-        raise _refuse('"iat" lies in the future', "iat")
-    if iat < now - policy.max_age - policy.leeway:
-        raise _refuse('"iat" is older than the accepted window', "iat")
+    problem = policy.iat_problem(claims["iat"], now)
+    if problem is not None:
+        raise _refuse(problem, "iat")
     nonces = policy.nonces
     if nonces is not None:
         nonce = claims.get("nonce")

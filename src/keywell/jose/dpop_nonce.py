@@ -13,6 +13,7 @@ window ends still works for one full window).
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import Protocol, runtime_checkable
 
@@ -21,9 +22,21 @@ from cryptography.hazmat.primitives import hashes, hmac
 
 from keywell.jose.base64url import b64url_decode, b64url_encode
 
-__all__ = ["HMACNonces", "NonceSource"]
+__all__ = ["HMACNonces", "NonceSource", "is_nonce_text"]
 
 _TAG = 32  # octets of HMAC-SHA-256
+_NQCHAR = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 9449 section 8.1 (and 4.2)
+
+
+def is_nonce_text(value: object) -> bool:
+    """Whether ``value`` can be a nonce: ``1*NQCHAR`` (RFC 9449 section 8.1), at most 1024 chars.
+
+    Printable ASCII without double quote and backslash: what a ``DPoP-Nonce`` header
+    carries as is. Anything else a nonce source hands out is never sent.
+    """
+    return type(value) is str and len(value) <= 1024 and _NQCHAR.fullmatch(value) is not None
+
+
 _DOMAIN = b"keywell-dpop-nonce\x00"
 
 

@@ -86,3 +86,26 @@ class DPoPPolicy:
     def window(self) -> float:
         """Seconds after ``iat`` until a proof is refused anyway (``max_age + leeway``)."""
         return self.max_age + self.leeway
+
+    def iat_problem(self, iat: float, now: float) -> str | None:
+        """Why a proof's ``iat`` is refused at ``now`` (seconds), or None (section 11.1).
+
+        Accepted from ``iat - leeway`` until, not including, ``iat + window``:
+        the window is half-open, so at the instant it closes the proof is
+        refused, as a store holding it until then no longer does.
+        """
+        if iat > now + self.leeway:
+            return '"iat" lies in the future'
+        if not now < iat + self.window:
+            return '"iat" is older than the accepted window'
+        return None
+
+    def remember_until(self, iat: float) -> float:
+        """Until when (seconds) a replay store must hold an accepted proof with this ``iat``.
+
+        The window's end (:meth:`iat_problem`) plus ``leeway`` once more: a
+        store shared by processes whose clocks differ by up to ``leeway``
+        still holds the proof while any of them would accept its ``iat``.
+        Never earlier than the window's end, whatever the rounding.
+        """
+        return (iat + self.window) + self.leeway

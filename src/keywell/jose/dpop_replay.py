@@ -3,9 +3,11 @@
 A proof is identified by the RFC 7638 thumbprint of its key and its ``jti``
 (so one client cannot burn another's identifiers), hashed to a fixed-length
 key. A store answers one question atomically: "add this key until
-``expires_at``; was it already there?". An entry needs to live only as long as
-a proof with that ``iat`` could still be accepted (the window plus the
-leeway); after that the ``iat`` check refuses the proof anyway.
+``expires_at``; was it already there?". An entry lives until
+:meth:`~keywell.jose.DPoPPolicy.remember_until`: the end of the window in
+which a proof with that ``iat`` is accepted, plus the leeway once more for
+processes whose clocks differ; after that the ``iat`` check refuses the
+proof anyway.
 
 - :class:`MemoryReplayStore` (the default): one process, bounded; when full,
   the entries closest to expiry make room. If every entry is still live it
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import heapq
+import math
 import threading
 from typing import Any, Protocol, runtime_checkable
 
@@ -111,7 +114,7 @@ class RedisReplayStore:
 
     def first_use(self, key: str, expires_at: float, now: float) -> bool:
         """See :class:`ReplayStore`; a Redis failure raises ReplayStoreError."""
-        ttl_ms = max(1, int((expires_at - now) * 1000))
+        ttl_ms = max(1, math.ceil((expires_at - now) * 1000))  # never shorter than asked
         try:
             return bool(self._client.set(self._prefix + key, b"1", nx=True, px=ttl_ms))
         except Exception as exc:  # any client or connection error: the store is unusable

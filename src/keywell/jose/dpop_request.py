@@ -11,9 +11,10 @@ itself going through the verifier's normal path (and its cache):
   within its window is refused (section 11.1). Refusing first and recording
   last keeps failed requests from filling the store.
 - ``Authorization: Bearer <token>``: verified as a bearer token, unless the
-  policy refuses bearer tokens; a token bound with ``cnf.jkt`` is refused
-  (section 7.2: a bound token without its proof is a stolen token until
-  shown otherwise).
+  policy refuses bearer tokens; a token bound to a key by any confirmation
+  method (a ``cnf`` claim: ``jkt``, RFC 7800's ``jwk``/``jwe``/``kid``/``jku``,
+  RFC 8705's ``x5t#S256``, any other) is refused (section 7.2: a bound token
+  without its proof is a stolen token until shown otherwise).
 
 The scheme is case-insensitive (RFC 9110 section 11.1); a missing or
 malformed header is a :class:`~keywell.errors.MalformedTokenError`.
@@ -97,16 +98,16 @@ def prepare(
 
 
 def check_binding(claims: Mapping[str, Any], proof: DPoPProof | None) -> None:
-    """Section 6.1 and 7: the token is bound to the proof's key, or not bound when sent as Bearer.
+    """Sections 6.1 and 7: bound to the proof's key, or without ``cnf`` when sent as Bearer.
 
     Raises:
         DPoPBindingError.
     """
-    jkt = bound_jkt(claims)
     if proof is None:
-        if jkt is not None:
-            raise DPoPBindingError("a DPoP-bound token was presented as a bearer token")
+        if "cnf" in claims:  # any confirmation method: nothing here proves possession
+            raise DPoPBindingError("a key-bound token (cnf) was presented as a bearer token")
         return
+    jkt = bound_jkt(claims)
     if jkt is None:
         raise DPoPBindingError("the access token is not bound to a DPoP key")
     if jkt != proof.jkt:
@@ -115,7 +116,7 @@ def check_binding(claims: Mapping[str, Any], proof: DPoPProof | None) -> None:
 
 def _expiry(policy: DPoPPolicy, proof: DPoPProof) -> tuple[str, float]:
     key = replay_key(proof.jkt, proof.claims["jti"])
-    return key, float(proof.claims["iat"]) + policy.window
+    return key, policy.remember_until(float(proof.claims["iat"]))
 
 
 def record(policy: DPoPPolicy, proof: DPoPProof, now: float) -> None:

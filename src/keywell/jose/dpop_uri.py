@@ -14,7 +14,8 @@ the public URL a deployment configures (behind a proxy) or the request's own
 scheme and Host, and the path; :func:`asgi_request_uri` does so for an ASGI
 scope (the integrations and the key server's mint path share it).
 
-Only absolute ``http``/``https`` URIs with a host are accepted; userinfo is
+Only absolute ``http``/``https`` URIs of printable ASCII with a host are
+accepted (a control character or a space is refused, never dropped); userinfo is
 refused (a proof names a resource, never credentials). Anything else raises
 ``ValueError``, which the proof check turns into a typed refusal.
 """
@@ -30,6 +31,9 @@ __all__ = ["asgi_request_uri", "normalize_htu", "quote_path", "request_uri"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# A URI is made of printable ASCII only (RFC 3986 section 2); urlsplit would
+# silently drop tab, CR and LF anywhere and C0 controls and spaces in front.
+_URI_TEXT = re.compile(r"[\x21-\x7e]+")
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 # RFC 3986 3.3 pchar plus "/" and "%" (escapes are checked separately).
 _PATH_CHARS = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$")
@@ -67,7 +71,8 @@ def normalize_htu(uri: str) -> str:
         The normalised URI, e.g. ``https://example.com/a/b``.
 
     Raises:
-        ValueError: not a string, too long, not absolute http(s), no host,
+        ValueError: not a string, too long, a character outside printable
+            ASCII (controls and spaces included), not absolute http(s), no host,
             userinfo, a bad port, or characters not allowed in a path.
     """
     found = _cache.get(uri) if type(uri) is str else None
@@ -81,8 +86,8 @@ def normalize_htu(uri: str) -> str:
 
 
 def _normalize(uri: str) -> str:
-    if type(uri) is not str or not uri or len(uri) > _MAX_LENGTH or not uri.isascii():
-        raise ValueError("not an ASCII URI of reasonable length")
+    if type(uri) is not str or len(uri) > _MAX_LENGTH or not _URI_TEXT.fullmatch(uri):
+        raise ValueError("not a URI of printable ASCII of reasonable length")
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:

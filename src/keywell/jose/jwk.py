@@ -24,6 +24,7 @@ from keywell.errors import (
     NoMatchingKeyError,
     UnsupportedAlgorithmError,
 )
+from keywell.jose._frozen import freeze, thaw
 from keywell.jose.algorithms import (
     ALGORITHMS,
     SignFn,
@@ -120,10 +121,11 @@ class JWK:
         # a hash of the secret in every token header would let anyone test
         # guesses of a weak secret offline.
         self._kid = kid if kid is not None or self.kty == "oct" else self.thumbprint()
-        self._extra = {k: v for k, v in members.items() if k not in _STD_MEMBERS}
+        # Frozen: a JWK never changes, whatever happens to the mapping it came from.
+        self._extra = {k: freeze(v) for k, v in members.items() if k not in _STD_MEMBERS}
         for name in _PUBLIC_META:
             if name in members:
-                self._extra[name] = members[name]
+                self._extra[name] = freeze(members[name])
         secret_len = len(self._private) if self.kty == "oct" else None
         meta = (self.kty, self.crv, self._alg, self._use, self._key_ops, secret_len)
         check_metadata(*meta)
@@ -306,7 +308,7 @@ class JWK:
     @property
     def extra(self) -> Mapping[str, Any]:
         """Members keywell does not interpret (x5c and friends among them)."""
-        return dict(self._extra)
+        return {name: thaw(value) for name, value in self._extra.items()}
 
     @property
     def verify_algorithms(self) -> frozenset[str]:
@@ -390,7 +392,7 @@ class JWK:
             out["key_ops"] = list(self._key_ops)
         for name in _PUBLIC_META:
             if name in self._extra:
-                out[name] = self._extra[name]
+                out[name] = thaw(self._extra[name])  # a fresh list: the key stays as it is
         return out
 
     def to_json(self, *, private: bool = False) -> str:
