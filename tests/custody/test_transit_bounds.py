@@ -11,7 +11,6 @@ timeout (plus a hang-detection margin), having read a bounded amount.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,80 +22,16 @@ from keywell.custody.transit import TransitCustody
 from keywell.custody.transit_wire import MAX_ANSWER
 from keywell.custody.uri import parse_custody
 from keywell.errors import CustodyError
+from tests.custody.hostile_http import (
+    Hostile,
+    drip_body,
+    drip_headers,
+    flood_chunked,
+    flood_length,
+)
 
 TIMEOUT = 1.0
 MARGIN = 5.0  # hang detection only
-HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-
-
-def drip_body(conn: socket.socket) -> None:
-    conn.sendall(HEAD + b"Content-Length: 1000\r\n\r\n")
-    for _ in range(1000):
-        conn.sendall(b" ")
-        time.sleep(0.2)
-
-
-def drip_headers(conn: socket.socket) -> None:
-    conn.sendall(b"HTTP/1.1 200 OK\r\n")
-    for _ in range(1000):
-        conn.sendall(b"X: y\r\n")
-        time.sleep(0.2)
-
-
-def flood_length(conn: socket.socket) -> None:
-    conn.sendall(HEAD + b"Content-Length: 400000000\r\n\r\n")
-    chunk = b"a" * (1024 * 1024)
-    for _ in range(400):
-        conn.sendall(chunk)
-
-
-def flood_chunked(conn: socket.socket) -> None:
-    conn.sendall(HEAD + b"Transfer-Encoding: chunked\r\n\r\n")
-    chunk = b"a" * (1024 * 1024)
-    for _ in range(400):
-        conn.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
-
-
-class Hostile:
-    """A loopback server answering every connection with ``behave``; counts bytes it sent."""
-
-    def __init__(self, behave: Callable[[socket.socket], None]) -> None:
-        self.behave = behave
-        self.sent = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        real = conn.sendall
-
-        def counted(data: bytes) -> None:
-            real(data)
-            self.sent += len(data)
-
-        conn.recv(65536)
-        try:
-            self.behave(_Counting(conn, counted))  # type: ignore[arg-type]
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self._listener.close()
-
-
-class _Counting:
-    def __init__(self, conn: socket.socket, sendall: Callable[[bytes], None]) -> None:
-        self.sendall = sendall
 
 
 @pytest.fixture

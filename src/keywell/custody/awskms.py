@@ -23,12 +23,18 @@ JOSE's ``r || s`` (RFC 7518 section 3.4).
 Destroying schedules deletion with KMS's minimum window (7 days): KMS refuses
 ``Sign`` with the key at once, and deletes it when the window ends.
 
-Each call makes at most two attempts of ``timeout / 2`` seconds each (connect
-and read), so a call ends within about ``timeout`` plus one retry back-off
-(under a second). Every botocore error becomes a
-:class:`~keywell.errors.CustodyError` naming the AWS error code, never a
-credential or the service's message text; it is not chained to botocore's
-exception, whose message can quote the request's credential scope.
+Each call makes at most two attempts of ``timeout / 2`` seconds each in total
+(connecting, sending and reading the whole answer, of at most
+:data:`~keywell.custody.bounded_http.MAX_ANSWER` bytes: botocore's own timeouts
+bound each socket read only, so requests go through
+:mod:`keywell.custody.awskms_http`), and a call ends within ``timeout`` plus one
+retry back-off (under a second). A CA bundle named by ``AWS_CA_BUNDLE`` or the
+profile's ``ca_bundle`` is honoured; proxies configured for botocore are not.
+
+Every botocore error becomes a :class:`~keywell.errors.CustodyError` naming the
+AWS error code, never a credential or the service's message text; it is not
+chained to botocore's exception, whose message can quote the request's
+credential scope.
 """
 
 from __future__ import annotations
@@ -38,11 +44,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    NoCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+)
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from keywell.custody.awskms_http import AnswerTooLargeError, BoundedSender
 from keywell.custody.base import (
     Custody,
     CustodyKey,
@@ -52,6 +67,7 @@ from keywell.custody.base import (
     key_name_time,
     public_jwk,
 )
+from keywell.custody.bounded_http import MAX_ANSWER
 from keywell.custody.uri import CustodySpec
 from keywell.errors import CustodyError
 from keywell.lifecycle.names import is_loopback
@@ -91,9 +107,12 @@ class AWSKMSCustody(Custody):
     scheme = "awskms"
     algorithms = frozenset(_SIGNING)
 
-    def __init__(self, uri: str, *, timeout: float, client: Any) -> None:
+    def __init__(
+        self, uri: str, *, timeout: float, client: Any, sender: BoundedSender | None = None
+    ) -> None:
         super().__init__(uri, timeout=timeout)
         self._client = client
+        self._sender = sender
 
     @classmethod
     def from_spec(cls, spec: CustodySpec) -> AWSKMSCustody:
@@ -115,13 +134,17 @@ class AWSKMSCustody(Custody):
             user_agent_extra="keywell",
         )
         try:
-            session = boto3.session.Session(
-                profile_name=spec.query.get("profile"), region_name=spec.attrs["region"]
-            )
+            core = botocore.session.Session(profile=spec.query.get("profile"))
+            session = boto3.session.Session(botocore_session=core, region_name=spec.attrs["region"])
             client = session.client("kms", endpoint_url=endpoint, config=config)
+            bundle = core.get_config_variable("ca_bundle")
         except (BotoCoreError, ValueError) as exc:
-            raise _error("open", _describe(exc)) from None
-        return cls(spec.uri, timeout=spec.timeout, client=client)
+            raise _error("open", _describe(exc, spec.timeout)) from None
+        sender = BoundedSender(
+            deadline=half, pool_maxsize=MAX_CONNECTIONS, verify=str(bundle) if bundle else True
+        )
+        sender.register(client)
+        return cls(spec.uri, timeout=spec.timeout, client=client, sender=sender)
 
     def _call(self, operation: str, method: str, **params: Any) -> Any:
         try:
@@ -129,7 +152,7 @@ class AWSKMSCustody(Custody):
         except ClientError as exc:
             raise self.error(operation, _client_error(exc)) from None
         except BotoCoreError as exc:
-            raise self.error(operation, _describe(exc)) from None
+            raise self.error(operation, _describe(exc, self.timeout / 2)) from None
 
     def generate(self, alg: str, *, keyset: str, rsa_bits: int = 2048) -> CustodyKey:
         """Create a KMS signing key for ``alg`` tagged with ``keyset`` and a fresh key name.
@@ -225,7 +248,7 @@ class AWSKMSCustody(Custody):
             if _code(exc) not in _GONE:
                 raise self.error("destroy", _client_error(exc)) from None
         except BotoCoreError as exc:
-            raise self.error("destroy", _describe(exc)) from None
+            raise self.error("destroy", _describe(exc, self.timeout / 2)) from None
 
     def refs(self, keyset: str) -> dict[str, str]:
         """Every key of ``keyset`` in this region not scheduled for deletion: key ID -> key name.
@@ -265,7 +288,7 @@ class AWSKMSCustody(Custody):
                 return False
             raise self.error("refs", _client_error(exc)) from None
         except BotoCoreError as exc:
-            raise self.error("refs", _describe(exc)) from None
+            raise self.error("refs", _describe(exc, self.timeout / 2)) from None
         return meta.get("KeyState") in _HELD_STATES
 
     def _name_of(self, key_id: str, keyset: str) -> str | None:
@@ -276,7 +299,7 @@ class AWSKMSCustody(Custody):
                 return None  # another owner's key, or deleted meanwhile: not ours to list
             raise self.error("refs", _client_error(exc)) from None
         except BotoCoreError as exc:
-            raise self.error("refs", _describe(exc)) from None
+            raise self.error("refs", _describe(exc, self.timeout / 2)) from None
         values = {tag["TagKey"]: tag["TagValue"] for tag in tags}
         name = values.get(TAG_KEY)
         if values.get(TAG_KEYSET) != keyset or name is None:
@@ -294,6 +317,8 @@ class AWSKMSCustody(Custody):
     def close(self) -> None:
         """Close the client's connection pool."""
         self._client.close()
+        if self._sender is not None:
+            self._sender.close()
 
 
 def _check_endpoint(endpoint: str) -> None:
@@ -325,7 +350,11 @@ def _client_error(exc: ClientError) -> str:
     return f"KMS answered {_code(exc)} (HTTP {status})"
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, attempt: float) -> str:
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        return f"KMS did not answer within {attempt:g} s (an attempt; 2 at most)"
+    if isinstance(exc, AnswerTooLargeError):
+        return f"KMS answered more than the {MAX_ANSWER // 1024 // 1024} MiB keywell reads"
     if isinstance(exc, NoCredentialsError):
         return "no AWS credentials found (environment, shared credentials file, profile or role)"
     if isinstance(exc, ProfileNotFound):

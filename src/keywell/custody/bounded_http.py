@@ -7,7 +7,9 @@ call for as long as it likes, and an answer of any size is read into memory.
 every request within ``deadline`` seconds in total (one watchdog thread per
 process shuts the connection's socket down; the call raises
 :class:`requests.exceptions.ReadTimeout`) and reads at most ``max_bytes`` of an
-answer (:class:`AnswerTooLarge`).
+answer (:class:`AnswerTooLarge`). Every HTTP backend uses it: Transit through
+``hvac``'s session, AWS KMS through botocore's ``before-send`` event
+(:mod:`keywell.custody.awskms_http`); :data:`MAX_ANSWER` is their size bound.
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ import requests.adapters
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-__all__ = ["AnswerTooLarge", "BoundedAdapter"]
+__all__ = ["MAX_ANSWER", "AnswerTooLarge", "BoundedAdapter"]
+
+#: The longest answer keywell reads from a custody backend (bytes): any real answer is
+#: a few KiB, and a longer one is refused before it fills memory.
+MAX_ANSWER = 8 * 1024 * 1024
 
 _CHUNK = 64 * 1024
 
@@ -134,10 +140,10 @@ class _SPool(HTTPSConnectionPool):
 class BoundedAdapter(requests.adapters.HTTPAdapter):
     """An adapter ending each request within ``deadline`` s and reading at most ``max_bytes``."""
 
-    def __init__(self, *, deadline: float, max_bytes: int) -> None:
+    def __init__(self, *, deadline: float, max_bytes: int, pool_maxsize: int = 10) -> None:
         self._deadline = deadline
         self._max_bytes = max_bytes
-        super().__init__(max_retries=0)
+        super().__init__(max_retries=0, pool_maxsize=pool_maxsize)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         """The pool manager, its pools making watched connections."""

@@ -30,11 +30,12 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from keywell.custody.bounded_http import AnswerTooLarge
+from keywell.custody.bounded_http import MAX_ANSWER, AnswerTooLarge
 from keywell.jose.base64url import b64url_decode
 
 __all__ = [
     "ALGORITHMS",
+    "MAX_ANSWER",
     "RSA_BITS",
     "describe",
     "key_type",
@@ -76,8 +77,8 @@ _STATUS = (
 )  # keywell signs with key version 1 only
 
 
-#: The longest answer read from Vault, bytes (a key listing of ~100k names fits).
-MAX_ANSWER = 8 * 1024 * 1024
+# MAX_ANSWER (bounded_http's, re-exported): the longest answer read from Vault, bytes
+# (a key listing of ~100k names fits).
 
 
 def key_type(alg: str, rsa_bits: int) -> str:
