@@ -183,12 +183,15 @@ class FastMint:
         """
         if not self.issuer.signer_in_memory(name):
             return None
+        return await anyio.to_thread.run_sync(
+            lambda: self.issuer.sign_if_loaded(name, claims, ttl=ttl), limiter=self._limiter()
+        )
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        """The backend calls' own limiter (made on the event loop, at first use)."""
         if self._backend_calls is None:
             self._backend_calls = anyio.CapacityLimiter(BACKEND_CALLS)
-        return await anyio.to_thread.run_sync(
-            lambda: self.issuer.sign_if_loaded(name, claims, ttl=ttl),
-            limiter=self._backend_calls,
-        )
+        return self._backend_calls
 
     async def _sign_reloading(
         self, name: str, claims: Mapping[str, Any], ttl: timedelta | None
@@ -211,7 +214,11 @@ class FastMint:
                 token = await self._sign_in_backend(name, claims, ttl)
                 if token is not None:
                     return token
-            return await anyio.to_thread.run_sync(lambda: self.issuer.sign(name, claims, ttl=ttl))
+            # the signer keeps being dropped (a custody backend refusing): sign on the
+            # backend limiter, so a hanging backend never holds the shared worker threads
+            return await anyio.to_thread.run_sync(
+                lambda: self.issuer.sign(name, claims, ttl=ttl), limiter=self._limiter()
+            )
         finally:
             # no waiter left: forget the lock, so names that were asked for once
             # (unknown sets included) do not accumulate
