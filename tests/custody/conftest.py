@@ -9,14 +9,16 @@ session; ``custody`` is parametrised over every custody (``db`` included),
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from keywell.custody import close_all
+from keywell.issuer import Issuer
 from tests.custody.backend_awskms import awskms_backend
 from tests.custody.backend_pkcs11 import pkcs11_backend
 from tests.custody.backend_transit import transit_backend
-from tests.custody.contract import Custodian
+from tests.custody.contract import Clock, Custodian, make_issuer
 from tests.custody.handles import iter_schemes
 
 __all__ = ["awskms_backend", "backend", "custody", "pkcs11_backend", "transit_backend"]
@@ -43,3 +45,23 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Custodian]:
     """Each real backend in turn, with a fresh URI."""
     yield _custodian(request, request.param)
     close_all()
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    """A fresh SQLite store file's URL."""
+    return f"sqlite:///{tmp_path / 'keywell.db'}"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The contract suite's settable clock."""
+    return Clock()
+
+
+@pytest.fixture
+def issuer(url: str, clock: Clock) -> Iterator[Issuer]:
+    """An Issuer on ``url`` driven by ``clock`` (modules needing another one define their own)."""
+    iss = make_issuer(url, clock)
+    yield iss
+    iss.close()

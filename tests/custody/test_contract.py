@@ -9,8 +9,6 @@ with its own client) and that tokens verify with keywell and with PyJWT.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -28,28 +26,10 @@ from tests.custody.contract import (
     Clock,
     Custodian,
     live_refs,
-    make_issuer,
     pending_destroys,
     rows,
     verify_both,
 )
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'keywell.db'}"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def issuer(url: str, clock: Clock) -> Iterator[Issuer]:
-    iss = make_issuer(url, clock)
-    yield iss
-    iss.close()
 
 
 def _header(token: str) -> dict[str, str]:

@@ -43,23 +43,6 @@ from tests.custody.contract import (
 from tests.store.pgutil import fresh_database
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'keywell.db'}"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def issuer(url: str, clock: Clock) -> Iterator[Issuer]:
-    iss = make_issuer(url, clock)
-    yield iss
-    iss.close()
-
-
 def test_backend_down_is_typed_changes_nothing_and_the_next_tick_succeeds(
     backend: Custodian, issuer: Issuer, url: str, clock: Clock
 ) -> None:

@@ -13,9 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -45,23 +43,6 @@ def alias(uri: str, timeout: float) -> str:
     base, _, _ = spec.uri.partition("?")
     query = {**spec.query, "timeout": f"{timeout:g}"}
     return parse_custody(f"{base}?{'&'.join(f'{k}={v}' for k, v in query.items())}").uri
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'keywell.db'}"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def issuer(url: str, clock: Clock) -> Iterator[Issuer]:
-    iss = make_issuer(url, clock)
-    yield iss
-    iss.close()
 
 
 @pytest.mark.parametrize("moves", [1, 3])

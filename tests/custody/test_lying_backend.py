@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +20,7 @@ from keywell.custody import close_all
 from keywell.errors import CustodyError, KeySetNotFoundError
 from keywell.issuer import Issuer
 from tests.custody.backend_transit import TransitHandle
-from tests.custody.contract import DAY, ISS, POLICY, Clock, live_refs, make_issuer, rows
+from tests.custody.contract import DAY, ISS, POLICY, Clock, live_refs, rows
 from tests.custody.lying_transit import LyingTransit
 
 
@@ -36,23 +35,6 @@ def lying(transit_backend: TransitHandle) -> Iterator[tuple[LyingTransit, str, T
     yield proxy, uri, transit_backend
     close_all()
     proxy.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'keywell.db'}"
-
-
-@pytest.fixture
-def issuer(url: str, clock: Clock) -> Iterator[Issuer]:
-    iss = make_issuer(url, clock)
-    yield iss
-    iss.close()
 
 
 def test_a_key_whose_public_half_is_not_the_signing_one_is_never_created(
