@@ -35,6 +35,7 @@ from keywell.errors import (
     ClaimError,
     CustodyError,
     KeySetError,
+    KeywellError,
     PolicyError,
     TokenTooLargeError,
 )
@@ -170,9 +171,14 @@ class SignerCache:
         """
         try:
             return self._encode(cached, claims, ttl)
-        except CustodyError:
-            self.invalidate(name)
-            fresh = self._load(known_name(name))
+        except CustodyError as refused:
+            # Read the store again without invalidating: an invalidation would make
+            # every concurrent load (the other refused signs) start over until one
+            # gives up with "keeps changing", hiding the backend's own error.
+            try:
+                fresh = self._load(known_name(name))
+            except KeywellError:
+                raise refused from None
             if fresh[0].key.kid == cached[0].key.kid:
                 raise
             return self._encode(fresh, claims, ttl)
