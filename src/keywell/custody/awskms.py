@@ -70,6 +70,7 @@ from keywell.custody.base import (
 from keywell.custody.bounded_http import MAX_ANSWER
 from keywell.custody.uri import CustodySpec
 from keywell.errors import CustodyError
+from keywell.jose.algorithms import digest_of
 from keywell.lifecycle.names import is_loopback
 
 __all__ = ["MAX_RAW_MESSAGE", "AWSKMSCustody"]
@@ -83,15 +84,11 @@ MAX_CONNECTIONS = 64
 TAG_KEYSET = "keywell-keyset"
 TAG_KEY = "keywell-key"
 
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "256": hashes.SHA256,
-    "384": hashes.SHA384,
-    "512": hashes.SHA512,
-}
+_SHA2 = ("256", "384", "512")
 _SIGNING = {
-    **{f"RS{n}": f"RSASSA_PKCS1_V1_5_SHA_{n}" for n in _HASHES},
-    **{f"PS{n}": f"RSASSA_PSS_SHA_{n}" for n in _HASHES},
-    **{f"ES{n}": f"ECDSA_SHA_{n}" for n in _HASHES},
+    **{f"RS{n}": f"RSASSA_PKCS1_V1_5_SHA_{n}" for n in _SHA2},
+    **{f"PS{n}": f"RSASSA_PSS_SHA_{n}" for n in _SHA2},
+    **{f"ES{n}": f"ECDSA_SHA_{n}" for n in _SHA2},
 }
 _EC_SPECS = {"ES256": "ECC_NIST_P256", "ES384": "ECC_NIST_P384", "ES512": "ECC_NIST_P521"}
 _RSA_BITS = frozenset({2048, 3072, 4096})
@@ -207,13 +204,13 @@ class AWSKMSCustody(Custody):
         if alg not in _SIGNING:
             raise self.error("sign", f"{alg} is not supported here")
         algorithm = _SIGNING[alg]
-        digest = _HASHES[alg[2:]]
+        digest = digest_of(alg)
 
         def sign(data: bytes) -> bytes:
             if len(data) <= MAX_RAW_MESSAGE:
                 message, kind = data, "RAW"
             else:
-                hasher = hashes.Hash(digest())
+                hasher = hashes.Hash(digest)
                 hasher.update(data)
                 message, kind = hasher.finalize(), "DIGEST"
             answer = self._call(

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pkcs11 import MGF, Attribute, KeyType, Mechanism, MechanismFlag
 
 from keywell.custody.base import ec_curve_of
+from keywell.jose.algorithms import digest_of
 
 __all__ = ["ALGORITHMS", "keygen", "public_key", "sign_args"]
 
@@ -35,7 +36,6 @@ _CURVE_OIDS = {
     "ES512": bytes.fromhex("06052b81040023"),  # 1.3.132.0.35 (P-521)
     "EdDSA": bytes.fromhex("06032b6570"),  # 1.3.101.112 (Ed25519, RFC 8410 section 3)
 }
-_HASH = {256: hashes.SHA256(), 384: hashes.SHA384(), 512: hashes.SHA512()}
 _RSA_MECH = {256: Mechanism.SHA256_RSA_PKCS, 384: Mechanism.SHA384_RSA_PKCS}
 _RSA_MECH[512] = Mechanism.SHA512_RSA_PKCS
 _PSS_MECH = {256: Mechanism.SHA256_RSA_PKCS_PSS, 384: Mechanism.SHA384_RSA_PKCS_PSS}
@@ -91,8 +91,8 @@ def sign_args(alg: str) -> tuple[Mechanism, Any, hashes.HashAlgorithm | None]:
         return _RSA_MECH[bits], None, None
     if alg.startswith("PS"):  # RFC 7518 section 3.5: MGF1 with the same hash, salt = hash size
         hash_mech, mgf = _PSS_HASH[bits]
-        return _PSS_MECH[bits], (hash_mech, mgf, _HASH[bits].digest_size), None
-    return Mechanism.ECDSA, None, _HASH[bits]
+        return _PSS_MECH[bits], (hash_mech, mgf, digest_of(alg).digest_size), None
+    return Mechanism.ECDSA, None, digest_of(alg)
 
 
 def public_key(obj: Any, alg: str) -> Any:

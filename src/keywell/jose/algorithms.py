@@ -31,6 +31,7 @@ __all__ = [
     "Algorithm",
     "SignFn",
     "VerifyFn",
+    "digest_of",
     "get_algorithm",
     "make_signer",
     "make_verifier",
@@ -94,6 +95,15 @@ ALGORITHMS: dict[str, Algorithm] = _table()
 ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset(
     name for name, a in ALGORITHMS.items() if a.family != "HMAC"
 )
+
+
+def digest_of(alg: str) -> hashes.HashAlgorithm:
+    """The SHA-2 hash an RS, PS, ES or HS algorithm signs with (RFC 7518 section 3).
+
+    Raises:
+        KeyError: ``alg`` is unknown, or EdDSA (which hashes inside the primitive).
+    """
+    return _HASHES[ALGORITHMS[alg].bits]
 
 
 def get_algorithm(name: object) -> Algorithm | None:
